@@ -1,0 +1,5 @@
+"""Allow `python -m hermes_dash`."""
+
+from hermes_dash.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The call log: SQLite schema, queries and rollups, plus the recorder plugin."""

@@ -1,0 +1,298 @@
+"""The call-log schema: the one definition shared by the recorder plugin and the dashboard.
+
+Standard library only: this module is copied next to the recorder plugin inside
+``$HERMES_HOME/plugins/`` and runs inside the agent's own Python, where hermes-dash
+itself is usually not installed.
+
+Aggregates are kept in hourly rollup tables maintained by triggers, so every writer
+(the plugin, the demo, the enrichment that fills in costs) keeps them exact without
+knowing about them, and dashboard queries never scan the whole ``calls`` table.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+from collections.abc import Mapping
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Latency histogram: bucket ``b`` holds latencies in ``[BASE**b, BASE**(b+1))`` ms.
+#: A ratio of 1.1 keeps interpolated percentiles within about 5 % of the exact value.
+LATENCY_BUCKET_BASE = 1.1
+MAX_LATENCY_BUCKET = 200
+
+#: Columns of ``calls`` that a writer may fill, in insert order.
+CALL_COLUMNS: tuple[str, ...] = (
+    "started_at",
+    "ended_at",
+    "session_id",
+    "task_id",
+    "request_id",
+    "platform",
+    "provider",
+    "base_url_host",
+    "model",
+    "response_model",
+    "upstream",
+    "generation_id",
+    "status",
+    "http_status",
+    "error_reason",
+    "retry_count",
+    "latency_s",
+    "latency_bucket",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "cost_source",
+    "finish_reason",
+)
+
+_CALLS_TABLE = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    started_at REAL NOT NULL,          -- unix seconds, UTC
+    ended_at REAL,
+    session_id TEXT,
+    task_id TEXT,
+    request_id TEXT,
+    platform TEXT,
+    provider TEXT NOT NULL DEFAULT '', -- Hermes' provider name: openrouter, custom, ...
+    base_url_host TEXT,
+    model TEXT NOT NULL DEFAULT '',
+    response_model TEXT,
+    upstream TEXT,                     -- OpenRouter upstream provider, when known
+    generation_id TEXT,
+    status TEXT NOT NULL,              -- 'ok' or 'error'
+    http_status INTEGER,
+    error_reason TEXT,
+    retry_count INTEGER,
+    latency_s REAL,
+    latency_bucket INTEGER,            -- see latency_bucket(); NULL for failed calls
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read_tokens INTEGER,
+    cache_write_tokens INTEGER,
+    reasoning_tokens INTEGER,
+    cost_usd REAL,
+    cost_source TEXT,                  -- openrouter, estimate, none (unbilled), NULL (unknown)
+    finish_reason TEXT,
+    enrich_attempts INTEGER NOT NULL DEFAULT 0
+)
+"""
+
+_ROLLUP_TABLES = """
+CREATE TABLE IF NOT EXISTS calls_hourly (
+    hour INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    model TEXT NOT NULL,
+    calls INTEGER NOT NULL DEFAULT 0,
+    ok INTEGER NOT NULL DEFAULT 0,
+    errors INTEGER NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    cost_estimated_usd REAL NOT NULL DEFAULT 0,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, provider, upstream, model)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latency_hourly (
+    hour INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (hour, provider, upstream, bucket)
+) WITHOUT ROWID;
+"""
+
+#: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
+ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
+    ("calls", "1"),
+    ("ok", "({r}.status = 'ok')"),
+    ("errors", "({r}.status <> 'ok')"),
+    ("rate_limited", "(COALESCE({r}.http_status, 0) = 429)"),
+    ("cost_usd", "COALESCE({r}.cost_usd, 0)"),
+    (
+        "cost_estimated_usd",
+        "(CASE WHEN {r}.cost_source = 'estimate' THEN COALESCE({r}.cost_usd, 0) ELSE 0 END)",
+    ),
+    ("input_tokens", "COALESCE({r}.input_tokens, 0)"),
+    ("output_tokens", "COALESCE({r}.output_tokens, 0)"),
+)
+
+#: The rollup key of one calls row (``upstream`` '' when unknown: NULLs never conflict).
+ROLLUP_KEY: tuple[tuple[str, str], ...] = (
+    ("hour", "(CAST({r}.started_at AS INTEGER) / 3600) * 3600"),
+    ("provider", "{r}.provider"),
+    ("upstream", "COALESCE({r}.upstream, '')"),
+)
+
+
+def _rollup_upsert(row: str, sign: str) -> str:
+    """SQL that adds (sign '+') or removes (sign '-') one row's contribution."""
+    keys = [*ROLLUP_KEY, ("model", "{r}.model")]
+    cols = [k for k, _ in keys] + [m for m, _ in ROLLUP_MEASURES]
+    vals = [e.format(r=row) for _, e in keys] + [
+        f"{sign}{e.format(r=row)}" for _, e in ROLLUP_MEASURES
+    ]
+    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m, _ in ROLLUP_MEASURES)
+    hourly = (
+        f"INSERT INTO calls_hourly ({', '.join(cols)}) VALUES ({', '.join(vals)}) "
+        f"ON CONFLICT (hour, provider, upstream, model) DO UPDATE SET {updates};"
+    )
+    lkeys = [e.format(r=row) for _, e in ROLLUP_KEY]
+    latency = (
+        "INSERT INTO latency_hourly (hour, provider, upstream, bucket, n) "
+        f"SELECT {', '.join(lkeys)}, {row}.latency_bucket, {sign}1 "
+        f"WHERE {row}.status = 'ok' AND {row}.latency_bucket IS NOT NULL "
+        "ON CONFLICT (hour, provider, upstream, bucket) DO UPDATE SET n = n + excluded.n;"
+    )
+    return hourly + "\n" + latency
+
+
+def trigger_sql() -> list[str]:
+    """The triggers that keep the rollups equal to the calls table."""
+    return [
+        "CREATE TRIGGER IF NOT EXISTS calls_rollup_insert AFTER INSERT ON calls BEGIN\n"
+        + _rollup_upsert("NEW", "+")
+        + "\nEND",
+        "CREATE TRIGGER IF NOT EXISTS calls_rollup_delete AFTER DELETE ON calls BEGIN\n"
+        + _rollup_upsert("OLD", "-")
+        + "\nEND",
+        "CREATE TRIGGER IF NOT EXISTS calls_rollup_update AFTER UPDATE ON calls BEGIN\n"
+        + _rollup_upsert("OLD", "-")
+        + "\n"
+        + _rollup_upsert("NEW", "+")
+        + "\nEND",
+    ]
+
+
+TRIGGER_NAMES = ("calls_rollup_insert", "calls_rollup_delete", "calls_rollup_update")
+
+_V1 = [
+    _CALLS_TABLE,
+    "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
+    "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id)",
+    # Enrichment looks for calls whose cost is not known yet; keep that set indexed.
+    "CREATE INDEX IF NOT EXISTS calls_unpriced ON calls (id) WHERE cost_source IS NULL",
+    *[s for s in _ROLLUP_TABLES.split(";") if s.strip()],
+    """CREATE TABLE IF NOT EXISTS account_snapshots (
+        id INTEGER PRIMARY KEY,
+        taken_at REAL NOT NULL,
+        label TEXT,
+        usage REAL, usage_daily REAL, usage_weekly REAL, usage_monthly REAL,
+        limit_usd REAL, limit_remaining REAL, limit_reset TEXT,
+        credits_total REAL, credits_used REAL, is_free_tier INTEGER
+    )""",
+    "CREATE INDEX IF NOT EXISTS snapshots_taken ON account_snapshots (taken_at)",
+    """CREATE TABLE IF NOT EXISTS recorder_state (
+        key TEXT PRIMARY KEY,
+        value REAL
+    )""",
+    *trigger_sql(),
+]
+
+#: Forward migrations: version -> statements that bring version-1 to version.
+MIGRATIONS: dict[int, list[str]] = {1: _V1}
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version recorded in the file, 0 for an empty file."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the file up to SCHEMA_VERSION; safe to run from several processes at once."""
+    current = schema_version(conn)
+    if current > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"call log schema v{current} is newer than this program (v{SCHEMA_VERSION})"
+        )
+    if current == SCHEMA_VERSION:
+        return current
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn)  # another process may have migrated meanwhile
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return SCHEMA_VERSION
+
+
+def connect(path: str, *, timeout: float = 5.0, readonly: bool = False) -> sqlite3.Connection:
+    """Open the call log in WAL mode; a new file is created with mode 0600."""
+    if readonly:
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=timeout, isolation_level=None
+        )
+    else:
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        if not os.path.exists(path):
+            # Create it ourselves so the mode is 0600 from the first byte on.
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    return conn
+
+
+def latency_bucket(seconds: float | None) -> int | None:
+    """The histogram bucket of a latency in seconds (None stays None)."""
+    if seconds is None or seconds != seconds or seconds < 0:
+        return None
+    ms = seconds * 1000.0
+    if ms < 1.0:
+        return 0
+    return min(MAX_LATENCY_BUCKET, int(math.log(ms) / math.log(LATENCY_BUCKET_BASE)))
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """The latency range in seconds that a bucket covers."""
+    if bucket <= 0:
+        return 0.0, LATENCY_BUCKET_BASE / 1000.0
+    return (
+        LATENCY_BUCKET_BASE**bucket / 1000.0,
+        LATENCY_BUCKET_BASE ** (bucket + 1) / 1000.0,
+    )
+
+
+def row_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A row dict as a tuple in CALL_COLUMNS order, filling in the latency bucket."""
+    values = dict(row)
+    if "latency_bucket" not in values and values.get("status") == "ok":
+        values["latency_bucket"] = latency_bucket(values.get("latency_s"))
+    return tuple(values.get(c) for c in CALL_COLUMNS)
+
+
+INSERT_CALL_SQL = (
+    f"INSERT INTO calls ({', '.join(CALL_COLUMNS)}) VALUES ({', '.join('?' for _ in CALL_COLUMNS)})"
+)
+
+
+def insert_calls(conn: sqlite3.Connection, rows: list[Mapping[str, Any]]) -> None:
+    """Insert rows in one short transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(INSERT_CALL_SQL, [row_values(r) for r in rows])
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

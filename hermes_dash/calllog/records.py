@@ -1,0 +1,205 @@
+"""Typed records the call log hands out: windows, totals, group stats, rows, snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from hermes_dash.calllog.recorder.schema import bucket_bounds
+
+WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open time range ``[start, end)`` in unix seconds."""
+
+    start: float
+    end: float
+    name: str = ""
+
+    @classmethod
+    def named(cls, name: str, now: float) -> Window:
+        """The window called '1h', '24h', '7d' or '30d' that ends just after ``now``."""
+        if name not in WINDOWS:
+            raise ValueError(f"unknown window {name!r}: use one of {', '.join(WINDOWS)}")
+        # The end is a hair after now so a call recorded at `now` is inside.
+        return cls(now - WINDOWS[name], now + 0.001, name)
+
+    @property
+    def hours(self) -> float:
+        """The window's length in hours."""
+        return (self.end - self.start) / 3600.0
+
+
+def percentile(hist: dict[int, int], q: float) -> float | None:
+    """The q-quantile (0..1) of a latency histogram, interpolated in the bucket."""
+    total = sum(hist.values())
+    if total <= 0:
+        return None
+    target = q * total
+    seen = 0.0
+    for bucket in sorted(hist):
+        n = hist[bucket]
+        if n <= 0:
+            continue
+        if seen + n >= target:
+            lo, hi = bucket_bounds(bucket)
+            frac = (target - seen) / n
+            return lo + (hi - lo) * frac
+        seen += n
+    return bucket_bounds(max(hist))[1]
+
+
+@dataclass(frozen=True)
+class CallTotals:
+    """Every call in a window, added up."""
+
+    calls: int
+    ok: int
+    errors: int
+    rate_limited: int
+    cost_usd: float
+    cost_estimated_usd: float
+    input_tokens: int
+    output_tokens: int
+
+    @classmethod
+    def from_measures(cls, m: dict[str, float]) -> CallTotals:
+        """Build from the rollup measure sums."""
+        return cls(
+            calls=int(m["calls"]),
+            ok=int(m["ok"]),
+            errors=int(m["errors"]),
+            rate_limited=int(m["rate_limited"]),
+            cost_usd=float(m["cost_usd"]),
+            cost_estimated_usd=float(m["cost_estimated_usd"]),
+            input_tokens=int(m["input_tokens"]),
+            output_tokens=int(m["output_tokens"]),
+        )
+
+
+@dataclass(frozen=True)
+class GroupStats:
+    """Stats of one provider (with upstream) or one model over a window."""
+
+    key: tuple[str, ...]
+    totals: CallTotals
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+
+    @classmethod
+    def from_measures(
+        cls, key: tuple[str, ...], m: dict[str, float], hist: dict[int, int]
+    ) -> GroupStats:
+        """Build from measure sums and a latency histogram."""
+        return cls(key, CallTotals.from_measures(m), percentile(hist, 0.5), percentile(hist, 0.95))
+
+    @property
+    def calls(self) -> int:
+        """Number of calls."""
+        return self.totals.calls
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    """One time bucket of a chart."""
+
+    t: float
+    cost_usd: float
+    rate_limited: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One API call as stored."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = (
+        "id",
+        "started_at",
+        "session_id",
+        "platform",
+        "provider",
+        "base_url_host",
+        "model",
+        "upstream",
+        "generation_id",
+        "status",
+        "http_status",
+        "error_reason",
+        "retry_count",
+        "latency_s",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+        "cost_source",
+        "finish_reason",
+    )
+
+    id: int
+    started_at: float
+    session_id: str | None
+    platform: str | None
+    provider: str
+    base_url_host: str | None
+    model: str
+    upstream: str | None
+    generation_id: str | None
+    status: str
+    http_status: int | None
+    error_reason: str | None
+    retry_count: int | None
+    latency_s: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_write_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    cost_source: str | None
+    finish_reason: str | None
+
+    @property
+    def is_rate_limited(self) -> bool:
+        """Whether this call got an HTTP 429."""
+        return self.http_status == 429
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a plain dict (for export)."""
+        return {c: getattr(self, c) for c in self.COLUMNS}
+
+
+@dataclass(frozen=True)
+class AccountSnapshot:
+    """One poll of OpenRouter's ``/key`` (and ``/credits`` when available)."""
+
+    taken_at: float
+    label: str | None = None
+    usage: float | None = None
+    usage_daily: float | None = None
+    usage_weekly: float | None = None
+    usage_monthly: float | None = None
+    limit: float | None = None
+    limit_remaining: float | None = None
+    limit_reset: str | None = None
+    credits_total: float | None = None
+    credits_used: float | None = None
+    is_free_tier: bool | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> AccountSnapshot:
+        """Build from an ``account_snapshots`` row."""
+        values = dict(zip([f.name for f in fields(cls)], row, strict=True))
+        free = values.pop("is_free_tier")
+        return cls(**values, is_free_tier=None if free is None else bool(free))
+
+    @property
+    def balance(self) -> float | None:
+        """Credits left, when known."""
+        if self.credits_total is None or self.credits_used is None:
+            return None
+        return self.credits_total - self.credits_used

@@ -1,0 +1,1 @@
+"""hermes-dash demo layer."""

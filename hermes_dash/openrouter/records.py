@@ -1,0 +1,268 @@
+"""Typed records for OpenRouter answers, and parsers that raise only MalformedResponse."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hermes_dash.openrouter.errors import MalformedResponse
+
+
+def _data(body: Any, kind: type = dict) -> Any:
+    if not isinstance(body, Mapping) or not isinstance(body.get("data"), kind):
+        raise MalformedResponse(f"unexpected response shape: no 'data' {kind.__name__}")
+    return body["data"]
+
+
+def _num(obj: Mapping[str, Any], key: str) -> float | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise MalformedResponse(f"field {key!r} is not a number")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise MalformedResponse(f"field {key!r} is not a number") from None
+    raise MalformedResponse(f"field {key!r} is not a number")
+
+
+def _str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise MalformedResponse(f"field {key!r} is not a string")
+    return value
+
+
+def _bool(obj: Mapping[str, Any], key: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise MalformedResponse(f"field {key!r} is not a boolean")
+    return value
+
+
+def _mapping(obj: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = obj.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise MalformedResponse(f"field {key!r} is not an object")
+    return value
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """``GET /key``: the key's spend and limit, USD."""
+
+    label: str | None
+    usage: float | None
+    usage_daily: float | None
+    usage_weekly: float | None
+    usage_monthly: float | None
+    limit: float | None
+    limit_remaining: float | None
+    limit_reset: str | None
+    is_free_tier: bool | None
+    is_management_key: bool | None
+
+    @classmethod
+    def parse(cls, body: Any) -> KeyInfo:
+        """Parse a ``/key`` body."""
+        d = _data(body)
+        return cls(
+            label=_str(d, "label"),
+            usage=_num(d, "usage"),
+            usage_daily=_num(d, "usage_daily"),
+            usage_weekly=_num(d, "usage_weekly"),
+            usage_monthly=_num(d, "usage_monthly"),
+            limit=_num(d, "limit"),
+            limit_remaining=_num(d, "limit_remaining"),
+            limit_reset=_str(d, "limit_reset"),
+            is_free_tier=_bool(d, "is_free_tier"),
+            is_management_key=_bool(d, "is_management_key"),
+        )
+
+
+@dataclass(frozen=True)
+class Credits:
+    """``GET /credits``: credits bought and used, USD."""
+
+    total_credits: float
+    total_usage: float
+
+    @property
+    def balance(self) -> float:
+        """Credits left."""
+        return self.total_credits - self.total_usage
+
+    @classmethod
+    def parse(cls, body: Any) -> Credits | None:
+        """Parse a ``/credits`` body; ``{0, 0}`` means unknown and gives None."""
+        d = _data(body)
+        total, used = _num(d, "total_credits"), _num(d, "total_usage")
+        if total is None or used is None:
+            raise MalformedResponse("credits response lacks total_credits/total_usage")
+        if total == 0 and used == 0:
+            return None
+        return cls(total, used)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """``GET /generation``: what one call cost and where it ran."""
+
+    id: str | None
+    provider_name: str | None
+    model: str | None
+    total_cost: float | None
+    latency_ms: float | None
+    generation_time_ms: float | None
+    tokens_prompt: float | None
+    tokens_completion: float | None
+    finish_reason: str | None
+
+    @classmethod
+    def parse(cls, body: Any) -> Generation:
+        """Parse a ``/generation`` body."""
+        d = _data(body)
+        return cls(
+            id=_str(d, "id"),
+            provider_name=_str(d, "provider_name"),
+            model=_str(d, "model"),
+            total_cost=_num(d, "total_cost"),
+            latency_ms=_num(d, "latency"),
+            generation_time_ms=_num(d, "generation_time"),
+            tokens_prompt=_num(d, "tokens_prompt"),
+            tokens_completion=_num(d, "tokens_completion"),
+            finish_reason=_str(d, "finish_reason"),
+        )
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """USD per token (OpenRouter publishes them as strings)."""
+
+    prompt: float = 0.0
+    completion: float = 0.0
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    @classmethod
+    def parse(cls, d: Mapping[str, Any]) -> Pricing:
+        """Parse a ``pricing`` object."""
+        return cls(
+            prompt=_num(d, "prompt") or 0.0,
+            completion=_num(d, "completion") or 0.0,
+            cache_read=_num(d, "input_cache_read"),
+            cache_write=_num(d, "input_cache_write"),
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of ``GET /models``."""
+
+    id: str
+    name: str
+    pricing: Pricing
+    context_length: float | None = None
+
+    @classmethod
+    def parse_list(cls, body: Any) -> list[ModelInfo]:
+        """Parse a ``/models`` body."""
+        out = []
+        for item in _data(body, list):
+            if not isinstance(item, Mapping):
+                raise MalformedResponse("model entry is not an object")
+            model_id = _str(item, "id")
+            if not model_id:
+                raise MalformedResponse("model entry lacks an id")
+            out.append(
+                cls(
+                    id=model_id,
+                    name=_str(item, "name") or model_id,
+                    pricing=Pricing.parse(_mapping(item, "pricing")),
+                    context_length=_num(item, "context_length"),
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One provider endpoint of a model (``/models/{author}/{slug}/endpoints``)."""
+
+    provider_name: str
+    tag: str | None
+    pricing: Pricing
+    quantization: str | None
+    context_length: float | None
+    uptime_last_30m: float | None
+    latency_p50_ms: float | None
+    throughput_p50: float | None
+    status: float | None
+
+    @property
+    def slug(self) -> str:
+        """The routing slug: the tag (e.g. ``deepinfra/turbo``) or the lowercased name."""
+        if self.tag:
+            return self.tag
+        return self.provider_name.lower().replace(" ", "-")
+
+    @classmethod
+    def parse_list(cls, body: Any) -> list[Endpoint]:
+        """Parse an endpoints body."""
+        data = _data(body)
+        endpoints = data.get("endpoints")
+        if not isinstance(endpoints, list):
+            raise MalformedResponse("endpoints response lacks an 'endpoints' list")
+        out = []
+        for item in endpoints:
+            if not isinstance(item, Mapping):
+                raise MalformedResponse("endpoint entry is not an object")
+            name = _str(item, "provider_name")
+            if not name:
+                raise MalformedResponse("endpoint entry lacks provider_name")
+            out.append(
+                cls(
+                    provider_name=name,
+                    tag=_str(item, "tag"),
+                    pricing=Pricing.parse(_mapping(item, "pricing")),
+                    quantization=_str(item, "quantization"),
+                    context_length=_num(item, "context_length"),
+                    uptime_last_30m=_num(item, "uptime_last_30m"),
+                    latency_p50_ms=_num(_mapping(item, "latency_last_30m"), "p50"),
+                    throughput_p50=_num(_mapping(item, "throughput_last_30m"), "p50"),
+                    status=_num(item, "status"),
+                )
+            )
+        return out
+
+
+@dataclass(frozen=True)
+class Provider:
+    """One entry of ``GET /providers``."""
+
+    name: str
+    slug: str
+
+    @classmethod
+    def parse_list(cls, body: Any) -> list[Provider]:
+        """Parse a ``/providers`` body."""
+        out = []
+        for item in _data(body, list):
+            if not isinstance(item, Mapping):
+                raise MalformedResponse("provider entry is not an object")
+            slug = _str(item, "slug")
+            if not slug:
+                raise MalformedResponse("provider entry lacks a slug")
+            out.append(cls(name=_str(item, "name") or slug, slug=slug))
+        return out

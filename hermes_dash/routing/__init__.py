@@ -1,0 +1,1 @@
+"""hermes-dash routing layer."""

@@ -1,0 +1,64 @@
+"""Fetching the account's state from OpenRouter and turning it into a snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from hermes_dash.calllog.records import AccountSnapshot
+from hermes_dash.openrouter import errors
+from hermes_dash.openrouter.client import OpenRouterClient
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """The account part of the dashboard: last good numbers plus how fresh they are."""
+
+    status: str  # ok | offline | unauthorized | error
+    snapshot: AccountSnapshot | None = None
+    message: str = ""
+    stale: bool = False
+
+    @classmethod
+    def offline(cls, message: str = "no OpenRouter API key") -> AccountState:
+        """No key, or --offline."""
+        return cls("offline", None, message)
+
+
+async def fetch_snapshot(client: OpenRouterClient, now: float | None = None) -> AccountSnapshot:
+    """``/key`` and ``/credits`` together; raises OpenRouterError for ``/key`` failures.
+
+    ``/credits`` is optional: it needs a management key and some keys get ``{0,0}``;
+    when it fails for a reason other than ``/key`` failing too, credits are unknown.
+    """
+    key_task = asyncio.ensure_future(client.key_info())
+    credits_task = asyncio.ensure_future(client.credits())
+    try:
+        key = await key_task
+    except BaseException:
+        credits_task.cancel()
+        raise
+    try:
+        credits = await credits_task
+    except errors.OpenRouterError:
+        credits = None
+    return AccountSnapshot(
+        taken_at=time.time() if now is None else now,
+        label=key.label,
+        usage=key.usage,
+        usage_daily=key.usage_daily,
+        usage_weekly=key.usage_weekly,
+        usage_monthly=key.usage_monthly,
+        limit=key.limit,
+        limit_remaining=key.limit_remaining,
+        limit_reset=key.limit_reset,
+        credits_total=credits.total_credits if credits else None,
+        credits_used=credits.total_usage if credits else None,
+        is_free_tier=key.is_free_tier,
+    )
+
+
+def status_for(exc: errors.OpenRouterError) -> str:
+    """The account status word for a failure."""
+    return "unauthorized" if isinstance(exc, errors.Unauthorized) else "error"

@@ -1,0 +1,149 @@
+"""Building the ``summary`` object (the CLI's ``--json`` contract, also used by the TUI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from hermes_dash.calllog.records import AccountSnapshot, CallTotals, GroupStats, Window
+from hermes_dash.calllog.store import CallStore
+from hermes_dash.services.account import AccountState
+
+
+@dataclass(frozen=True)
+class Burn:
+    """Spend speed and how long the money lasts at that speed."""
+
+    usd_per_hour: float | None
+    runway_hours: float | None
+    remaining_usd: float | None
+
+
+def remaining_usd(snap: AccountSnapshot | None) -> float | None:
+    """What can still be spent: the smaller of the credit balance and the key limit left."""
+    if snap is None:
+        return None
+    candidates = [v for v in (snap.balance, snap.limit_remaining) if v is not None]
+    return max(0.0, min(candidates)) if candidates else None
+
+
+def account_spend(store: CallStore, window: Window) -> float | None:
+    """Spend on the key over the window from account snapshots (other apps included)."""
+    snaps = [s for s in store.snapshots(window) if s.usage is not None]
+    if len(snaps) < 2:
+        return None
+    first, last = snaps[0], snaps[-1]
+    # Only trust snapshots that cover most of the window; a short run says little.
+    if (last.taken_at - first.taken_at) < 0.5 * (window.end - window.start):
+        return None
+    assert first.usage is not None and last.usage is not None
+    return max(0.0, last.usage - first.usage)
+
+
+def burn(
+    store: CallStore, window: Window, totals: CallTotals, snap: AccountSnapshot | None
+) -> Burn:
+    """Burn rate over the window (the larger of logged and account spend) and runway."""
+    spend = totals.cost_usd
+    from_account = account_spend(store, window)
+    if from_account is not None:
+        spend = max(spend, from_account)
+    hours = window.hours
+    rate = spend / hours if hours > 0 else None
+    left = remaining_usd(snap)
+    runway = None
+    if rate and left is not None:
+        runway = left / rate
+    return Burn(rate, runway, left)
+
+
+def _iso(ts: float) -> str:
+    return (
+        dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    )
+
+
+def account_json(state: AccountState) -> dict[str, Any]:
+    """The ``account`` object of the contract."""
+    s = state.snapshot
+    return {
+        "status": state.status,
+        "label": s.label if s else None,
+        "usage": s.usage if s else None,
+        "usage_daily": s.usage_daily if s else None,
+        "usage_weekly": s.usage_weekly if s else None,
+        "usage_monthly": s.usage_monthly if s else None,
+        "limit": s.limit if s else None,
+        "limit_remaining": s.limit_remaining if s else None,
+        "limit_reset": s.limit_reset if s else None,
+        "credits_total": s.credits_total if s else None,
+        "credits_used": s.credits_used if s else None,
+        "balance": s.balance if s else None,
+        "is_free_tier": s.is_free_tier if s else None,
+    }
+
+
+def _round(v: float | None, digits: int = 6) -> float | None:
+    return None if v is None else round(v, digits)
+
+
+def provider_json(g: GroupStats) -> dict[str, Any]:
+    """One entry of ``providers``."""
+    t = g.totals
+    return {
+        "provider": g.key[0],
+        "upstream": g.key[1] or None,
+        "calls": t.calls,
+        "errors": t.errors,
+        "rate_limited": t.rate_limited,
+        "latency_p50_s": _round(g.latency_p50_s, 4),
+        "latency_p95_s": _round(g.latency_p95_s, 4),
+        "cost_usd": _round(t.cost_usd),
+    }
+
+
+def model_json(g: GroupStats) -> dict[str, Any]:
+    """One entry of ``models``."""
+    t = g.totals
+    return {
+        "model": g.key[0],
+        "calls": t.calls,
+        "errors": t.errors,
+        "rate_limited": t.rate_limited,
+        "cost_usd": _round(t.cost_usd),
+        "input_tokens": t.input_tokens,
+        "output_tokens": t.output_tokens,
+    }
+
+
+def build_summary(
+    store: CallStore,
+    window: Window,
+    account: AccountState,
+    routing: dict[str, Any],
+    now: float,
+) -> dict[str, Any]:
+    """The whole ``summary --json`` object."""
+    totals = store.totals(window)
+    b = burn(store, window, totals, account.snapshot)
+    return {
+        "generated_at": _iso(now),
+        "window": window.name,
+        "account": account_json(account),
+        "calls": {
+            "total": totals.calls,
+            "ok": totals.ok,
+            "errors": totals.errors,
+            "rate_limited": totals.rate_limited,
+            "cost_usd": _round(totals.cost_usd),
+            "cost_estimated_usd": _round(totals.cost_estimated_usd),
+            "input_tokens": totals.input_tokens,
+            "output_tokens": totals.output_tokens,
+        },
+        "burn_rate_usd_per_hour": _round(b.usd_per_hour),
+        "runway_hours": _round(b.runway_hours, 2),
+        "providers": [provider_json(g) for g in store.by_provider(window)],
+        "models": [model_json(g) for g in store.by_model(window)],
+        "routing": routing,
+    }

@@ -1,0 +1,1 @@
+"""hermes-dash tui screens layer."""

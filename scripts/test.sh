@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: makes its own virtual environment, installs
+# hermes-dash with its test tools, then runs ruff, mypy, the layer contract and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${HERMES_DASH_VENV:-.venv}"
+PY="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+export PATH="$PWD/$VENV/bin:$PATH"
+echo "== ruff"
+ruff check .
+ruff format --check .
+echo "== mypy"
+mypy
+echo "== import contracts"
+lint-imports
+echo "== pytest"
+pytest "$@"

@@ -1,0 +1,247 @@
+"""The call-log store: migrations, window queries against known data, concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.records import Window, percentile
+from hermes_dash.calllog.store import CallLogError, CallStore
+
+from .conftest import call
+
+T0 = 1_700_000_000.0  # a fixed instant, 22:13:20 UTC
+
+
+def test_new_file_is_created_0600_in_wal_mode_at_current_version(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "calls.db"
+    s = CallStore(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert schema.schema_version(s.conn) == schema.SCHEMA_VERSION
+
+
+def test_migration_is_idempotent_and_refuses_a_newer_file(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    CallStore(path).insert([call(T0)])
+    again = CallStore(path)
+    assert again.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    assert again.totals(Window(T0 - 1, T0 + 1)).calls == 1
+    again.conn.execute("INSERT INTO schema_version VALUES (99)")
+    with pytest.raises(CallLogError, match="newer"):
+        CallStore(path)
+
+
+def test_corrupt_file_gives_a_clear_error_and_is_not_touched(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    junk = os.urandom(8192)
+    path.write_bytes(junk)
+    with pytest.raises(CallLogError, match="not a valid SQLite database"):
+        CallStore(path)
+    assert path.read_bytes() == junk
+
+
+def test_totals_and_groups_on_known_rows(store: CallStore) -> None:
+    store.insert(
+        [
+            call(T0, upstream="DeepInfra", latency_s=1.0, cost_usd=0.5),
+            call(T0 + 10, upstream="DeepInfra", latency_s=3.0, cost_usd=0.25),
+            call(
+                T0 + 20,
+                status="error",
+                http_status=429,
+                error_reason="rate_limit",
+                cost_usd=0.0,
+                cost_source="none",
+                latency_s=0.1,
+            ),
+            call(
+                T0 + 30,
+                provider="custom",
+                model="qwen3:8b",
+                latency_s=5.0,
+                cost_usd=0.0,
+                cost_source="none",
+                input_tokens=7,
+                output_tokens=3,
+            ),
+            call(T0 + 40, cost_usd=0.2, cost_source="estimate", upstream="Fireworks"),
+            call(T0 - 10_000),  # outside the window
+        ]
+    )
+    w = Window(T0 - 5, T0 + 100)
+    t = store.totals(w)
+    assert (t.calls, t.ok, t.errors, t.rate_limited) == (5, 4, 1, 1)
+    assert t.cost_usd == pytest.approx(0.95)
+    assert t.cost_estimated_usd == pytest.approx(0.2)
+    assert t.input_tokens == 407 and t.output_tokens == 43
+    groups = {g.key: g for g in store.by_provider(w)}
+    assert set(groups) == {
+        ("openrouter", "DeepInfra"),
+        ("openrouter", ""),
+        ("custom", ""),
+        ("openrouter", "Fireworks"),
+    }
+    deepinfra = groups[("openrouter", "DeepInfra")]
+    assert deepinfra.calls == 2
+    assert deepinfra.totals.cost_usd == pytest.approx(0.75)
+    assert 0.95 <= deepinfra.latency_p50_s <= 1.1  # between the two, near the lower
+    assert deepinfra.latency_p95_s == pytest.approx(3.0, rel=0.1)
+    assert groups[("openrouter", "")].totals.rate_limited == 1
+    assert groups[("openrouter", "")].latency_p50_s is None  # a 429 has no latency sample
+    models = {g.key[0]: g.calls for g in store.by_model(w)}
+    assert models == {"openai/gpt-4o-mini": 4, "qwen3:8b": 1}
+
+
+def test_percentile_interpolates_inside_buckets() -> None:
+    hist: dict[int, int] = {}
+    samples = [0.1 * i for i in range(1, 1001)]  # 0.1 s .. 100 s
+    for s in samples:
+        b = schema.latency_bucket(s)
+        assert b is not None
+        hist[b] = hist.get(b, 0) + 1
+    assert percentile(hist, 0.5) == pytest.approx(50.0, rel=0.05)
+    assert percentile(hist, 0.95) == pytest.approx(95.0, rel=0.05)
+    assert percentile({}, 0.5) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    offsets=st.lists(st.floats(0, 5 * 86400, allow_nan=False), min_size=1, max_size=60),
+    start=st.floats(0, 4 * 86400, allow_nan=False),
+    length=st.floats(1, 3 * 86400, allow_nan=False),
+)
+def test_window_sums_equal_a_plain_scan(
+    tmp_path_factory: pytest.TempPathFactory, offsets: list[float], start: float, length: float
+) -> None:
+    s = CallStore(tmp_path_factory.mktemp("w") / "c.db")
+    s.insert(
+        [
+            call(T0 + o, cost_usd=round(o % 7, 3), upstream="U" if o % 2 < 1 else None)
+            for o in offsets
+        ]
+    )
+    w = Window(T0 + start, T0 + start + length)
+    plain = s.conn.execute(
+        "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM calls WHERE started_at >= ? "
+        "AND started_at < ?",
+        (w.start, w.end),
+    ).fetchone()
+    t = s.totals(w)
+    assert t.calls == plain[0]
+    assert t.cost_usd == pytest.approx(plain[1])
+    assert sum(g.calls for g in s.by_provider(w)) == plain[0]
+    s.close()
+
+
+def test_rollups_follow_updates_and_deletes(store: CallStore) -> None:
+    store.insert([call(T0, cost_usd=None, cost_source=None)])
+    (cid,) = store.conn.execute("SELECT id FROM calls").fetchone()
+    store.set_cost(cid, 0.42, "openrouter", "Together")
+    w = Window(T0 - 7200, T0 + 7200)
+    assert [g.key for g in store.by_provider(w)] == [("openrouter", "Together")]
+    assert store.totals(w).cost_usd == pytest.approx(0.42)
+    store.conn.execute("DELETE FROM calls")
+    assert store.totals(w).calls == 0
+
+
+def test_bulk_load_builds_the_same_rollups_as_the_triggers(tmp_path: Path) -> None:
+    rows = [
+        call(
+            T0 + i * 997.0,
+            latency_s=0.1 + i % 13,
+            upstream=f"U{i % 3}",
+            http_status=429 if i % 11 == 0 else 200,
+            status="error" if i % 11 == 0 else "ok",
+        )
+        for i in range(300)
+    ]
+    a, b = CallStore(tmp_path / "a.db"), CallStore(tmp_path / "b.db")
+    a.insert(rows)
+    b.bulk_load(iter(rows))
+    for table in ("calls_hourly", "latency_hourly"):
+        q = f"SELECT * FROM {table} WHERE calls_or_n != 0 ORDER BY 1, 2, 3, 4"
+        col = "calls" if table == "calls_hourly" else "n"
+        q = q.replace("calls_or_n", col)
+        assert a.conn.execute(q).fetchall() == b.conn.execute(q).fetchall()
+    # and the triggers are back after a bulk load
+    b.insert([call(T0)])
+    assert b.totals(Window(T0 - 1, T0 + 1)).calls == 1 + sum(
+        1 for r in rows if T0 - 1 <= r["started_at"] < T0 + 1
+    )
+
+
+def test_rows_after_series_and_filters(store: CallStore) -> None:
+    store.insert(
+        [
+            call(
+                T0 + i * 60,
+                model="m:free" if i % 2 else "m",
+                http_status=429 if i == 3 else 200,
+                status="error" if i == 3 else "ok",
+                session_id=f"s{i % 2}",
+            )
+            for i in range(10)
+        ]
+    )
+    assert [r.id for r in store.rows_after(7)] == [8, 9, 10]
+    assert store.max_id() == 10
+    w = Window(T0, T0 + 600)
+    series = store.series(w, points=10)
+    assert sum(p.calls for p in series) == 10
+    assert sum(p.rate_limited for p in series) == 1
+    assert store.requests_since(T0, ":free") == 4  # the 429 does not count
+    from hermes_dash.calllog.store import CallFilter
+
+    assert store.count_calls(CallFilter(status="429")) == 1
+    assert store.count_calls(CallFilter(session="s1")) == 5
+    assert len(list(store.iter_calls(CallFilter(), chunk=3))) == 10
+    assert store.last_rate_limit(w).id == 4
+
+
+def _writer(path: str, n: int, tag: int) -> None:
+    conn = schema.connect(path, timeout=10.0)
+    schema.migrate(conn)
+    for i in range(n):
+        schema.insert_calls(conn, [call(T0 + i, request_id=f"{tag}-{i}")])
+    conn.close()
+
+
+def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = str(tmp_path / "calls.db")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, 300, k)) for k in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    s = CallStore(path)
+    assert s.conn.execute("SELECT COUNT(DISTINCT request_id) FROM calls").fetchone()[0] == 1200
+    assert s.totals(Window(T0 - 1, T0 + 400)).calls == 1200
+
+
+def test_readonly_open_of_missing_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(CallLogError, match="does not exist"):
+        CallStore(tmp_path / "nope.db", readonly=True)
+
+
+def test_locked_database_reports_locked(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    CallStore(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        s = CallStore(path, timeout=0.2)
+        with pytest.raises(CallLogError, match="locked"):
+            s.insert([call(T0)])
+    finally:
+        holder.execute("ROLLBACK")
