@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,7 @@ def corpus_file(name: str) -> Path:
 
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+# Screens show local wall-clock times; pin the zone so snapshots match everywhere.
+os.environ["TZ"] = "UTC"
+time.tzset()

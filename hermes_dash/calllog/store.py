@@ -9,6 +9,7 @@ size of the file.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -78,10 +79,14 @@ class CallStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 5.0):
         self.path = Path(path)
         self.readonly = readonly
+        # The dashboard reads from worker threads; one connection, one statement at a time.
+        self._lock = threading.RLock()
         try:
             if readonly and not self.path.exists():
                 raise CallLogError(f"call log {self.path} does not exist")
-            self.conn = schema.connect(str(self.path), timeout=timeout, readonly=readonly)
+            self.conn = schema.connect(
+                str(self.path), timeout=timeout, readonly=readonly, shared=True
+            )
             if not readonly:
                 schema.migrate(self.conn)
             else:
@@ -95,7 +100,8 @@ class CallStore:
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:
-            return self.conn.execute(sql, tuple(params)).fetchall()
+            with self._lock:
+                return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 
@@ -104,12 +110,17 @@ class CallStore:
     def insert(self, rows: list[Mapping[str, Any]]) -> None:
         """Insert call rows in one transaction (the rollups follow by trigger)."""
         try:
-            schema.insert_calls(self.conn, rows)
+            with self._lock:
+                schema.insert_calls(self.conn, rows)
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 
     def bulk_load(self, rows: Iterator[Mapping[str, Any]], batch: int = 50_000) -> int:
         """Load many rows fast: triggers off, rollups rebuilt once, all in one transaction."""
+        with self._lock:
+            return self._bulk_load(rows, batch)
+
+    def _bulk_load(self, rows: Iterator[Mapping[str, Any]], batch: int) -> int:
         n = 0
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
@@ -154,7 +165,7 @@ class CallStore:
     def add_snapshot(self, snap: AccountSnapshot) -> None:
         """Record one account poll so spend over time survives restarts."""
         try:
-            self.conn.execute(
+            self._query(
                 "INSERT INTO account_snapshots (taken_at, label, usage, usage_daily, "
                 "usage_weekly, usage_monthly, limit_usd, limit_remaining, limit_reset, "
                 "credits_total, credits_used, is_free_tier) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -184,12 +195,18 @@ class CallStore:
             (cost, source, upstream, call_id),
         )
 
+    def enrich_attempts(self, call_id: int) -> int:
+        """How many rounds have failed to price this call."""
+        rows = self._query("SELECT enrich_attempts FROM calls WHERE id = ?", (call_id,))
+        return int(rows[0][0]) if rows else 0
+
     def note_enrich_attempt(self, call_ids: list[int]) -> None:
         """Count one more failed attempt to price these calls."""
-        self.conn.executemany(
-            "UPDATE calls SET enrich_attempts = enrich_attempts + 1 WHERE id = ?",
-            [(i,) for i in call_ids],
-        )
+        with self._lock:
+            self.conn.executemany(
+                "UPDATE calls SET enrich_attempts = enrich_attempts + 1 WHERE id = ?",
+                [(i,) for i in call_ids],
+            )
 
     # -- window aggregates -----------------------------------------------------------
 

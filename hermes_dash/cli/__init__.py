@@ -265,13 +265,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
-    from hermes_dash.tui.launch import run_dashboard
+    from hermes_dash.tui import launch
 
     if args.refresh is not None and args.refresh < 5:
         raise UsageError(
             "--refresh must be at least 5 seconds (OpenRouter asks for gentle polling)"
         )
-    return run_dashboard(settings_from(args), demo=args.demo)
+    if args.demo:
+        return launch.run_demo()
+    settings = settings_from(args)
+    if not settings.db_path.exists():
+        # The recorder creates the log inside the Hermes home; insist that the home
+        # exists rather than create folders where the user did not mean.
+        settings.paths.require()
+    return launch.run_dashboard(settings, make_client(settings), open_store(settings.db_path))
 
 
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {

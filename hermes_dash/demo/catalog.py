@@ -126,9 +126,10 @@ PROVIDERS: tuple[tuple[str, str], ...] = tuple(
     )
 )
 
-#: Starting account figures of the demo key.
-CREDITS_TOTAL = 250.0
-KEY_LIMIT = 200.0
+#: What the demo account has left over the generated history: credits, and key limit
+#: left this month.
+CREDITS_HEADROOM = 180.0
+LIMIT_HEADROOM = 120.0
 
 
 def model_by_id(model_id: str) -> DemoModel | None:

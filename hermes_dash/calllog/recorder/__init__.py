@@ -30,15 +30,22 @@ _conn: sqlite3.Connection | None = None
 _conn_path: str | None = None
 _dropped_unreported = 0
 dropped_total = 0
+_pinned_path: str | None = None
+
+
+def configure(db_path: str | None) -> None:
+    """Pin the call log path (the demo and tests); None goes back to the default."""
+    global _pinned_path
+    _pinned_path = db_path
 
 
 def default_db_path() -> str:
-    """``HERMES_DASH_DB``, else ``<HERMES_HOME>/hermes-dash/calls.db``.
+    """The pinned path, ``HERMES_DASH_DB``, else ``<HERMES_HOME>/hermes-dash/calls.db``.
 
     HERMES_HOME is taken from the environment, else from where this plugin lives
     (``<HERMES_HOME>/plugins/hermes-dash-recorder/``).
     """
-    explicit = os.environ.get("HERMES_DASH_DB")
+    explicit = _pinned_path or os.environ.get("HERMES_DASH_DB")
     if explicit:
         return explicit
     home = os.environ.get("HERMES_HOME")

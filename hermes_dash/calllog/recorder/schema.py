@@ -234,11 +234,20 @@ def migrate(conn: sqlite3.Connection) -> int:
     return SCHEMA_VERSION
 
 
-def connect(path: str, *, timeout: float = 5.0, readonly: bool = False) -> sqlite3.Connection:
-    """Open the call log in WAL mode; a new file is created with mode 0600."""
+def connect(
+    path: str, *, timeout: float = 5.0, readonly: bool = False, shared: bool = False
+) -> sqlite3.Connection:
+    """Open the call log in WAL mode; a new file is created with mode 0600.
+
+    ``shared`` lets several threads use the connection (the caller serialises them).
+    """
     if readonly:
         conn = sqlite3.connect(
-            f"file:{path}?mode=ro", uri=True, timeout=timeout, isolation_level=None
+            f"file:{path}?mode=ro",
+            uri=True,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=not shared,
         )
     else:
         directory = os.path.dirname(os.path.abspath(path))
@@ -247,7 +256,9 @@ def connect(path: str, *, timeout: float = 5.0, readonly: bool = False) -> sqlit
             # Create it ourselves so the mode is 0600 from the first byte on.
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        conn = sqlite3.connect(
+            path, timeout=timeout, isolation_level=None, check_same_thread=not shared
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")

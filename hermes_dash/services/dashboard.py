@@ -1,0 +1,97 @@
+"""Everything the main screen shows, computed off the UI thread in one pass."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from hermes_dash.calllog.records import (
+    AccountSnapshot,
+    CallRow,
+    CallTotals,
+    GroupStats,
+    SeriesPoint,
+    Window,
+)
+from hermes_dash.calllog.store import CallStore
+from hermes_dash.services.summary import Burn, burn
+
+#: OpenRouter's daily request quota for ``:free`` models.
+FREE_DAILY_QUOTA = 50
+FREE_DAILY_QUOTA_WITH_CREDITS = 1000
+
+
+@dataclass(frozen=True)
+class FreeQuota:
+    """Requests to ``:free`` models today (UTC) against the daily quota."""
+
+    used: int
+    quota: int
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    """One consistent picture of the call log for a window."""
+
+    window: Window
+    totals: CallTotals
+    burn_1h: Burn
+    burn_24h: Burn
+    spend_today_usd: float
+    spend_month_usd: float
+    providers: list[GroupStats]
+    models: list[GroupStats]
+    series: list[SeriesPoint]
+    snapshots: list[AccountSnapshot]
+    last_rate_limit: CallRow | None
+    free_quota: FreeQuota
+
+
+def utc_day_start(now: float) -> float:
+    """Midnight UTC of the day ``now`` is in."""
+    return now - (now % 86400)
+
+
+def utc_month_start(now: float) -> float:
+    """The first instant of the UTC month ``now`` is in."""
+    d = dt.datetime.fromtimestamp(now, dt.UTC)
+    return dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC).timestamp()
+
+
+def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> FreeQuota:
+    """Free-model requests today; the quota is 1000 once $10 of credits were bought."""
+    bought = False
+    if snap is not None:
+        if snap.is_free_tier is not None:
+            bought = not snap.is_free_tier
+        elif snap.credits_total is not None:
+            bought = snap.credits_total >= 10
+    quota = FREE_DAILY_QUOTA_WITH_CREDITS if bought else FREE_DAILY_QUOTA
+    return FreeQuota(store.requests_since(utc_day_start(now), ":free"), quota)
+
+
+def build_dashboard(
+    store: CallStore, window_name: str, now: float, snap: AccountSnapshot | None
+) -> DashboardData:
+    """Query the store for the main screen."""
+    window = Window.named(window_name, now)
+    w1h, w24h = Window.named("1h", now), Window.named("24h", now)
+    totals = store.totals(window)
+    t1h_totals = totals if window_name == "1h" else store.totals(w1h)
+    t24h_totals = totals if window_name == "24h" else store.totals(w24h)
+    today = Window(utc_day_start(now), window.end)
+    month = Window(utc_month_start(now), window.end)
+    return DashboardData(
+        window=window,
+        totals=totals,
+        burn_1h=burn(store, w1h, t1h_totals, snap),
+        burn_24h=burn(store, w24h, t24h_totals, snap),
+        spend_today_usd=store.totals(today).cost_usd,
+        spend_month_usd=store.totals(month).cost_usd,
+        providers=store.by_provider(window),
+        models=store.by_model(window),
+        series=store.series(window, points=60),
+        snapshots=store.snapshots(window, limit=300),
+        last_rate_limit=store.last_rate_limit(window),
+        free_quota=free_quota(store, now, snap),
+    )

@@ -1,0 +1,91 @@
+"""The recorder plugin as installed in a Hermes home: status, install, uninstall."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from hermes_dash import __version__
+from hermes_dash.calllog.recorder import PLUGIN_NAME
+from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.hermes.config import ConfigError, load_config
+from hermes_dash.hermes.paths import HermesPaths
+
+#: Rows newer than this mean the recorder is alive.
+RECEIVING_WITHIN_S = 15 * 60
+
+
+@dataclass(frozen=True)
+class PluginStatus:
+    """What ``plugin status`` reports and the status line shows."""
+
+    installed: bool
+    enabled: bool
+    installed_version: str | None
+    last_write: float | None
+    dropped_rows: int = 0
+
+    @property
+    def same_version(self) -> bool:
+        """Whether the installed copy is this hermes-dash's recorder."""
+        return self.installed_version == __version__
+
+    def state(self, now: float | None = None) -> str:
+        """'not installed', 'installed (disabled)', 'installed' or 'receiving rows'."""
+        now = time.time() if now is None else now
+        if not self.installed:
+            return "not installed"
+        if not self.enabled:
+            return "installed (disabled)"
+        if self.last_write is not None and now - self.last_write < RECEIVING_WITHIN_S:
+            return "receiving rows"
+        return "installed"
+
+
+def plugin_dir(paths: HermesPaths) -> Path:
+    """Where the recorder lives in a Hermes home."""
+    return paths.plugins / PLUGIN_NAME
+
+
+def _installed_version(folder: Path) -> str | None:
+    try:
+        manifest = yaml.safe_load((folder / "plugin.yaml").read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    version = manifest.get("version") if isinstance(manifest, dict) else None
+    return str(version) if version is not None else None
+
+
+def is_enabled(paths: HermesPaths) -> bool:
+    """Whether config.yaml lists the recorder in ``plugins.enabled``."""
+    try:
+        config = load_config(paths.config)
+    except ConfigError:
+        return False
+    plugins = config.get("plugins")
+    enabled = plugins.get("enabled") if isinstance(plugins, dict) else None
+    return isinstance(enabled, list) and PLUGIN_NAME in enabled
+
+
+def plugin_status(paths: HermesPaths, store: CallStore | None) -> PluginStatus:
+    """Inspect the Hermes home and the call log."""
+    folder = plugin_dir(paths)
+    installed = (folder / "__init__.py").is_file()
+    last_write = None
+    dropped = 0
+    if store is not None:
+        try:
+            last_write = store.last_write()
+            dropped = store.dropped_rows()
+        except CallLogError:
+            pass
+    return PluginStatus(
+        installed=installed,
+        enabled=installed and is_enabled(paths),
+        installed_version=_installed_version(folder) if installed else None,
+        last_write=last_write,
+        dropped_rows=dropped,
+    )

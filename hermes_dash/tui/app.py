@@ -1,0 +1,323 @@
+"""The Textual app: workers that poll OpenRouter and the call log, and the key bindings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.worker import Worker, WorkerState
+
+from hermes_dash.calllog.records import AccountSnapshot
+from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.openrouter.errors import OpenRouterError
+from hermes_dash.services.account import AccountState, fetch_snapshot, status_for
+from hermes_dash.services.backoff import PollSchedule
+from hermes_dash.services.budget import Alert, budget_alerts
+from hermes_dash.services.dashboard import DashboardData, build_dashboard
+from hermes_dash.services.enrich import Enricher
+from hermes_dash.services.plugin import PluginStatus, plugin_status
+from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.tui import format as fmt
+from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
+from hermes_dash.tui.screens.dashboard import DashboardScreen
+from hermes_dash.tui.widgets.panels import LiveCalls
+
+WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
+#: How often the plugin's state (config.yaml, plugin folder) is re-read.
+PLUGIN_CHECK_S = 10.0
+ENRICH_EVERY_S = 20.0
+
+
+class HermesDashApp(App[None]):
+    """hermes-dash: spend, rate limits, provider latency, routing, for Hermes Agent."""
+
+    TITLE = "hermes-dash"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("r", "refresh", "Refresh"),
+        Binding("e", "routing", "Routing"),
+        Binding("c", "calls", "Calls"),
+        Binding("b", "settings", "Budgets"),
+        Binding("1", "window('1h')", "1h", show=False),
+        Binding("2", "window('24h')", "24h", show=False),
+        Binding("3", "window('7d')", "7d", show=False),
+        Binding("4", "window('30d')", "30d", show=False),
+        Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    window_name: reactive[str] = reactive("24h", init=False)
+
+    def __init__(
+        self,
+        settings: DashSettings,
+        api: OpenRouterClient,
+        store: CallStore,
+        *,
+        clock: Callable[[], float] = time.time,
+        prefs: UserSettings | None = None,
+        prefs_path: Any = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.api = api
+        self.store = store
+        self.clock = clock
+        self.prefs_path = prefs_path or settings.user_settings_path or user_settings_file()
+        self.prefs = prefs or UserSettings.load(self.prefs_path)
+        self.account = AccountState("ok", None) if api.has_key else AccountState.offline()
+        self.data: DashboardData | None = None
+        self.plugin: PluginStatus | None = None
+        self.alerts: list[Alert] = []
+        self.last_poll: float | None = None
+        self.last_row_id = 0
+        self.schedule = PollSchedule(settings.refresh_s)
+        self.enricher = Enricher(store, api)
+        self._account_timer: Timer | None = None
+        self._calllog_timer: Timer | None = None
+        self._last_error: str | None = None
+        self._plugin_checked = 0.0
+        self._dirty = True
+        self.theme = (
+            self.prefs.theme if self.prefs.theme in self.available_themes else "textual-dark"
+        )
+        self.sub_title = "demo" if settings.demo else str(settings.paths.home)
+
+    # -- start-up ------------------------------------------------------------------------
+
+    def get_default_screen(self) -> DashboardScreen:
+        """The dashboard is the base screen."""
+        return DashboardScreen()
+
+    def on_mount(self) -> None:
+        """Start the pollers: the call log at once, OpenRouter when a key is set."""
+        self.last_row_id = max(0, self.store.max_id() - LiveCalls.MAX_ROWS)
+        self.read_calllog()
+        if self.api.has_key:
+            self.poll_account()
+            self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
+        self.set_interval(1.0, self.update_status)
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        """The base screen."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, DashboardScreen)
+        return screen
+
+    # -- OpenRouter ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="account", exit_on_error=False)
+    async def poll_account(self) -> None:
+        """Poll ``/key`` and ``/credits`` once, then schedule the next poll."""
+        try:
+            snap = await fetch_snapshot(self.api, now=self.clock())
+        except OpenRouterError as exc:
+            previous = self.account.snapshot
+            state = AccountState(status_for(exc), previous, str(exc), stale=previous is not None)
+            delay = self.schedule.after_failure(exc)
+        else:
+            state = AccountState("ok", snap)
+            delay = self.schedule.after_success()
+            # The numbers are still good to show if recording fails; the next poll records.
+            with contextlib.suppress(CallLogError):
+                await asyncio.to_thread(self.store.add_snapshot, snap)
+        self.post_message(AccountUpdated(state, self.clock()))
+        self._account_timer = self.set_timer(delay, self.poll_account)
+
+    def on_account_updated(self, message: AccountUpdated) -> None:
+        """Show the new account state; notify once per distinct failure and on recovery."""
+        self.account = message.state
+        self.last_poll = message.polled_at
+        if message.state.status == "ok":
+            if self._last_error is not None:
+                self.notify("OpenRouter is answering again", title="Recovered")
+            self._last_error = None
+        elif message.state.message != self._last_error:
+            self._last_error = message.state.message
+            self.notify(message.state.message, title="OpenRouter", severity="error")
+        self._dirty = True
+        self.refresh_screen()
+
+    # -- the call log --------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="calllog", exit_on_error=False)
+    def read_calllog(self) -> None:
+        """Read only the new rows; recompute aggregates when something changed."""
+        now = self.clock()
+        try:
+            rows = self.store.rows_after(self.last_row_id)
+            data = None
+            if rows or self._dirty:
+                data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
+            plugin = None
+            if now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None:
+                plugin = plugin_status(self.settings.paths, self.store)
+        except CallLogError as exc:
+            self.post_message(CallLogFailed(str(exc)))
+            return
+        self.post_message(CallLogUpdated(data, rows, plugin))
+
+    def on_call_log_updated(self, message: CallLogUpdated) -> None:
+        """Show new rows and aggregates, then schedule the next read."""
+        if message.new_rows:
+            self.last_row_id = message.new_rows[-1].id
+            self.dashboard.query_one(LiveCalls).push(message.new_rows)
+        if message.plugin is not None:
+            self.plugin = message.plugin
+            self._plugin_checked = self.clock()
+        if message.data is not None:
+            self.data = message.data
+            self._dirty = False
+            self.refresh_screen()
+        self._calllog_timer = self.set_timer(self.settings.calllog_poll_s, self.read_calllog)
+
+    def on_call_log_failed(self, message: CallLogFailed) -> None:
+        """Keep the last data; say why once; try again later."""
+        if message.reason != self._last_error:
+            self._last_error = message.reason
+            self.notify(message.reason, title="Call log", severity="error")
+        self._calllog_timer = self.set_timer(self.settings.calllog_poll_s * 4, self.read_calllog)
+
+    @work(exclusive=True, group="enrich", exit_on_error=False)
+    async def enrich_costs(self) -> None:
+        """Price calls whose cost is not known yet (generation lookups, /models prices)."""
+        priced = await self.enricher.run_once()
+        if priced:
+            self._dirty = True
+
+    # -- drawing -------------------------------------------------------------------------
+
+    def refresh_screen(self) -> None:
+        """Push the current state into the dashboard and update the banner."""
+        self.dashboard.show_data(self.account, self.data, self.api.has_key)
+        if self.data is not None:
+            alerts = budget_alerts(self.data, self.account.snapshot, self.prefs)
+            new = {a.key for a in alerts} - {a.key for a in self.alerts}
+            for alert in alerts:
+                if alert.key in new:
+                    self.notify(alert.message, title="Budget", severity=alert.severity)  # type: ignore[arg-type]
+            self.alerts = alerts
+            self.dashboard.show_alerts(alerts)
+        self.update_status()
+
+    def update_status(self) -> None:
+        """The status line: poll age, connection, key, call log, plugin."""
+        now = self.clock()
+        if not self.api.has_key:
+            conn = "[yellow]no key[/]"
+        elif self.account.status == "ok" and self.last_poll is not None:
+            conn = "[green]connected[/]"
+        elif self.account.status == "ok":
+            conn = "connecting…"
+        else:
+            conn = f"[red]{self.account.status}[/]" + (" [b]stale[/]" if self.account.stale else "")
+        plugin = self.plugin.state(now) if self.plugin else "…"
+        text = (
+            f"polled {fmt.ago(self.last_poll, now)} · {conn} · key {self.api.masked_key} · "
+            f"log {self.settings.db_path.name} · recorder {plugin}"
+        )
+        self.dashboard.show_status(text)
+
+    # -- actions -------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        """Poll OpenRouter and re-read the call log now."""
+        self._dirty = True
+        if self._calllog_timer is not None:
+            self._calllog_timer.stop()
+        self.read_calllog()
+        if self.api.has_key:
+            if self._account_timer is not None:
+                self._account_timer.stop()
+            self.poll_account()
+
+    def action_window(self, name: str) -> None:
+        """Switch the time window."""
+        self.window_name = name
+
+    def watch_window_name(self, name: str) -> None:
+        """Recompute for the new window."""
+        self._dirty = True
+        if self._calllog_timer is not None:
+            self._calllog_timer.stop()
+        self.read_calllog()
+        self.notify(f"window: {name}", timeout=1.5)
+
+    def action_toggle_theme(self) -> None:
+        """Dark ↔ light."""
+        self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
+        self.prefs.theme = self.theme
+        self._save_prefs()
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        from hermes_dash.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def action_calls(self) -> None:
+        """Open the calls browser."""
+        from hermes_dash.tui.screens.calls import CallsScreen
+
+        self.push_screen(CallsScreen(self.store))
+
+    def action_settings(self) -> None:
+        """Open the budgets screen."""
+        from hermes_dash.tui.screens.settings import SettingsScreen
+
+        def saved(result: UserSettings | None) -> None:
+            if result is not None:
+                self.prefs = replace(result, theme=self.theme)
+                self._save_prefs()
+                self.notify("settings saved")
+                self.refresh_screen()
+
+        self.push_screen(SettingsScreen(self.prefs), saved)
+
+    def action_routing(self) -> None:
+        """Open the routing editor."""
+        from hermes_dash.tui.screens.routing import RoutingScreen
+
+        self.push_screen(RoutingScreen(self.settings, self.api, self.store, clock=self.clock))
+
+    def _save_prefs(self) -> None:
+        try:
+            self.prefs.save(self.prefs_path)
+        except OSError as exc:
+            self.notify(f"cannot save settings: {exc.strerror}", severity="error")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every unexpected worker failure ends up here, as one notification."""
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            err = event.worker.error
+            self.notify(f"{type(err).__name__}: {err}", title="Internal error", severity="error")
+
+    async def on_unmount(self) -> None:
+        """Close the shared HTTP client."""
+        await self.api.aclose()
+
+
+def make_app(
+    settings: DashSettings,
+    api: OpenRouterClient,
+    store: CallStore,
+    *,
+    clock: Callable[[], float] = time.time,
+    prefs: UserSettings | None = None,
+) -> HermesDashApp:
+    """Build the app; the CLI and the tests share this factory."""
+    return HermesDashApp(settings, api, store, clock=clock, prefs=prefs)
+
+
+__all__ = ["AccountSnapshot", "HermesDashApp", "make_app"]

@@ -1,0 +1,189 @@
+"""The calls browser: the whole call log, filtered, one call in detail."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Select, Static
+
+from hermes_dash.calllog.records import CallRow
+from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.tui import format as fmt
+
+PAGE = 200
+STATUS_CHOICES = [("ok", "ok"), ("errors", "error"), ("429 only", "429")]
+
+
+def describe(row: CallRow) -> str:
+    """The detail of one call, as markup lines."""
+    cost = "-" if row.cost_usd is None else fmt.money(row.cost_usd, 6)
+    return "\n".join(
+        [
+            f"[b]#{row.id}[/] {fmt.clock(row.started_at)}  {row.model}  status "
+            f"{row.status} {row.http_status or ''} {row.error_reason or ''}",
+            f"provider {row.provider}  upstream {row.upstream or '-'}  host "
+            f"{row.base_url_host or '-'}  platform {row.platform or '-'}  session "
+            f"{row.session_id or '-'}",
+            f"latency {fmt.seconds(row.latency_s)}  tokens in {row.input_tokens or 0:,} out "
+            f"{row.output_tokens or 0:,} cache read {row.cache_read_tokens or 0:,} reasoning "
+            f"{row.reasoning_tokens or 0:,}",
+            f"cost {cost} ({row.cost_source or 'not priced yet'})  generation "
+            f"{row.generation_id or '-'}  finish {row.finish_reason or '-'}  retries "
+            f"{row.retry_count if row.retry_count is not None else '-'}",
+        ]
+    )
+
+
+class CallsScreen(Screen[None]):
+    """Every logged call in a table, newest first, with filters."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("f", "focus_filters", "Filters"),
+        Binding("n", "next_page", "Older"),
+        Binding("p", "prev_page", "Newer"),
+    ]
+    DEFAULT_CSS = """
+    #filters { height: auto; }
+    #filters Select { width: 1fr; }
+    #filters Input { width: 1fr; }
+    #calls-table { height: 1fr; }
+    #detail { height: auto; min-height: 4; border-top: solid $primary; padding: 0 1; }
+    #count { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self, store: CallStore) -> None:
+        super().__init__()
+        self.store = store
+        self.page_start = 0
+        self.rows: list[CallRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical():
+            with Horizontal(id="filters"):
+                yield Select[str]([], prompt="any model", id="f-model")
+                yield Select[str]([], prompt="any provider", id="f-provider")
+                yield Select[str](STATUS_CHOICES, prompt="any status", id="f-status")
+                yield Input(placeholder="session id", id="f-session")
+            yield Static("", id="count")
+            yield DataTable[object](id="calls-table", cursor_type="row", zebra_stripes=True)
+            yield Static("Select a call to see its detail.", id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Columns, filter choices, first page."""
+        table = self.query_one(DataTable)
+        for name in (
+            "id",
+            "time",
+            "model",
+            "provider",
+            "upstream",
+            "status",
+            "latency",
+            "in",
+            "out",
+            "cost",
+            "session",
+        ):
+            table.add_column(name, key=name)
+        try:
+            models = self.store.distinct("model")
+            providers = sorted(
+                set(self.store.distinct("provider")) | set(self.store.distinct("upstream"))
+            )
+        except CallLogError as exc:
+            self.notify(str(exc), severity="error")
+            models, providers = [], []
+        self.query_one("#f-model", Select).set_options([(m, m) for m in models])
+        self.query_one("#f-provider", Select).set_options([(p, p) for p in providers])
+        table.focus()
+        self.load()
+
+    def current_filter(self) -> CallFilter:
+        """The filter the widgets describe."""
+
+        def value(selector: str) -> str:
+            v = self.query_one(selector, Select).value
+            return v if isinstance(v, str) else ""
+
+        return CallFilter(
+            model=value("#f-model"),
+            provider=value("#f-provider"),
+            status=value("#f-status"),
+            session=self.query_one("#f-session", Input).value.strip(),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def load(self) -> None:
+        """Read one page off the UI thread."""
+        flt = self.current_filter()
+        try:
+            rows = self.store.query_calls(flt, limit=PAGE, offset=self.page_start)
+            total = self.store.count_calls(flt)
+        except CallLogError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.app.call_from_thread(self.show, rows, total)
+
+    def show(self, rows: list[CallRow], total: int) -> None:
+        """Fill the table."""
+        self.rows = rows
+        table = self.query_one(DataTable)
+        table.clear()
+        for r in rows:
+            table.add_row(
+                str(r.id),
+                fmt.clock(r.started_at),
+                r.model,
+                r.provider,
+                r.upstream or "-",
+                str(r.http_status or r.status),
+                fmt.seconds(r.latency_s),
+                fmt.tokens(r.input_tokens),
+                fmt.tokens(r.output_tokens),
+                "-" if r.cost_usd is None else fmt.money(r.cost_usd, 4),
+                r.session_id or "-",
+                key=str(r.id),
+            )
+        last = min(total, self.page_start + len(rows))
+        self.query_one("#count", Static).update(
+            f"{total:,} calls match · showing {self.page_start + 1 if rows else 0:,}-{last:,}"
+        )
+
+    def on_select_changed(self, _: Select.Changed) -> None:
+        """A filter changed: back to the first page."""
+        self.page_start = 0
+        self.load()
+
+    def on_input_submitted(self, _: Input.Submitted) -> None:
+        """Session filter entered."""
+        self.page_start = 0
+        self.load()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        """Show the highlighted call in detail."""
+        key = event.row_key.value
+        row = next((r for r in self.rows if str(r.id) == key), None)
+        if row is not None:
+            self.query_one("#detail", Static).update(describe(row))
+
+    def action_focus_filters(self) -> None:
+        """Jump to the filters."""
+        self.query_one("#f-model", Select).focus()
+
+    def action_next_page(self) -> None:
+        """Older calls."""
+        if len(self.rows) == PAGE:
+            self.page_start += PAGE
+            self.load()
+
+    def action_prev_page(self) -> None:
+        """Newer calls."""
+        if self.page_start:
+            self.page_start = max(0, self.page_start - PAGE)
+            self.load()

@@ -1,0 +1,239 @@
+"""The main screen's panels: spend, rate limits, providers, live calls, status line."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from hermes_dash.calllog.records import CallRow, GroupStats
+from hermes_dash.services.account import AccountState
+from hermes_dash.services.dashboard import DashboardData
+from hermes_dash.tui import format as fmt
+from hermes_dash.tui.widgets.charts import SeriesChart
+
+
+class Panel(Vertical):
+    """A bordered box with a title."""
+
+    DEFAULT_CSS = """
+    Panel { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
+    Panel > .stats { height: auto; }
+    """
+
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__(id=id)
+        self.border_title = title
+
+
+class SpendPanel(Panel):
+    """Balance, limits, usage, burn rate, runway and the spend chart."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Loading…", classes="stats", id="spend-stats")
+        yield SeriesChart(
+            lambda p: p.cost_usd, "logged spend per interval (USD)", "green", id="spend-chart"
+        )
+
+    def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
+        """Redraw from the newest data."""
+        lines: list[str] = []
+        snap = account.snapshot
+        stale = " [b reverse] STALE [/]" if account.stale else ""
+        if snap is not None:
+            limit = "none" if snap.limit is None else fmt.money(snap.limit)
+            lines.append(
+                f"Balance [b]{fmt.money(snap.balance)}[/]  Key limit {limit} "
+                f"(left [b]{fmt.money(snap.limit_remaining)}[/]){stale}"
+            )
+            lines.append(
+                f"Today {fmt.money(snap.usage_daily)}  Week {fmt.money(snap.usage_weekly)}  "
+                f"Month {fmt.money(snap.usage_monthly)}"
+            )
+        elif not has_key:
+            lines.append(
+                "[yellow]No OpenRouter key.[/] Set OPENROUTER_API_KEY or add it to "
+                "$HERMES_HOME/.env to see balance and limits."
+            )
+        elif account.status != "ok":
+            lines.append(f"[red]{account.message or 'OpenRouter unavailable'}[/]")
+        else:
+            lines.append("Polling OpenRouter…")
+        if data is not None:
+            lines.append(
+                f"Burn [b]{fmt.rate(data.burn_1h.usd_per_hour)}[/] (1 h)  "
+                f"{fmt.rate(data.burn_24h.usd_per_hour)} (24 h)  "
+                f"Runway [b]{fmt.hours(data.burn_1h.runway_hours or data.burn_24h.runway_hours)}[/]"
+            )
+            t = data.totals
+            lines.append(
+                f"Logged {data.window.name}: {fmt.money(t.cost_usd)} over {t.calls:,} calls"
+                + (
+                    f" ({fmt.money(t.cost_estimated_usd)} estimated)"
+                    if t.cost_estimated_usd
+                    else ""
+                )
+            )
+            self.query_one(SeriesChart).show(data.series, data.window.end)
+        self.query_one("#spend-stats", Static).update("\n".join(lines))
+
+
+class RateLimitPanel(Panel):
+    """429s over time, by model and provider, the latest one, the free-model quota."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("Loading…", classes="stats", id="rate-stats")
+        yield SeriesChart(
+            lambda p: p.rate_limited, "HTTP 429s per interval", "red", id="rate-chart"
+        )
+
+    def show(self, data: DashboardData) -> None:
+        """Redraw from the newest data."""
+        t = data.totals
+        share = f" ({t.rate_limited / t.calls:.1%})" if t.calls else ""
+        lines = [
+            f"429s in {data.window.name}: [b]{t.rate_limited:,}[/] of {t.calls:,} calls{share}"
+        ]
+        last = data.last_rate_limit
+        if last is not None:
+            via = last.upstream or last.provider
+            lines.append(f"Last: {fmt.clock(last.started_at)} {last.model} via {via}")
+        by_model = sorted(
+            (m for m in data.models if m.totals.rate_limited), key=lambda m: -m.totals.rate_limited
+        )
+        if by_model:
+            lines.append(
+                "By model: "
+                + " · ".join(
+                    f"{m.key[0].split('/')[-1]} {m.totals.rate_limited}" for m in by_model[:3]
+                )
+            )
+        by_prov = sorted(
+            (p for p in data.providers if p.totals.rate_limited),
+            key=lambda p: -p.totals.rate_limited,
+        )
+        if by_prov:
+            lines.append(
+                "By provider: "
+                + " · ".join(f"{_provider_name(p)} {p.totals.rate_limited}" for p in by_prov[:3])
+            )
+        q = data.free_quota
+        colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
+        lines.append(f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests")
+        self.query_one("#rate-stats", Static).update("\n".join(lines))
+        self.query_one(SeriesChart).show(data.series, data.window.end)
+
+
+def _provider_name(g: GroupStats) -> str:
+    provider, upstream = g.key
+    return f"{provider}/{upstream}" if upstream else provider
+
+
+PROVIDER_COLUMNS = ("provider", "upstream", "calls", "p50", "p95", "errors", "429s", "cost")
+_SORT_KEYS = {
+    "provider": lambda g: g.key,
+    "upstream": lambda g: (g.key[1], g.key[0]),
+    "calls": lambda g: -g.calls,
+    "p50": lambda g: g.latency_p50_s if g.latency_p50_s is not None else float("inf"),
+    "p95": lambda g: g.latency_p95_s if g.latency_p95_s is not None else float("inf"),
+    "errors": lambda g: -g.totals.errors,
+    "429s": lambda g: -g.totals.rate_limited,
+    "cost": lambda g: -g.totals.cost_usd,
+}
+
+
+class ProvidersTable(DataTable[object]):
+    """Per-provider calls, latency, errors, 429s and cost; sortable."""
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+        # Read-only views: taking focus would scroll a small screen away from the top.
+        self.can_focus = False
+        self.sort_column = "calls"
+        self._groups: list[GroupStats] = []
+
+    def on_mount(self) -> None:
+        """Add the columns."""
+        for name in PROVIDER_COLUMNS:
+            self.add_column(name, key=name)
+
+    def show(self, groups: list[GroupStats]) -> None:
+        """Replace the rows, sorted by the current column."""
+        self._groups = groups
+        self.clear()
+        for g in sorted(groups, key=_SORT_KEYS[self.sort_column]):
+            t = g.totals
+            local = g.key[0] != "openrouter"
+            self.add_row(
+                Text(g.key[0], style="cyan" if local else ""),
+                g.key[1] or "-",
+                f"{t.calls:,}",
+                fmt.seconds(g.latency_p50_s),
+                fmt.seconds(g.latency_p95_s),
+                f"{t.errors:,}",
+                Text(f"{t.rate_limited:,}", style="bold red" if t.rate_limited else ""),
+                fmt.money(t.cost_usd),
+            )
+
+    def action_cycle_sort(self) -> None:
+        """Sort by the next column."""
+        i = PROVIDER_COLUMNS.index(self.sort_column)
+        self.sort_by(PROVIDER_COLUMNS[(i + 1) % len(PROVIDER_COLUMNS)])
+
+    def sort_by(self, column: str) -> None:
+        """Sort by a column and redraw."""
+        self.sort_column = column
+        self.border_subtitle = f"sorted by {column}"
+        self.show(self._groups)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """Click a header to sort by it."""
+        self.sort_by(str(event.column_key.value))
+
+
+class LiveCalls(DataTable[object]):
+    """The newest calls, newest first; 429s and errors highlighted."""
+
+    MAX_ROWS = 100
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
+        # Read-only views: taking focus would scroll a small screen away from the top.
+        self.can_focus = False
+        self._rows: deque[CallRow] = deque(maxlen=self.MAX_ROWS)
+
+    def on_mount(self) -> None:
+        """Add the columns."""
+        for name in ("time", "model", "provider", "latency", "tokens", "cost", "status"):
+            self.add_column(name, key=name)
+
+    def push(self, rows: list[CallRow]) -> None:
+        """Add new rows (oldest first) and redraw newest first."""
+        self._rows.extend(rows)
+        self.clear()
+        for r in reversed(self._rows):
+            if r.http_status == 429:
+                status, style = Text("429", style="bold white on red"), "red"
+            elif r.status != "ok":
+                status, style = Text(str(r.http_status or "err"), style="bold yellow"), "yellow"
+            else:
+                status, style = Text("ok", style="green"), ""
+            tok = None if r.input_tokens is None else r.input_tokens + (r.output_tokens or 0)
+            self.add_row(
+                fmt.clock(r.started_at),
+                Text(r.model.split("/")[-1][:26], style=style),
+                (r.upstream or r.provider)[:16],
+                fmt.seconds(r.latency_s),
+                fmt.tokens(tok),
+                fmt.money(r.cost_usd, 4) if r.cost_source != "none" else "-",
+                status,
+            )
+
+
+class StatusLine(Static):
+    """Last poll, staleness, connection, masked key, call-log path, plugin state."""
+
+    DEFAULT_CSS = "StatusLine { height: 1; background: $boost; padding: 0 1; }"

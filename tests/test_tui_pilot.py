@@ -1,0 +1,180 @@
+"""Pilot tests: every binding, the window switch, budgets, stale data and recovery."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable, Input
+
+from hermes_dash.services.settings import UserSettings
+from hermes_dash.tui.screens.calls import CallsScreen
+from hermes_dash.tui.screens.help import HelpScreen
+from hermes_dash.tui.screens.settings import SettingsScreen
+from hermes_dash.tui.widgets.panels import LiveCalls, ProvidersTable
+
+from .conftest import call
+from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle
+
+
+async def test_window_keys_switch_the_aggregates(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        assert app.data is not None and app.data.window.name == "24h"
+        counts = {}
+        for key, name in (("1", "1h"), ("3", "7d"), ("4", "30d"), ("2", "24h")):
+            await pilot.press(key)
+            await settle(pilot, app)
+            assert app.window_name == name and app.data.window.name == name
+            counts[name] = app.data.totals.calls
+        assert counts["1h"] < counts["24h"] < counts["7d"] < counts["30d"] == 4000
+
+
+async def test_live_calls_show_new_rows(tmp_path: Path) -> None:
+    session = frozen_session(tmp_path)
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        table = app.screen.query_one(LiveCalls)
+        before = app.data.totals.calls
+        session.store.insert(
+            [
+                call(
+                    FROZEN_NOW - 5,
+                    http_status=429,
+                    status="error",
+                    model="z-ai/glm-4.6",
+                    cost_usd=0.0,
+                )
+            ]
+        )
+        await pilot.press("r")
+        await settle(pilot, app)
+        assert app.data.totals.calls == before + 1
+        first = table.get_row_at(0)
+        assert "glm-4.6" in str(first[1]) and str(first[-1]) == "429"
+
+
+async def test_refresh_polls_openrouter_and_stale_then_recovery(tmp_path: Path) -> None:
+    session = frozen_session(tmp_path)
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        good = app.account.snapshot
+        assert app.account.status == "ok" and good is not None
+        session.server.failing = True
+        await pilot.press("r")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.account.status != "ok":
+                break
+        assert app.account.status == "error" and app.account.stale
+        assert app.account.snapshot == good  # the last good numbers stay
+        assert "503" in app.account.message
+        assert app.schedule.failures == 1
+        status = str(app.screen.query_one("#status").render())
+        assert "stale" in status
+        assert "STALE" in str(app.screen.query_one("#spend-stats").render())
+        session.server.failing = False
+        await pilot.press("r")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.account.status == "ok":
+                break
+        assert app.account.status == "ok" and not app.account.stale
+        assert app.schedule.failures == 0
+
+
+async def test_budget_banner(tmp_path: Path) -> None:
+    prefs = UserSettings(daily_budget_usd=0.5, monthly_budget_usd=10_000, runway_alert_hours=None)
+    app = frozen_app(frozen_session(tmp_path), prefs=prefs)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        banner = app.screen.query_one("#banner")
+        assert banner.has_class("-visible") and banner.has_class("-error")
+        assert "Daily budget exceeded" in str(banner.render())
+        # raise the budget from the settings screen: the banner goes away
+        await pilot.press("b")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)
+        field = app.screen.query_one("#daily_budget_usd", Input)
+        field.value = "abc"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)  # invalid input is not saved
+        field.value = "1000"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, SettingsScreen)
+        assert app.prefs.daily_budget_usd == 1000
+        assert UserSettings.load(app.prefs_path).daily_budget_usd == 1000
+        assert not banner.has_class("-visible")
+
+
+async def test_help_calls_theme_sort_and_quit(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, CallsScreen)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 200
+        await pilot.press("escape")
+        providers = app.screen.query_one(ProvidersTable)
+        assert providers.sort_column == "calls"
+        await pilot.press("s")
+        assert providers.sort_column == "p50"
+        theme = app.theme
+        await pilot.press("t")
+        assert app.theme != theme
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_calls_browser_filters(tmp_path: Path) -> None:
+    session = frozen_session(tmp_path)
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("c")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, CallsScreen)
+        screen.query_one("#f-status").value = "429"
+        await pilot.pause(0.5)
+        n429 = session.store.conn.execute(
+            "SELECT COUNT(*) FROM calls WHERE http_status = 429"
+        ).fetchone()[0]
+        assert screen.query_one(DataTable).row_count == min(200, n429)
+        assert f"{n429:,} calls match" in str(screen.query_one("#count").render())
+
+
+async def test_no_key_says_how_to_add_one(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from hermes_dash.hermes.paths import Secrets
+    from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.tui.app import make_app
+
+    session = frozen_session(tmp_path)
+    settings = replace(session.settings, secrets=Secrets(None, None))
+    app = make_app(
+        settings,
+        OpenRouterClient(None),
+        session.store,
+        clock=lambda: FROZEN_NOW,
+        prefs=UserSettings(),
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if app.data is not None:
+                break
+        await pilot.pause(0.1)
+        text = str(app.screen.query_one("#spend-stats").render())
+        assert "No OpenRouter key" in text and "OPENROUTER_API_KEY" in text
+        assert app.account.status == "offline"
