@@ -14,6 +14,9 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.plugin import add_plugin_parser
+from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
 from hermes_dash.openrouter.client import OpenRouterClient
@@ -21,15 +24,6 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import build_summary
-
-
-class UsageError(Exception):
-    """Bad flags or invalid input: exit 2."""
-
-
-class RuntimeFailure(Exception):
-    """An expected runtime failure with a one-line message: exit 1."""
-
 
 #: Failures every command reports as one line and exit 1, never a traceback.
 EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
@@ -117,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
 
+    add_routing_parser(sub, lambda p: _add_common(p, nested=True))
+    add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 

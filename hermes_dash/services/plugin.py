@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hermes_dash import __version__
+from hermes_dash.calllog import recorder
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, load_config
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.writer import ConfigWriteError, commit, load_for_edit, propose_block
 
 #: Rows newer than this mean the recorder is alive.
 RECEIVING_WITHIN_S = 15 * 60
@@ -89,3 +94,63 @@ def plugin_status(paths: HermesPaths, store: CallStore | None) -> PluginStatus:
         last_write=last_write,
         dropped_rows=dropped,
     )
+
+
+def recorder_source() -> Path:
+    """The recorder package shipped inside hermes-dash."""
+    return Path(recorder.__file__).resolve().parent
+
+
+#: Files that make up the plugin (the schema module travels with it: one definition).
+PLUGIN_FILES = ("__init__.py", "schema.py", "plugin.yaml")
+
+
+def _enable(block: CommentedMap, on: bool) -> None:
+    enabled = block.get("enabled")
+    if on:
+        if enabled is None:
+            block["enabled"] = CommentedSeq([PLUGIN_NAME])
+        elif isinstance(enabled, list):
+            if PLUGIN_NAME not in enabled:
+                enabled.append(PLUGIN_NAME)
+        else:
+            raise ConfigWriteError("plugins.enabled in config.yaml is not a list; fix it by hand")
+    elif isinstance(enabled, list) and PLUGIN_NAME in enabled:
+        while PLUGIN_NAME in enabled:
+            enabled.remove(PLUGIN_NAME)
+
+
+def install(paths: HermesPaths) -> tuple[Path, Path | None]:
+    """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent."""
+    paths.require()
+    target = plugin_dir(paths)
+    target.mkdir(parents=True, exist_ok=True)
+    src = recorder_source()
+    for name in PLUGIN_FILES:
+        data = (src / name).read_bytes()
+        dest = target / name
+        if not dest.exists() or dest.read_bytes() != data:
+            tmp = dest.with_name(f".{name}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, dest)
+    backup = None
+    if not is_enabled(paths):
+        proposal = propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))
+        backup = commit(proposal, paths.backups)
+    return target, backup
+
+
+def uninstall(paths: HermesPaths) -> tuple[bool, Path | None]:
+    """Disable and remove the plugin (the call log stays); returns (removed, backup)."""
+    paths.require()
+    backup = None
+    if is_enabled(paths):
+        proposal = propose_block(
+            load_for_edit(paths.config), "plugins", lambda b: _enable(b, False)
+        )
+        backup = commit(proposal, paths.backups)
+    target = plugin_dir(paths)
+    removed = target.exists()
+    if removed:
+        shutil.rmtree(target)
+    return removed, backup

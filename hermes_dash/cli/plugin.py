@@ -1,0 +1,90 @@
+"""``hermes-dash plugin install|uninstall|status``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from collections.abc import Callable
+
+from hermes_dash import __version__
+from hermes_dash.calllog.recorder import PLUGIN_NAME
+from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.services import plugin as svc
+from hermes_dash.services.settings import DashSettings
+
+
+def add_plugin_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register ``plugin`` and its subcommands."""
+    plugin = sub.add_parser("plugin", help="the Hermes plugin that records every API call")
+    psub = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    for name, handler, text in (
+        ("install", cmd_install, "copy the recorder into the Hermes home and enable it"),
+        ("uninstall", cmd_uninstall, "disable and remove the recorder (the call log stays)"),
+        ("status", cmd_status, "is it installed, enabled, current, receiving rows?"),
+    ):
+        p = psub.add_parser(name, help=text)
+        add_common(p)
+        p.set_defaults(handler=handler)
+
+
+def _settings(args: argparse.Namespace) -> DashSettings:
+    return DashSettings.build(
+        hermes_home=getattr(args, "hermes_home", None),
+        profile=getattr(args, "profile", None),
+        db=getattr(args, "db", None),
+    )
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    """Install (idempotent)."""
+    settings = _settings(args)
+    target, backup = svc.install(settings.paths)
+    print(f"installed {PLUGIN_NAME} {__version__} in {target}")
+    print(f"enabled in {settings.paths.config}" + (f" (backup: {backup.name})" if backup else ""))
+    print("Restart running Hermes processes (gateway, cron) so they load it.")
+    return 0
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    """Uninstall."""
+    settings = _settings(args)
+    removed, backup = svc.uninstall(settings.paths)
+    print(("removed " if removed else "was not installed: ") + str(svc.plugin_dir(settings.paths)))
+    if backup:
+        print(f"disabled in {settings.paths.config} (backup: {backup.name})")
+    print(f"the call log {settings.db_path} was kept")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Report."""
+    settings = _settings(args)
+    store = None
+    if settings.db_path.exists():
+        try:
+            store = CallStore(settings.db_path, readonly=True)
+        except CallLogError:
+            store = None
+    st = svc.plugin_status(settings.paths, store)
+    print(f"plugin:    {st.state()}")
+    print(f"folder:    {svc.plugin_dir(settings.paths)}")
+    print(
+        f"enabled:   {'yes' if st.enabled else 'no'} (plugins.enabled in {settings.paths.config})"
+    )
+    if st.installed:
+        same = "same as" if st.same_version else "differs from"
+        print(f"version:   {st.installed_version} ({same} hermes-dash {__version__})")
+    last = (
+        "never"
+        if st.last_write is None
+        else dt.datetime.fromtimestamp(st.last_write).isoformat(" ", "seconds")
+    )
+    print(f"last row:  {last} in {settings.db_path}")
+    if st.dropped_rows:
+        print(
+            f"dropped:   {st.dropped_rows} rows could not be written (database busy or disk full)"
+        )
+    return 0

@@ -1,0 +1,200 @@
+"""``hermes-dash routing show|set|validate|restore``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from hermes_dash.cli.errors import UsageError
+from hermes_dash.hermes.config import load_config, routing_block
+from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.writer import list_backups, restore_backup
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.routing.rules import (
+    DATA_COLLECTION,
+    SORTS,
+    RoutingRules,
+    errors_in,
+    parse_slugs,
+    validate,
+)
+from hermes_dash.services import routing as svc
+from hermes_dash.services.settings import DashSettings
+
+
+def add_routing_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register ``routing`` and its subcommands."""
+    routing = sub.add_parser("routing", help="show or change provider_routing in config.yaml")
+    rsub = routing.add_subparsers(dest="routing_command", metavar="ACTION", required=True)
+
+    def config_arg(p: argparse.ArgumentParser) -> None:
+        add_common(p)
+        p.add_argument(
+            "--config", metavar="FILE", help="config.yaml (default: $HERMES_HOME/config.yaml)"
+        )
+
+    p = rsub.add_parser("show", help="print the block as Hermes reads it")
+    config_arg(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_show)
+
+    p = rsub.add_parser("set", help="change the block (comments and other keys untouched)")
+    config_arg(p)
+    p.add_argument("--sort", choices=[*SORTS, "none"])
+    p.add_argument("--only", metavar="A,B", help="only these providers ('' to unset)")
+    p.add_argument("--ignore", metavar="A,B", help="never these providers ('' to unset)")
+    p.add_argument("--order", metavar="A,B", help="try these first, in order ('' to unset)")
+    rp = p.add_mutually_exclusive_group()
+    rp.add_argument(
+        "--require-parameters", dest="require_parameters", action="store_true", default=None
+    )
+    rp.add_argument("--no-require-parameters", dest="require_parameters", action="store_false")
+    p.add_argument("--data-collection", choices=[*DATA_COLLECTION, "unset"])
+    p.add_argument("--dry-run", action="store_true", help="print the diff, write nothing")
+    p.add_argument(
+        "--check-providers",
+        action="store_true",
+        help="warn about slugs OpenRouter does not list (needs the network)",
+    )
+    p.set_defaults(handler=cmd_set)
+
+    p = rsub.add_parser("validate", help="check the block; exit 2 when it is invalid")
+    config_arg(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = rsub.add_parser("restore", help="list backups or put one back")
+    config_arg(p)
+    p.add_argument("--list", action="store_true", help="list backups, newest first")
+    p.add_argument("backup", nargs="?", help="a backup file (name or path)")
+    p.set_defaults(handler=cmd_restore)
+
+
+def _paths(args: argparse.Namespace) -> tuple[HermesPaths, Path]:
+    settings = DashSettings.build(
+        hermes_home=getattr(args, "hermes_home", None), profile=getattr(args, "profile", None)
+    )
+    config = Path(args.config) if getattr(args, "config", None) else settings.paths.config
+    return settings.paths, config
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Print the block."""
+    _, config = _paths(args)
+    block = routing_block(load_config(config)) if config.exists() else {}
+    if args.json:
+        print(json.dumps(block, indent=2, sort_keys=False))
+    elif not block:
+        print(f"no provider_routing in {config}: OpenRouter's defaults apply")
+    else:
+        for key, value in block.items():
+            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+            print(f"{key}: {shown}")
+    return 0
+
+
+def _list(value: str | None, current: tuple[str, ...]) -> tuple[str, ...]:
+    return current if value is None else parse_slugs(value)
+
+
+def draft_from_args(rules: RoutingRules, args: argparse.Namespace) -> RoutingRules:
+    """Apply the flags given to the current rules."""
+    sort = rules.sort if args.sort is None else (None if args.sort == "none" else args.sort)
+    dc = rules.data_collection
+    if args.data_collection is not None:
+        dc = None if args.data_collection == "unset" else args.data_collection
+    rp = rules.require_parameters if args.require_parameters is None else args.require_parameters
+    return replace(
+        rules,
+        sort=sort,
+        only=_list(args.only, rules.only),
+        ignore=_list(args.ignore, rules.ignore),
+        order=_list(args.order, rules.order),
+        require_parameters=rp,
+        data_collection=dc,
+        raw_problems=(),
+    )
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    """Change the block."""
+    paths, config = _paths(args)
+    doc = svc.load_routing(config)
+    draft = draft_from_args(doc.rules, args)
+    known = None
+    if args.check_providers:
+        settings = DashSettings.build(hermes_home=getattr(args, "hermes_home", None))
+        api = OpenRouterClient(settings.secrets.api_key, base_url=settings.openrouter_url)
+        known = asyncio.run(_slugs(api))
+    issues = validate(draft, known)
+    for issue in issues:
+        if issue.severity == "warning":
+            print(f"warning: {issue}", file=sys.stderr)
+    errors = errors_in(issues)
+    if errors:
+        raise UsageError("; ".join(str(e) for e in errors))
+    proposal = svc.propose_routing(doc, draft)
+    if not proposal.changed:
+        print("provider_routing already says that: nothing to change", file=sys.stderr)
+        return 0
+    if args.dry_run:
+        sys.stdout.write(proposal.diff())
+        return 0
+    backup = svc.save(proposal, paths)
+    sys.stdout.write(proposal.diff())
+    print(f"saved {config}" + (f" (backup: {backup})" if backup else ""), file=sys.stderr)
+    print(svc.RESTART_NOTE, file=sys.stderr)
+    return 0
+
+
+async def _slugs(api: OpenRouterClient) -> list[str] | None:
+    try:
+        return await svc.provider_slugs(api)
+    finally:
+        await api.aclose()
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check the block as it is on disk."""
+    _, config = _paths(args)
+    doc = svc.load_routing(config)
+    issues = validate(doc.rules)
+    for issue in issues:
+        print(f"{issue.severity}: {issue}", file=sys.stderr)
+    if errors_in(issues):
+        raise UsageError(
+            f"provider_routing in {config} is invalid ({len(errors_in(issues))} errors)"
+        )
+    print(f"provider_routing in {config} is valid")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """List backups or restore one."""
+    paths, config = _paths(args)
+    backups = list_backups(paths.backups)
+    if args.list or not args.backup:
+        if not backups:
+            print(f"no backups in {paths.backups}")
+        for b in backups:
+            print(b.name)
+        return 0
+    chosen = Path(args.backup)
+    if not chosen.is_file():
+        chosen = paths.backups / args.backup
+    if not chosen.is_file():
+        raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
+    saved = restore_backup(chosen, config, paths.backups)
+    print(
+        f"restored {config} from {chosen.name}"
+        + (f" (previous version: {saved.name})" if saved else "")
+    )
+    print(svc.RESTART_NOTE, file=sys.stderr)
+    return 0

@@ -1,0 +1,120 @@
+"""Editing ``provider_routing``: load, merge draft rules into the block, propose, save."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
+
+from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.store import CallStore
+from hermes_dash.hermes.config import default_model, routing_block
+from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.writer import (
+    LoadedConfig,
+    Proposal,
+    commit,
+    load_for_edit,
+    propose_block,
+    set_flow,
+    to_plain,
+)
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.openrouter.errors import OpenRouterError
+from hermes_dash.openrouter.records import Endpoint
+from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
+from hermes_dash.routing.simulate import WhatIf, what_if
+
+BLOCK = "provider_routing"
+RESTART_NOTE = "Running Hermes processes (gateway, cron, CLI) pick up the change when they restart."
+
+
+@dataclass(frozen=True)
+class RoutingDoc:
+    """The config as loaded for editing, with its routing rules and default model."""
+
+    loaded: LoadedConfig
+    rules: RoutingRules
+    block: dict[str, Any]
+    model: str | None
+
+
+def load_routing(config: Path) -> RoutingDoc:
+    """Read config.yaml for editing."""
+    loaded = load_for_edit(config)
+    block = routing_block(loaded.parsed)
+    return RoutingDoc(loaded, RoutingRules.from_block(block), block, default_model(loaded.parsed))
+
+
+def _same_style(old: Any, new: Any) -> Any:
+    """Keep a scalar's quoting when its value changes."""
+    if isinstance(old, DoubleQuotedScalarString) and isinstance(new, str):
+        return DoubleQuotedScalarString(new)
+    if isinstance(old, SingleQuotedScalarString) and isinstance(new, str):
+        return SingleQuotedScalarString(new)
+    return new
+
+
+def merge_rules(block: CommentedMap, rules: RoutingRules) -> None:
+    """Write the rules into the block in place: unchanged values keep their text and
+    style, unset keys are removed, unknown keys are never touched."""
+    wanted = rules.as_block()
+    for key in KNOWN_KEYS:
+        if key not in wanted:
+            if key in block:
+                del block[key]
+            continue
+        value = wanted[key]
+        old = block.get(key)
+        if old is not None and to_plain(old) == value:
+            continue
+        if isinstance(value, list):
+            if isinstance(old, CommentedSeq):
+                old.clear()
+                old.extend(value)
+            else:
+                block[key] = set_flow(CommentedSeq(value))
+        else:
+            block[key] = _same_style(old, value)
+
+
+def propose_routing(doc: RoutingDoc, rules: RoutingRules) -> Proposal:
+    """The new config text with the draft rules (raises ConfigWriteError when unsafe)."""
+    return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules))
+
+
+def save(proposal: Proposal, paths: HermesPaths) -> Path | None:
+    """Write with a backup; returns the backup path."""
+    return commit(proposal, paths.backups)
+
+
+async def provider_slugs(api: OpenRouterClient) -> list[str] | None:
+    """Slugs from ``/providers``; None when OpenRouter cannot be reached."""
+    try:
+        return sorted({p.slug for p in await api.providers()})
+    except OpenRouterError:
+        return None
+
+
+async def model_endpoints(api: OpenRouterClient, model: str | None) -> list[Endpoint]:
+    """The model's endpoints; [] offline or for models OpenRouter does not serve."""
+    if not model:
+        return []
+    try:
+        return await api.endpoints(model)
+    except OpenRouterError:
+        return []
+
+
+def what_if_for(
+    store: CallStore, model: str, endpoints: list[Endpoint], rules: RoutingRules, now: float
+) -> WhatIf | None:
+    """Last 7 days of the model's logged OpenRouter calls at the draft's first choice."""
+    stats = [g for g in store.by_model(Window.named("7d", now)) if g.key[0] == model]
+    if not stats or not endpoints:
+        return None
+    t = stats[0].totals
+    return what_if(model, t.input_tokens, t.output_tokens, t.cost_usd, endpoints, rules)
