@@ -34,7 +34,7 @@ async def settle(pilot: Pilot[None], app: HermesDashApp) -> None:
     """Wait until the first call-log read and the first OpenRouter poll have landed."""
     for _ in range(100):
         await pilot.pause(0.05)
-        if app.data is not None and app.last_poll is not None and not app._dirty:
+        if app.data is not None and app.last_poll is not None and not app.stale_aggregates:
             break
     await pilot.pause(0.1)
     app.clear_notifications()

@@ -87,7 +87,10 @@ class HermesDashApp(App[None]):
         self._calllog_timer: Timer | None = None
         self._last_error: str | None = None
         self._plugin_checked = 0.0
-        self._dirty = True
+        # Aggregates are rebuilt until the last build saw the newest state: a build that
+        # started before an account update or a window switch does not count.
+        self._state_version = 1
+        self._built_version = 0
         self.theme = (
             self.prefs.theme if self.prefs.theme in self.available_themes else "textual-dark"
         )
@@ -146,7 +149,7 @@ class HermesDashApp(App[None]):
         elif message.state.message != self._last_error:
             self._last_error = message.state.message
             self.notify(message.state.message, title="OpenRouter", severity="error")
-        self._dirty = True
+        self.mark_stale()
         self.refresh_screen()
 
     # -- the call log --------------------------------------------------------------------
@@ -158,7 +161,8 @@ class HermesDashApp(App[None]):
         try:
             rows = self.store.rows_after(self.last_row_id)
             data = None
-            if rows or self._dirty:
+            version = self._state_version
+            if rows or self.stale_aggregates:
                 data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
             plugin = None
             if now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None:
@@ -166,7 +170,7 @@ class HermesDashApp(App[None]):
         except CallLogError as exc:
             self.post_message(CallLogFailed(str(exc)))
             return
-        self.post_message(CallLogUpdated(data, rows, plugin))
+        self.post_message(CallLogUpdated(data, rows, plugin, version))
 
     def on_call_log_updated(self, message: CallLogUpdated) -> None:
         """Show new rows and aggregates, then schedule the next read."""
@@ -178,7 +182,7 @@ class HermesDashApp(App[None]):
             self._plugin_checked = self.clock()
         if message.data is not None:
             self.data = message.data
-            self._dirty = False
+            self._built_version = max(self._built_version, message.version)
             self.refresh_screen()
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s, self.read_calllog)
 
@@ -194,7 +198,16 @@ class HermesDashApp(App[None]):
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         priced = await self.enricher.run_once()
         if priced:
-            self._dirty = True
+            self.mark_stale()
+
+    @property
+    def stale_aggregates(self) -> bool:
+        """Whether something changed since the aggregates on screen were built."""
+        return self._built_version < self._state_version
+
+    def mark_stale(self) -> None:
+        """Ask the next call-log read to rebuild the aggregates."""
+        self._state_version += 1
 
     # -- drawing -------------------------------------------------------------------------
 
@@ -233,7 +246,7 @@ class HermesDashApp(App[None]):
 
     def action_refresh(self) -> None:
         """Poll OpenRouter and re-read the call log now."""
-        self._dirty = True
+        self.mark_stale()
         if self._calllog_timer is not None:
             self._calllog_timer.stop()
         self.read_calllog()
@@ -248,7 +261,7 @@ class HermesDashApp(App[None]):
 
     def watch_window_name(self, name: str) -> None:
         """Recompute for the new window."""
-        self._dirty = True
+        self.mark_stale()
         if self._calllog_timer is not None:
             self._calllog_timer.stop()
         self.read_calllog()

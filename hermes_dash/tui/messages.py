@@ -27,6 +27,7 @@ class CallLogUpdated(Message):
     data: DashboardData | None
     new_rows: list[CallRow]
     plugin: PluginStatus | None
+    version: int  # the app state the aggregates were built from
 
     def can_replace(self, message: Message) -> bool:
         """A newer update makes an older, unprocessed one without new rows redundant."""
