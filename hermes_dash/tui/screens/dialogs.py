@@ -1,0 +1,106 @@
+"""Small modal dialogs: confirm a config diff, pick a backup to restore."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+_DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
+    border: thick $primary; background: $surface; padding: 0 1; }}
+{name} .buttons {{ height: auto; align-horizontal: right; }}
+{name} VerticalScroll {{ height: auto; max-height: 30; }}
+"""
+
+
+def colour_diff(diff: str) -> Text:
+    """A unified diff with + lines green and - lines red."""
+    out = Text()
+    for line in diff.splitlines(keepends=True):
+        if line.startswith("+") and not line.startswith("+++"):
+            out.append(line, style="green")
+        elif line.startswith("-") and not line.startswith("---"):
+            out.append(line, style="red")
+        elif line.startswith("@@"):
+            out.append(line, style="cyan")
+        else:
+            out.append(line, style="dim")
+    return out
+
+
+class ConfirmDiff(ModalScreen[bool]):
+    """Shows the exact diff of config.yaml; True to write it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Save")]
+    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmDiff")
+
+    def __init__(self, title: str, diff: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.diff = diff
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"[b]{self.title_text}[/]")
+            with VerticalScroll():
+                yield Static(colour_diff(self.diff), id="diff")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Save (y)", variant="primary", id="confirm")
+
+    def on_mount(self) -> None:
+        """Focus the safe choice."""
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Answer."""
+        self.dismiss(event.button.id == "confirm")
+
+    def action_confirm(self) -> None:
+        """Write it."""
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        """Do not write."""
+        self.dismiss(False)
+
+
+class PickBackup(ModalScreen[Path | None]):
+    """Choose a backup of config.yaml to restore."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = _DIALOG_CSS.format(name="PickBackup")
+
+    def __init__(self, backups: list[Path]) -> None:
+        super().__init__()
+        self.backups = backups
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("[b]Restore config.yaml from a backup[/] (newest first; Enter restores)")
+            if self.backups:
+                yield OptionList(*[Option(b.name, id=str(i)) for i, b in enumerate(self.backups)])
+            else:
+                yield Static("No backups yet: one is taken before every save.")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Restore this one."""
+        self.dismiss(self.backups[int(event.option.id or 0)])
+
+    def on_button_pressed(self, _: Button.Pressed) -> None:
+        """Cancel."""
+        self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        """Cancel."""
+        self.dismiss(None)

@@ -1,0 +1,368 @@
+"""The routing editor: form fields for ``provider_routing``, live validation, a route
+preview for the default model, the what-if cost, and a confirmed, backed-up save."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ListItem,
+    ListView,
+    Select,
+    SelectionList,
+    Static,
+    Switch,
+)
+
+from hermes_dash.calllog.store import CallStore
+from hermes_dash.hermes.config import ConfigError
+from hermes_dash.hermes.writer import list_backups, restore_backup
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.openrouter.records import Endpoint
+from hermes_dash.routing.rules import DATA_COLLECTION, SORTS, RoutingRules, errors_in, validate
+from hermes_dash.routing.simulate import simulate
+from hermes_dash.services import routing as svc
+from hermes_dash.services.settings import DashSettings
+from hermes_dash.tui import format as fmt
+from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
+
+
+class OrderList(ListView):
+    """The ``order`` list: reorder with ctrl+up/down (or [ and ]), delete removes."""
+
+    BINDINGS = [
+        Binding("ctrl+up,left_square_bracket", "move(-1)", "Move up"),
+        Binding("ctrl+down,right_square_bracket", "move(1)", "Move down"),
+        Binding("delete,backspace", "remove", "Remove"),
+    ]
+
+    def __init__(self, *, id: str) -> None:
+        super().__init__(id=id)
+        self.slugs: list[str] = []
+
+    def set_slugs(self, slugs: list[str], index: int | None = None) -> None:
+        """Replace the items."""
+        self.slugs = list(slugs)
+        self.clear()
+        self.extend(ListItem(Label(f"{i + 1}. {s}")) for i, s in enumerate(self.slugs))
+        if self.slugs:
+            self.index = min(index or 0, len(self.slugs) - 1)
+
+    def action_move(self, step: int) -> None:
+        """Swap the highlighted provider with its neighbour."""
+        i = self.index
+        if i is None or not 0 <= i + step < len(self.slugs):
+            return
+        s = self.slugs
+        s[i], s[i + step] = s[i + step], s[i]
+        self.set_slugs(s, i + step)
+        self.post_message(self.Changed())
+
+    def action_remove(self) -> None:
+        """Drop the highlighted provider."""
+        if self.index is not None and self.slugs:
+            del self.slugs[self.index]
+            self.set_slugs(self.slugs, self.index)
+            self.post_message(self.Changed())
+
+    class Changed(Message):
+        """The order changed."""
+
+
+class RoutingScreen(Screen[None]):
+    """Edit provider_routing with the keyboard; nothing is written without a diff."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("ctrl+s", "save", "Save…"),
+        Binding("ctrl+r", "restore", "Restore…"),
+    ]
+    DEFAULT_CSS = """
+    RoutingScreen #columns { height: 1fr; }
+    RoutingScreen #form { width: 46; padding: 0 1; }
+    RoutingScreen #form Label { margin-top: 1; color: $text-muted; }
+    RoutingScreen #form SelectionList { height: 7; }
+    RoutingScreen #order { height: 5; border: round $panel; }
+    RoutingScreen #issues { height: auto; margin-top: 1; }
+    RoutingScreen #side { padding: 0 1; }
+    RoutingScreen #preview { height: 1fr; }
+    RoutingScreen #whatif, RoutingScreen #where { height: auto; }
+    """
+
+    def __init__(
+        self,
+        settings: DashSettings,
+        api: OpenRouterClient,
+        store: CallStore,
+        *,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.api = api
+        self.store = store
+        self.clock = clock
+        self.doc: svc.RoutingDoc | None = None
+        self.known: list[str] | None = None
+        self.endpoints: list[Endpoint] = []
+        self._filling = False
+
+    @property
+    def config_path(self) -> Path:
+        """The file being edited."""
+        return self.settings.paths.config
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="where")
+        with Horizontal(id="columns"):
+            with VerticalScroll(id="form"):
+                yield Label("sort")
+                yield Select(
+                    [(s, s) for s in SORTS], prompt="(unset: load-balance by price)", id="sort"
+                )
+                yield Label("only these providers")
+                yield SelectionList[str](id="only")
+                yield Label("never these providers")
+                yield SelectionList[str](id="ignore")
+                yield Label("order: tried first ([ ] move, del removes)")
+                yield OrderList(id="order")
+                yield Input(placeholder="add a provider slug to order/lists, Enter", id="add")
+                yield Label("require_parameters")
+                yield Switch(id="require_parameters")
+                yield Label("data_collection")
+                yield Select(
+                    [(d, d) for d in DATA_COLLECTION], prompt="(unset: allow)", id="data_collection"
+                )
+                yield Static("", id="issues")
+            with Vertical(id="side"):
+                yield Static("Route preview", id="preview-title")
+                yield DataTable[object](id="preview", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="whatif")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Columns, then load the config and the provider lists."""
+        table = self.query_one("#preview", DataTable)
+        for col in (
+            "#",
+            "provider",
+            "in $/M",
+            "out $/M",
+            "p50",
+            "tok/s",
+            "uptime",
+            "quant",
+            "status",
+        ):
+            table.add_column(col, key=col)
+        self.load()
+
+    # -- loading -------------------------------------------------------------------------
+
+    @work(exclusive=True, group="routing-load", exit_on_error=False)
+    async def load(self) -> None:
+        """Read config.yaml, then OpenRouter's providers and the model's endpoints."""
+        try:
+            self.doc = svc.load_routing(self.config_path)
+        except ConfigError as exc:
+            self.doc = None
+            self.query_one("#where", Static).update(f"[red]{exc}[/]")
+            self.notify(str(exc), title="config.yaml", severity="error")
+            return
+        self.known = await svc.provider_slugs(self.api)
+        self.endpoints = await svc.model_endpoints(self.api, self.doc.model)
+        self.fill(self.doc.rules)
+
+    def fill(self, rules: RoutingRules) -> None:
+        """Put rules into the widgets."""
+        assert self.doc is not None
+        self._filling = True
+        model = self.doc.model or "(no model.default)"
+        source = "OpenRouter's list" if self.known is not None else "offline: type slugs below"
+        self.query_one("#where", Static).update(
+            f"provider_routing in [b]{self.config_path}[/] · model [b]{model}[/] · "
+            f"providers: {source}"
+        )
+        self.query_one("#sort", Select).value = rules.sort if rules.sort in SORTS else Select.BLANK
+        dc = rules.data_collection
+        self.query_one("#data_collection", Select).value = (
+            dc if dc in DATA_COLLECTION else Select.BLANK
+        )
+        self.query_one("#require_parameters", Switch).value = bool(rules.require_parameters)
+        choices = sorted(
+            set(self.known or ())
+            | {e.slug for e in self.endpoints}
+            | set(rules.only)
+            | set(rules.ignore)
+        )
+        for name in ("only", "ignore"):
+            chosen = set(getattr(rules, name))
+            sl = self.query_one(f"#{name}", SelectionList)
+            sl.clear_options()
+            sl.add_options([(c, c, c in chosen) for c in choices])
+        self.query_one(OrderList).set_slugs(list(rules.order))
+        self._filling = False
+        self.refresh_draft()
+
+    # -- the draft -------------------------------------------------------------------------
+
+    def draft(self) -> RoutingRules:
+        """The rules the widgets describe."""
+        sort = self.query_one("#sort", Select).value
+        dc = self.query_one("#data_collection", Select).value
+        switch = self.query_one("#require_parameters", Switch).value
+        original = self.doc.rules.require_parameters if self.doc else None
+        return RoutingRules(
+            sort=sort if isinstance(sort, str) else None,
+            only=tuple(self.query_one("#only", SelectionList).selected),
+            ignore=tuple(self.query_one("#ignore", SelectionList).selected),
+            order=tuple(self.query_one(OrderList).slugs),
+            # An untouched switch keeps "unset" unset rather than writing false.
+            require_parameters=True if switch else (False if original is not None else None),
+            data_collection=dc if isinstance(dc, str) else None,
+        )
+
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    @on(Switch.Changed)
+    @on(OrderList.Changed)
+    def refresh_draft(self) -> None:
+        """Live validation, route preview and what-if for the current draft."""
+        if self._filling or self.doc is None:
+            return
+        draft = self.draft()
+        issues = validate(draft, self.known)
+        text = Text()
+        for issue in issues:
+            style = "bold red" if issue.severity == "error" else "yellow"
+            text.append(f"{'✗' if issue.severity == 'error' else '!'} {issue}\n", style=style)
+        self.query_one("#issues", Static).update(text if issues else Text("✓ valid", style="green"))
+        self.show_preview(draft)
+
+    def show_preview(self, draft: RoutingRules) -> None:
+        """The endpoints under the draft and what the last week would have cost."""
+        table = self.query_one("#preview", DataTable)
+        table.clear()
+        if not self.endpoints:
+            self.query_one("#whatif", Static).update(
+                "No endpoint list for this model (offline, or not an OpenRouter model)."
+            )
+            return
+        for row in simulate(self.endpoints, draft):
+            e = row.endpoint
+            style = "" if row.eligible else "dim strike"
+            table.add_row(
+                str(row.rank) if row.rank else "-",
+                Text(e.provider_name, style=style),
+                f"{e.pricing.prompt * 1e6:.2f}",
+                f"{e.pricing.completion * 1e6:.2f}",
+                "-" if e.latency_p50_ms is None else f"{e.latency_p50_ms:.0f} ms",
+                "-" if e.throughput_p50 is None else f"{e.throughput_p50:.0f}",
+                "-" if e.uptime_last_30m is None else f"{e.uptime_last_30m:.1f}%",
+                e.quantization or "-",
+                Text(row.reason, style="green" if row.eligible else "red"),
+            )
+        model = self.doc.model if self.doc else None
+        wi = (
+            svc.what_if_for(self.store, model, self.endpoints, draft, self.clock())
+            if model
+            else None
+        )
+        if wi is None:
+            text = "What-if: no logged calls to this model in the last 7 days."
+        elif wi.draft_usd is None:
+            text = "[red]What-if: these rules leave no eligible provider for this model.[/]"
+        else:
+            delta = wi.draft_usd - wi.actual_usd
+            sign = "+" if delta >= 0 else "-"
+            text = (
+                f"What-if, last 7 days of {wi.model}: logged {fmt.money(wi.actual_usd)}; at first "
+                f"choice {wi.first_choice}: {fmt.money(wi.draft_usd)} "
+                f"({sign}{fmt.money(abs(delta))})"
+            )
+        self.query_one("#whatif", Static).update(text)
+
+    @on(Input.Submitted, "#add")
+    def add_slug(self, event: Input.Submitted) -> None:
+        """Free text: add a slug to the order and to both selection lists."""
+        slug = event.value.strip()
+        if not slug:
+            return
+        order = self.query_one(OrderList)
+        if slug not in order.slugs:
+            order.set_slugs([*order.slugs, slug], len(order.slugs))
+        for name in ("only", "ignore"):
+            sl = self.query_one(f"#{name}", SelectionList)
+            try:
+                sl.get_option(slug)
+            except Exception:  # an unknown option id: add it
+                sl.add_option((slug, slug))
+        event.input.value = ""
+        self.refresh_draft()
+
+    # -- save and restore ------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        """Validate, show the exact diff, write after confirmation."""
+        if self.doc is None:
+            self.notify("config.yaml could not be read: nothing to save", severity="error")
+            return
+        draft = self.draft()
+        errors = errors_in(validate(draft, self.known))
+        if errors:
+            self.notify("; ".join(map(str, errors)), title="Not saved", severity="error")
+            return
+        try:
+            proposal = svc.propose_routing(self.doc, draft)
+        except ConfigError as exc:
+            self.notify(str(exc), title="Not saved", severity="error")
+            return
+        if not proposal.changed:
+            self.notify("No change to save.")
+            return
+
+        def confirmed(ok: bool | None) -> None:
+            if not ok:
+                return
+            try:
+                backup = svc.save(proposal, self.settings.paths)
+            except ConfigError as exc:
+                self.notify(str(exc), title="Not saved", severity="error")
+                return
+            name = backup.name if backup else "none (new file)"
+            self.notify(
+                f"Saved. Backup: {name}. {svc.RESTART_NOTE}", title="provider_routing", timeout=8
+            )
+            self.load()
+
+        self.app.push_screen(ConfirmDiff(f"Write {self.config_path}?", proposal.diff()), confirmed)
+
+    def action_restore(self) -> None:
+        """Pick a backup and put it back."""
+
+        def chosen(backup: Path | None) -> None:
+            if backup is None:
+                return
+            try:
+                restore_backup(backup, self.config_path, self.settings.paths.backups)
+            except ConfigError as exc:
+                self.notify(str(exc), title="Not restored", severity="error")
+                return
+            self.notify(f"Restored {backup.name}. {svc.RESTART_NOTE}", timeout=8)
+            self.load()
+
+        self.app.push_screen(PickBackup(list_backups(self.settings.paths.backups)), chosen)
