@@ -178,3 +178,29 @@ async def test_no_key_says_how_to_add_one(tmp_path: Path) -> None:
         text = str(app.screen.query_one("#spend-stats").render())
         assert "No OpenRouter key" in text and "OPENROUTER_API_KEY" in text
         assert app.account.status == "offline"
+
+
+async def test_cost_check_shows_both_sources(tmp_path: Path) -> None:
+    import sqlite3
+
+    from hermes_dash.tui.screens.costcheck import CostCheckScreen
+
+    session = frozen_session(tmp_path)
+    conn = sqlite3.connect(session.settings.paths.state_db)
+    conn.executescript(
+        "CREATE TABLE sessions (id TEXT PRIMARY KEY, model TEXT, started_at REAL NOT NULL, "
+        "estimated_cost_usd REAL, actual_cost_usd REAL);"
+        f"INSERT INTO sessions VALUES ('a', 'openai/gpt-4o-mini', {FROZEN_NOW - 3600}, 1.5, 1.25);"
+    )
+    conn.commit()
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("h")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, CostCheckScreen)
+        table = app.screen.query_one(DataTable)
+        rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
+        mini = rows["openai/gpt-4o-mini"]
+        assert mini[4] == "$1.5000" and mini[5] == "$1.2500" and mini[1] != "-"
+        assert rows["anthropic/claude-sonnet-4.5"][4] == "-"

@@ -100,7 +100,8 @@ def load_for_edit(path: Path) -> LoadedConfig:
 
 def find_block(text: str, key: str) -> BlockSpan | None:
     """The lines of a top-level key: its line, then every blank or indented line after
-    it, up to the next line that starts at column 0 (trailing blank lines excluded)."""
+    it, up to the next line that starts at column 0. Trailing blank and comment lines are
+    left out: they often introduce the next section, and are never ours to rewrite."""
     lines = text.splitlines(keepends=True)
     offset = 0
     start_line = None
@@ -120,7 +121,7 @@ def find_block(text: str, key: str) -> BlockSpan | None:
         if stripped and not line[0].isspace():
             break
         end += len(line)
-        if stripped:
+        if stripped and not stripped.startswith("#"):
             last_content_end = end
     return BlockSpan(start, last_content_end)
 
@@ -183,8 +184,7 @@ def _render_block(
     out = io.StringIO()
     if len(value) == 0:
         # An empty block mapping renders as "key:" (null); say {} explicitly.
-        doc[key] = CommentedMap()
-        doc[key].fa.set_flow_style()
+        value.fa.set_flow_style()
     y.dump(doc, out)
     return out.getvalue(), to_plain(doc[key])
 

@@ -48,6 +48,7 @@ class HermesDashApp(App[None]):
         Binding("e", "routing", "Routing"),
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
+        Binding("h", "cost_check", "Cost check"),
         Binding("1", "window('1h')", "1h", show=False),
         Binding("2", "window('24h')", "24h", show=False),
         Binding("3", "window('7d')", "7d", show=False),
@@ -297,6 +298,12 @@ class HermesDashApp(App[None]):
                 self.refresh_screen()
 
         self.push_screen(SettingsScreen(self.prefs), saved)
+
+    def action_cost_check(self) -> None:
+        """Compare our logged cost with Hermes' own numbers."""
+        from hermes_dash.tui.screens.costcheck import CostCheckScreen
+
+        self.push_screen(CostCheckScreen(self.store, self.settings.paths, self.clock))
 
     def action_routing(self) -> None:
         """Open the routing editor."""

@@ -1,0 +1,101 @@
+"""Cost check: our logged cost per model beside Hermes' own estimate and actual cost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from hermes_dash.calllog.records import GroupStats, Window
+from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.state_db import HermesModelCost, StateDbError, read_model_costs
+from hermes_dash.tui import format as fmt
+
+WINDOW = "7d"
+
+
+class CostCheckScreen(ModalScreen[None]):
+    """Per model, last 7 days: calls and cost from our log; Hermes' estimate and bill."""
+
+    BINDINGS = [Binding("escape,h", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    CostCheckScreen { align: center middle; }
+    CostCheckScreen > Vertical { width: 96%; max-width: 130; height: 80%; border: thick $primary;
+        background: $surface; padding: 0 1; }
+    CostCheckScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, store: CallStore, paths: HermesPaths, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.store = store
+        self.paths = paths
+        self.clock = clock
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                f"[b]Cost check, last {WINDOW}[/]: the call log (OpenRouter's bill per call) "
+                "beside Hermes' own estimate and actual cost from state.db",
+                id="costcheck-title",
+            )
+            yield DataTable[object](id="costcheck", zebra_stripes=True)
+            yield Static("", id="costcheck-note")
+
+    def on_mount(self) -> None:
+        """Columns, then load off the UI thread."""
+        table = self.query_one(DataTable)
+        for col in (
+            "model",
+            "calls",
+            "logged cost",
+            "Hermes sessions",
+            "Hermes estimate",
+            "Hermes actual",
+            "estimate - logged",
+        ):
+            table.add_column(col, key=col)
+        self.load()
+
+    @work(thread=True, exit_on_error=False)
+    def load(self) -> None:
+        """Read both sources."""
+        window = Window.named(WINDOW, self.clock())
+        note = ""
+        try:
+            ours = {g.key[0]: g for g in self.store.by_model(window)}
+        except CallLogError as exc:
+            ours, note = {}, str(exc)
+        try:
+            theirs = {c.model: c for c in read_model_costs(self.paths.state_db, since=window.start)}
+        except StateDbError as exc:
+            theirs, note = {}, f"{exc} (Hermes' columns stay empty)"
+        self.app.call_from_thread(self.show, ours, theirs, note)
+
+    def show(
+        self, ours: dict[str, GroupStats], theirs: dict[str, HermesModelCost], note: str
+    ) -> None:
+        """Fill the table."""
+        table = self.query_one(DataTable)
+        for model in sorted(
+            set(ours) | set(theirs), key=lambda m: -(ours[m].calls if m in ours else 0)
+        ):
+            g, h = ours.get(model), theirs.get(model)
+            logged = g.totals.cost_usd if g else None
+            est = h.estimated_usd if h else None
+            delta = None if (logged is None or est is None) else est - logged
+            table.add_row(
+                model,
+                f"{g.calls:,}" if g else "-",
+                fmt.money(logged, 4),
+                str(h.sessions) if h else "-",
+                fmt.money(est, 4),
+                fmt.money(h.actual_usd if h else None, 4),
+                "-" if delta is None else f"{'+' if delta >= 0 else '-'}{fmt.money(abs(delta), 4)}",
+            )
+        self.query_one("#costcheck-note", Static).update(note)
