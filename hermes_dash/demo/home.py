@@ -11,6 +11,7 @@ from hermes_dash.calllog import recorder
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.demo.generator import generate
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.services.plugin import install
 
 DEMO_CONFIG = """\
 # Hermes Agent configuration (hermes-dash demo)
@@ -43,6 +44,7 @@ def make_demo_home(
     paths.home.mkdir(parents=True, exist_ok=True)
     paths.config.write_text(DEMO_CONFIG, encoding="utf-8")
     os.chmod(paths.config, 0o600)
+    install(paths)  # the real recorder, copied in as `plugin install` does
     store = CallStore(paths.call_log)
     generate(store, calls, seed=seed, days=30, now=time.time() if now is None else now)
     store.close()

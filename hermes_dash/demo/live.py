@@ -93,4 +93,5 @@ class DemoFeed:
     def stop(self) -> None:
         """Stop feeding."""
         self._stop.set()
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)

@@ -224,8 +224,8 @@ class LiveCalls(DataTable[object]):
             tok = None if r.input_tokens is None else r.input_tokens + (r.output_tokens or 0)
             self.add_row(
                 fmt.clock(r.started_at),
-                Text(r.model.split("/")[-1][:26], style=style),
-                (r.upstream or r.provider)[:16],
+                Text(r.model.split("/")[-1][:18], style=style),
+                (r.upstream or r.provider)[:12],
                 fmt.seconds(r.latency_s),
                 fmt.tokens(tok),
                 fmt.money(r.cost_usd, 4) if r.cost_source != "none" else "-",
