@@ -55,7 +55,9 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], root: P
     """Render one screenshot."""
     session = demo_session(root / name, calls=20_000, now=FROZEN_NOW, seed=1)
     prefs = UserSettings(daily_budget_usd=4.0, monthly_budget_usd=400.0)
-    app = make_app(session.settings, session.api, session.store, clock=lambda: FROZEN_NOW, prefs=prefs)
+    app = make_app(
+        session.settings, session.api, session.store, clock=lambda: FROZEN_NOW, prefs=prefs
+    )
     target = OUT / f"{name}.svg"
     async with app.run_test(size=size) as pilot:
         await _settle(pilot, app)

@@ -63,6 +63,15 @@ _GROUP_EXPR = {
 }
 
 
+@dataclass(frozen=True)
+class Breakdown:
+    """A window's totals with its per-provider and per-model stats."""
+
+    totals: CallTotals
+    providers: list[GroupStats]
+    models: list[GroupStats]
+
+
 @dataclass
 class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
@@ -150,17 +159,19 @@ class CallStore:
         key_cols = [k for k, _ in schema.ROLLUP_KEY]
         key_exprs = [e.format(r="c") for _, e in schema.ROLLUP_KEY]
         self.conn.execute("DELETE FROM calls_hourly")
-        self.conn.execute("DELETE FROM latency_hourly")
         self.conn.execute(
             f"INSERT INTO calls_hourly ({', '.join(key_cols)}, model, {', '.join(_MEASURES)}) "
             f"SELECT {', '.join(key_exprs)}, c.model, {_RAW_MEASURES} FROM calls c "
             f"GROUP BY 1, 2, 3, 4"
         )
-        self.conn.execute(
-            f"INSERT INTO latency_hourly ({', '.join(key_cols)}, bucket, n) "
-            f"SELECT {', '.join(key_exprs)}, c.latency_bucket, COUNT(*) FROM calls c "
-            "WHERE c.status = 'ok' AND c.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4"
-        )
+        for table, period, length in schema.LATENCY_TABLES:
+            self.conn.execute(f"DELETE FROM {table}")
+            self.conn.execute(
+                f"INSERT INTO {table} ({period}, provider, upstream, bucket, n) "
+                f"SELECT (CAST(c.started_at AS INTEGER) / {length}) * {length}, "
+                f"{', '.join(key_exprs[1:])}, c.latency_bucket, COUNT(*) FROM calls c "
+                "WHERE c.status = 'ok' AND c.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4"
+            )
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:
         """Record one account poll so spend over time survives restarts."""
@@ -253,15 +264,25 @@ class CallStore:
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
-        hours, edges = self._split(window)
         rows: list[tuple[Any, ...]] = []
-        if hours:
-            rows += self._query(
-                f"SELECT {cols}, bucket, SUM(n) FROM latency_hourly "
-                f"WHERE hour >= ? AND hour < ? GROUP BY {cols}, bucket",
-                hours,
-            )
-        for lo, hi in edges:
+        # Whole days from the daily table, whole hours at their edges from the hourly one,
+        # and only the seconds left over from raw rows.
+        pending = [(window.start, window.end)]
+        for table, period, length in schema.LATENCY_TABLES:
+            rest = []
+            for lo, hi in pending:
+                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
+                if p0 >= p1:
+                    rest.append((lo, hi))
+                    continue
+                rows += self._query(
+                    f"SELECT {cols}, bucket, SUM(n) FROM {table} "
+                    f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket",
+                    (p0, p1),
+                )
+                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
+            pending = rest
+        for lo, hi in pending:
             rows += self._query(
                 f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
                 "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
@@ -279,26 +300,43 @@ class CallStore:
         values = next(iter(sums.values()), [0.0] * len(_MEASURES))
         return CallTotals.from_measures(dict(zip(_MEASURES, values, strict=True)))
 
+    def breakdown(self, window: Window) -> Breakdown:
+        """Totals, per-provider and per-model stats from one pass over the rollups."""
+        sums = self._grouped(window, ("provider", "upstream", "model"))
+        hist = self._latency_hist(window, ("provider", "upstream"))
+        total = _Accumulator()
+        providers = _Accumulator()
+        models = _Accumulator()
+        for (provider, upstream, model), values in sums.items():
+            total.add(("all",), values)
+            providers.add((provider, upstream), values)
+            models.add((model,), values)
+
+        def stats(acc: _Accumulator, with_latency: bool) -> list[GroupStats]:
+            out = [
+                GroupStats.from_measures(
+                    key,
+                    dict(zip(_MEASURES, values, strict=True)),
+                    hist.get(key, {}) if with_latency else {},
+                )
+                for key, values in acc.sums.items()
+            ]
+            return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+
+        values = total.sums.get(("all",), [0.0] * len(_MEASURES))
+        return Breakdown(
+            CallTotals.from_measures(dict(zip(_MEASURES, values, strict=True))),
+            stats(providers, True),
+            stats(models, False),
+        )
+
     def by_provider(self, window: Window) -> list[GroupStats]:
         """Per (Hermes provider, upstream) stats with p50/p95 latency, busiest first."""
-        sums = self._grouped(window, ("provider", "upstream"))
-        hist = self._latency_hist(window, ("provider", "upstream"))
-        out = [
-            GroupStats.from_measures(
-                key, dict(zip(_MEASURES, values, strict=True)), hist.get(key, {})
-            )
-            for key, values in sums.items()
-        ]
-        return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+        return self.breakdown(window).providers
 
     def by_model(self, window: Window) -> list[GroupStats]:
         """Per model stats, busiest first."""
-        sums = self._grouped(window, ("model",))
-        out = [
-            GroupStats.from_measures(key, dict(zip(_MEASURES, values, strict=True)), {})
-            for key, values in sums.items()
-        ]
-        return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+        return self.breakdown(window).models
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""

@@ -76,7 +76,8 @@ def build_dashboard(
     """Query the store for the main screen."""
     window = Window.named(window_name, now)
     w1h, w24h = Window.named("1h", now), Window.named("24h", now)
-    totals = store.totals(window)
+    parts = store.breakdown(window)
+    totals = parts.totals
     t1h_totals = totals if window_name == "1h" else store.totals(w1h)
     t24h_totals = totals if window_name == "24h" else store.totals(w24h)
     today = Window(utc_day_start(now), window.end)
@@ -88,8 +89,8 @@ def build_dashboard(
         burn_24h=burn(store, w24h, t24h_totals, snap),
         spend_today_usd=store.totals(today).cost_usd,
         spend_month_usd=store.totals(month).cost_usd,
-        providers=store.by_provider(window),
-        models=store.by_model(window),
+        providers=parts.providers,
+        models=parts.models,
         series=store.series(window, points=60),
         snapshots=store.snapshots(window, limit=300),
         last_rate_limit=store.last_rate_limit(window),

@@ -7,9 +7,9 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from hermes_dash import __version__
 from hermes_dash.calllog import recorder
@@ -17,7 +17,6 @@ from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, load_config
 from hermes_dash.hermes.paths import HermesPaths
-from hermes_dash.hermes.writer import ConfigWriteError, commit, load_for_edit, propose_block
 
 #: Rows newer than this mean the recorder is alive.
 RECEIVING_WITHIN_S = 15 * 60
@@ -105,11 +104,13 @@ def recorder_source() -> Path:
 PLUGIN_FILES = ("__init__.py", "schema.py", "plugin.yaml")
 
 
-def _enable(block: CommentedMap, on: bool) -> None:
+def _enable(block: dict[str, Any], on: bool) -> None:
+    from hermes_dash.hermes.writer import ConfigWriteError
+
     enabled = block.get("enabled")
     if on:
         if enabled is None:
-            block["enabled"] = CommentedSeq([PLUGIN_NAME])
+            block["enabled"] = [PLUGIN_NAME]
         elif isinstance(enabled, list):
             if PLUGIN_NAME not in enabled:
                 enabled.append(PLUGIN_NAME)
@@ -122,6 +123,10 @@ def _enable(block: CommentedMap, on: bool) -> None:
 
 def install(paths: HermesPaths) -> tuple[Path, Path | None]:
     """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent."""
+    # The comment-preserving writer (ruamel.yaml) is loaded only when a write happens,
+    # not every time the dashboard starts.
+    from hermes_dash.hermes.writer import commit, load_for_edit, propose_block
+
     paths.require()
     target = plugin_dir(paths)
     target.mkdir(parents=True, exist_ok=True)
@@ -142,6 +147,8 @@ def install(paths: HermesPaths) -> tuple[Path, Path | None]:
 
 def uninstall(paths: HermesPaths) -> tuple[bool, Path | None]:
     """Disable and remove the plugin (the call log stays); returns (removed, backup)."""
+    from hermes_dash.hermes.writer import commit, load_for_edit, propose_block
+
     paths.require()
     backup = None
     if is_enabled(paths):

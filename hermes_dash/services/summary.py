@@ -125,7 +125,8 @@ def build_summary(
     now: float,
 ) -> dict[str, Any]:
     """The whole ``summary --json`` object."""
-    totals = store.totals(window)
+    parts = store.breakdown(window)
+    totals = parts.totals
     b = burn(store, window, totals, account.snapshot)
     return {
         "generated_at": _iso(now),
@@ -143,7 +144,7 @@ def build_summary(
         },
         "burn_rate_usd_per_hour": _round(b.usd_per_hour),
         "runway_hours": _round(b.runway_hours, 2),
-        "providers": [provider_json(g) for g in store.by_provider(window)],
-        "models": [model_json(g) for g in store.by_model(window)],
+        "providers": [provider_json(g) for g in parts.providers],
+        "models": [model_json(g) for g in parts.models],
         "routing": routing,
     }

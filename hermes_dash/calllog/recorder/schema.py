@@ -111,6 +111,14 @@ CREATE TABLE IF NOT EXISTS latency_hourly (
     n INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (hour, provider, upstream, bucket)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS latency_daily (
+    day INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (day, provider, upstream, bucket)
+) WITHOUT ROWID;
 """
 
 #: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
@@ -136,6 +144,14 @@ ROLLUP_KEY: tuple[tuple[str, str], ...] = (
 )
 
 
+#: Latency histograms: (table, period column, period length in seconds), coarsest first.
+#: Long windows read whole days, their edges whole hours, and only the rest raw rows.
+LATENCY_TABLES: tuple[tuple[str, str, int], ...] = (
+    ("latency_daily", "day", 86400),
+    ("latency_hourly", "hour", 3600),
+)
+
+
 def _rollup_upsert(row: str, sign: str) -> str:
     """SQL that adds (sign '+') or removes (sign '-') one row's contribution."""
     keys = [*ROLLUP_KEY, ("model", "{r}.model")]
@@ -148,14 +164,18 @@ def _rollup_upsert(row: str, sign: str) -> str:
         f"INSERT INTO calls_hourly ({', '.join(cols)}) VALUES ({', '.join(vals)}) "
         f"ON CONFLICT (hour, provider, upstream, model) DO UPDATE SET {updates};"
     )
-    lkeys = [e.format(r=row) for _, e in ROLLUP_KEY]
-    latency = (
-        "INSERT INTO latency_hourly (hour, provider, upstream, bucket, n) "
-        f"SELECT {', '.join(lkeys)}, {row}.latency_bucket, {sign}1 "
-        f"WHERE {row}.status = 'ok' AND {row}.latency_bucket IS NOT NULL "
-        "ON CONFLICT (hour, provider, upstream, bucket) DO UPDATE SET n = n + excluded.n;"
-    )
-    return hourly + "\n" + latency
+    latency = ""
+    for table, period, width in LATENCY_TABLES:
+        lkeys = [f"(CAST({row}.started_at AS INTEGER) / {width}) * {width}"] + [
+            e.format(r=row) for _, e in ROLLUP_KEY[1:]
+        ]
+        latency += (
+            f"\nINSERT INTO {table} ({period}, provider, upstream, bucket, n) "
+            f"SELECT {', '.join(lkeys)}, {row}.latency_bucket, {sign}1 "
+            f"WHERE {row}.status = 'ok' AND {row}.latency_bucket IS NOT NULL "
+            f"ON CONFLICT ({period}, provider, upstream, bucket) DO UPDATE SET n = n + excluded.n;"
+        )
+    return hourly + latency
 
 
 def trigger_sql() -> list[str]:
