@@ -8,6 +8,7 @@ Authorization header; it never appears in a message, a log line or a repr.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -48,6 +49,17 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+_KEY_LIKE = re.compile(r"sk-or-[A-Za-z0-9_-]{6,}")
+
+
+def redact(text: str, *keys: str | None) -> str:
+    """Mask our keys, and anything shaped like an OpenRouter key, in text we show."""
+    for key in keys:
+        if key:
+            text = text.replace(key, mask_key(key))
+    return _KEY_LIKE.sub(lambda m: mask_key(m.group(0)), text)
+
+
 def _server_message(body: bytes) -> str:
     """OpenRouter's own error message, shortened, when the body has one."""
     try:
@@ -57,7 +69,8 @@ def _server_message(body: bytes) -> str:
         return ""
     if not isinstance(message, str):
         return ""
-    message = " ".join(message.split())
+    # A server may echo what it was sent; never let a key through.
+    message = redact(" ".join(message.split()))
     return f": {message[:160]}" if message else ""
 
 
@@ -164,7 +177,9 @@ class OpenRouterClient:
                 f"request to OpenRouter failed ({type(exc).__name__})"
             ) from None
         if response.status_code >= 400:
-            raise error_for_status(response.status_code, body, response)
+            exc = error_for_status(response.status_code, body, response)
+            exc.args = (redact(str(exc), self._api_key, self._management_key),)
+            raise exc
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError):

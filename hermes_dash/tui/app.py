@@ -81,6 +81,8 @@ class HermesDashApp(App[None]):
         self.plugin: PluginStatus | None = None
         self.alerts: list[Alert] = []
         self.last_poll: float | None = None
+        #: Seconds until the next OpenRouter poll, as last scheduled (backoff shows here).
+        self.next_poll_in: float | None = None
         self.last_row_id = 0
         self.schedule = PollSchedule(settings.refresh_s)
         self.enricher = Enricher(store, api)
@@ -137,6 +139,7 @@ class HermesDashApp(App[None]):
             with contextlib.suppress(CallLogError):
                 await asyncio.to_thread(self.store.add_snapshot, snap)
         self.post_message(AccountUpdated(state, self.clock()))
+        self.next_poll_in = delay
         self._account_timer = self.set_timer(delay, self.poll_account)
 
     def on_account_updated(self, message: AccountUpdated) -> None:
