@@ -177,9 +177,9 @@ class OpenRouterClient:
                 f"request to OpenRouter failed ({type(exc).__name__})"
             ) from None
         if response.status_code >= 400:
-            exc = error_for_status(response.status_code, body, response)
-            exc.args = (redact(str(exc), self._api_key, self._management_key),)
-            raise exc
+            failure = error_for_status(response.status_code, body, response)
+            failure.args = (redact(str(failure), self._api_key, self._management_key),)
+            raise failure
         try:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError):
