@@ -10,33 +10,12 @@ import argparse
 import asyncio
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from textual.pilot import Pilot
-
-from hermes_dash.demo.session import demo_session
 from hermes_dash.services.settings import UserSettings
-from hermes_dash.tui.app import HermesDashApp, make_app
+from hermes_dash.tui.frozen import frozen_app, frozen_session, settle
 
-FROZEN_NOW = 1_795_618_800.0  # 2026-11-20 15:00 UTC
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
-
-Step = Callable[[Pilot[None], HermesDashApp], Awaitable[None]]
-
-
-async def _settle(pilot: Pilot[None], app: HermesDashApp) -> None:
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if app.data is not None and app.last_poll is not None and not app.stale_aggregates:
-            break
-    await pilot.pause(0.2)
-    app.clear_notifications()
-
-
-async def _keys(pilot: Pilot[None], *keys: str, wait: float = 0.8) -> None:
-    await pilot.press(*keys)
-    await pilot.pause(wait)
 
 
 SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
@@ -53,16 +32,14 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
 
 async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], root: Path) -> Path:
     """Render one screenshot."""
-    session = demo_session(root / name, calls=20_000, now=FROZEN_NOW, seed=1)
-    prefs = UserSettings(daily_budget_usd=4.0, monthly_budget_usd=400.0)
-    app = make_app(
-        session.settings, session.api, session.store, clock=lambda: FROZEN_NOW, prefs=prefs
-    )
+    session = frozen_session(root / name, calls=20_000)
+    app = frozen_app(session, UserSettings(daily_budget_usd=4.0, monthly_budget_usd=400.0))
     target = OUT / f"{name}.svg"
     async with app.run_test(size=size) as pilot:
-        await _settle(pilot, app)
+        await settle(pilot, app)
         if keys:
-            await _keys(pilot, *keys)
+            await pilot.press(*keys)
+            await pilot.pause(0.8)
             app.clear_notifications()
             await pilot.pause(0.2)
         app.save_screenshot(str(target))

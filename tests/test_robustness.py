@@ -68,6 +68,7 @@ FAULTS = [
     ("503", Reply(503, {"error": {"code": 503, "message": "No providers"}}), "server error (503)"),
     ("stall", Reply(200, KEY_BODY, stall_s=15), "did not answer"),
     ("truncated", Reply(200, KEY_BODY, truncate=True), "cut off"),
+    ("not-json", Reply(200, "<html>gateway</html>"), "not JSON"),
     ("wrong-shape", Reply(200, {"data": [1, 2, 3]}), "unexpected response shape"),
     ("50MB", Reply(200, repeat_bytes=50 * 1024 * 1024), "larger than"),
 ]
@@ -120,7 +121,7 @@ async def test_tui_backs_off_as_told_and_recovers(tmp_path: Path) -> None:
         async with app.run_test(size=(120, 40)) as pilot:
 
             async def wait(cond) -> None:  # type: ignore[no-untyped-def]
-                for _ in range(100):
+                for _ in range(400):
                     await pilot.pause(0.05)
                     if cond():
                         return

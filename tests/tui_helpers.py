@@ -1,41 +1,5 @@
 """Building the app on frozen demo data for snapshot and Pilot tests."""
 
-from __future__ import annotations
+from hermes_dash.tui.frozen import FROZEN_NOW, frozen_app, frozen_session, settle
 
-from pathlib import Path
-
-from textual.pilot import Pilot
-
-from hermes_dash.demo.session import DemoSession, demo_session
-from hermes_dash.services.settings import UserSettings
-from hermes_dash.tui.app import HermesDashApp, make_app
-
-#: 2026-11-20 15:00:00 UTC: every screen is drawn as if it were this instant.
-FROZEN_NOW = 1_795_618_800.0
-
-
-def frozen_session(root: Path, calls: int = 4000) -> DemoSession:
-    """Demo data generated up to FROZEN_NOW, the fake OpenRouter on the same clock."""
-    return demo_session(root, calls=calls, now=FROZEN_NOW, seed=1)
-
-
-def frozen_app(session: DemoSession, prefs: UserSettings | None = None) -> HermesDashApp:
-    """The real app over a frozen session."""
-    return make_app(
-        session.settings,
-        session.api,
-        session.store,
-        clock=lambda: FROZEN_NOW,
-        prefs=prefs or UserSettings(),
-    )
-
-
-async def settle(pilot: Pilot[None], app: HermesDashApp) -> None:
-    """Wait until the first call-log read and the first OpenRouter poll have landed."""
-    for _ in range(100):
-        await pilot.pause(0.05)
-        if app.data is not None and app.last_poll is not None and not app.stale_aggregates:
-            break
-    await pilot.pause(0.1)
-    app.clear_notifications()
-    await pilot.pause()
+__all__ = ["FROZEN_NOW", "frozen_app", "frozen_session", "settle"]

@@ -29,6 +29,23 @@ def is_burst(t: float) -> bool:
     return int(t // 3600) % BURST_EVERY_HOURS == 4
 
 
+def _failed(
+    row: dict[str, Any], latency: float, status: int, reason: str, retries: int
+) -> dict[str, Any]:
+    """Complete a row as a failed call: no tokens, not billed."""
+    row.update(
+        ended_at=row["started_at"] + latency,
+        status="error",
+        http_status=status,
+        error_reason=reason,
+        retry_count=retries,
+        latency_s=latency,
+        cost_usd=0.0,
+        cost_source="none",
+    )
+    return row
+
+
 class CallSynth:
     """Makes one plausible call at a given time; the same rules serve bulk and live data."""
 
@@ -65,30 +82,11 @@ class CallSynth:
         }
         if rng.random() < p429:
             latency = rng.uniform(0.05, 0.4)
-            row.update(
-                ended_at=t + latency,
-                status="error",
-                http_status=429,
-                error_reason="rate_limit",
-                retry_count=rng.randint(0, 3),
-                latency_s=latency,
-                cost_usd=0.0,
-                cost_source="none",
-            )
-            return row
+            return _failed(row, latency, 429, "rate_limit", rng.randint(0, 3))
         if rng.random() < 0.004:
             latency = rng.uniform(0.5, 30.0)
-            row.update(
-                ended_at=t + latency,
-                status="error",
-                http_status=rng.choice((500, 502, 503, 408)),
-                error_reason="server_error",
-                retry_count=rng.randint(0, 2),
-                latency_s=latency,
-                cost_usd=0.0,
-                cost_source="none",
-            )
-            return row
+            status = rng.choice((500, 502, 503, 408))
+            return _failed(row, latency, status, "server_error", rng.randint(0, 2))
         input_tokens = int(rng.lognormvariate(8.6, 0.7))  # ~5,400 median: agents send context
         output_tokens = int(rng.lognormvariate(5.6, 0.8))  # ~270 median
         cache_read = int(input_tokens * rng.uniform(0.3, 0.8)) if rng.random() < 0.4 else 0
