@@ -156,21 +156,21 @@ class CallStore:
         return n
 
     def _rebuild_rollups(self) -> None:
-        key_cols = [k for k, _ in schema.ROLLUP_KEY]
-        key_exprs = [e.format(r="c") for _, e in schema.ROLLUP_KEY]
-        self.conn.execute("DELETE FROM calls_hourly")
-        self.conn.execute(
-            f"INSERT INTO calls_hourly ({', '.join(key_cols)}, model, {', '.join(_MEASURES)}) "
-            f"SELECT {', '.join(key_exprs)}, c.model, {_RAW_MEASURES} FROM calls c "
-            f"GROUP BY 1, 2, 3, 4"
-        )
+        key_exprs = ", ".join(e.format(r="c") for _, e in schema.ROLLUP_KEY)
+        for table, period, length in schema.CALLS_TABLES:
+            self.conn.execute(f"DELETE FROM {table}")
+            self.conn.execute(
+                f"INSERT INTO {table} ({period}, provider, upstream, model, "
+                f"{', '.join(_MEASURES)}) SELECT {schema.period_sql('c', length)}, {key_exprs}, "
+                f"c.model, {_RAW_MEASURES} FROM calls c GROUP BY 1, 2, 3, 4"
+            )
         for table, period, length in schema.LATENCY_TABLES:
             self.conn.execute(f"DELETE FROM {table}")
             self.conn.execute(
                 f"INSERT INTO {table} ({period}, provider, upstream, bucket, n) "
-                f"SELECT (CAST(c.started_at AS INTEGER) / {length}) * {length}, "
-                f"{', '.join(key_exprs[1:])}, c.latency_bucket, COUNT(*) FROM calls c "
-                "WHERE c.status = 'ok' AND c.latency_bucket IS NOT NULL GROUP BY 1, 2, 3, 4"
+                f"SELECT {schema.period_sql('c', length)}, {key_exprs}, c.latency_bucket, "
+                "COUNT(*) FROM calls c WHERE c.status = 'ok' AND c.latency_bucket IS NOT NULL "
+                "GROUP BY 1, 2, 3, 4"
             )
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:
@@ -222,14 +222,27 @@ class CallStore:
     # -- window aggregates -----------------------------------------------------------
 
     @staticmethod
-    def _split(window: Window) -> tuple[tuple[int, int] | None, list[tuple[float, float]]]:
-        """Whole hours (from the rollups) and the partial edges (from raw rows)."""
-        h0 = -(-int(window.start) // 3600) * 3600  # first whole hour inside the window
-        h1 = int(window.end) // 3600 * 3600  # start of the hour the window ends in
-        if h0 < h1:
-            edges = [(window.start, float(h0)), (float(h1), window.end)]
-            return (h0, h1), [(lo, hi) for lo, hi in edges if hi > lo]
-        return None, [(window.start, window.end)]
+    def _plan(
+        window: Window, tables: tuple[tuple[str, str, int], ...]
+    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[float, float]]]:
+        """Which rollup periods cover the window, and the seconds left for raw rows.
+
+        Whole days come from the daily table, whole hours at their edges from the hourly
+        one, and only what is left over (under an hour at each end) from ``calls``.
+        """
+        parts: list[tuple[str, str, int, int]] = []
+        pending = [(window.start, window.end)]
+        for table, period, length in tables:
+            rest: list[tuple[float, float]] = []
+            for lo, hi in pending:
+                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
+                if p0 >= p1:
+                    rest.append((lo, hi))
+                    continue
+                parts.append((table, period, p0, p1))
+                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
+            pending = rest
+        return parts, pending
 
     def _grouped(
         self, window: Window, group: tuple[str, ...]
@@ -239,21 +252,22 @@ class CallStore:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        hours, edges = self._split(window)
-        if hours:
-            for row in self._query(
-                f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM calls_hourly "
-                f"WHERE hour >= ? AND hour < ? GROUP BY {rollup_group}",
-                hours,
-            ):
-                acc.add(tuple(row[:width]), row[width:])
-        for lo, hi in edges:
-            for row in self._query(
+        parts, raw = self._plan(window, schema.CALLS_TABLES)
+        rows: list[tuple[Any, ...]] = []
+        for table, period, p0, p1 in parts:
+            rows += self._query(
+                f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
+                (p0, p1),
+            )
+        for lo, hi in raw:
+            rows += self._query(
                 f"SELECT {raw_group}, {_RAW_MEASURES} FROM calls c "
                 f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
                 (lo, hi),
-            ):
-                acc.add(tuple(row[:width]), row[width:])
+            )
+        for row in rows:
+            acc.add(tuple(row[:width]), row[width:])
         return acc.sums
 
     def _latency_hist(
@@ -264,25 +278,15 @@ class CallStore:
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
+        parts, raw = self._plan(window, schema.LATENCY_TABLES)
         rows: list[tuple[Any, ...]] = []
-        # Whole days from the daily table, whole hours at their edges from the hourly one,
-        # and only the seconds left over from raw rows.
-        pending = [(window.start, window.end)]
-        for table, period, length in schema.LATENCY_TABLES:
-            rest = []
-            for lo, hi in pending:
-                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
-                if p0 >= p1:
-                    rest.append((lo, hi))
-                    continue
-                rows += self._query(
-                    f"SELECT {cols}, bucket, SUM(n) FROM {table} "
-                    f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket",
-                    (p0, p1),
-                )
-                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
-            pending = rest
-        for lo, hi in pending:
+        for table, period, p0, p1 in parts:
+            rows += self._query(
+                f"SELECT {cols}, bucket, SUM(n) FROM {table} "
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket",
+                (p0, p1),
+            )
+        for lo, hi in raw:
             rows += self._query(
                 f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
                 "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
@@ -342,8 +346,8 @@ class CallStore:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""
         span = window.end - window.start
         step = max(60.0, span / points)
-        if step >= 3600:
-            step = round(step / 3600) * 3600
+        if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
+            step = max(3600, round(step / 3600) * 3600)
             rows = self._query(
                 "SELECT hour, SUM(cost_usd), SUM(rate_limited), SUM(calls) FROM calls_hourly "
                 "WHERE hour >= ? AND hour <= ? GROUP BY hour",

@@ -87,9 +87,9 @@ CREATE TABLE IF NOT EXISTS calls (
 )
 """
 
-_ROLLUP_TABLES = """
-CREATE TABLE IF NOT EXISTS calls_hourly (
-    hour INTEGER NOT NULL,
+_CALLS_ROLLUP = """
+CREATE TABLE IF NOT EXISTS {table} (
+    {period} INTEGER NOT NULL,
     provider TEXT NOT NULL,
     upstream TEXT NOT NULL,
     model TEXT NOT NULL,
@@ -101,25 +101,31 @@ CREATE TABLE IF NOT EXISTS calls_hourly (
     cost_estimated_usd REAL NOT NULL DEFAULT 0,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (hour, provider, upstream, model)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS latency_hourly (
-    hour INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    upstream TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (hour, provider, upstream, bucket)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS latency_daily (
-    day INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    upstream TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (day, provider, upstream, bucket)
-) WITHOUT ROWID;
+    PRIMARY KEY ({period}, provider, upstream, model)
+) WITHOUT ROWID
 """
+
+_LATENCY_ROLLUP = """
+CREATE TABLE IF NOT EXISTS {table} (
+    {period} INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    upstream TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY ({period}, provider, upstream, bucket)
+) WITHOUT ROWID
+"""
+
+#: Rollups as (table, period column, period length in seconds), coarsest first: a long
+#: window reads whole days, its edges whole hours, and only the seconds left raw rows.
+CALLS_TABLES: tuple[tuple[str, str, int], ...] = (
+    ("calls_daily", "day", 86400),
+    ("calls_hourly", "hour", 3600),
+)
+LATENCY_TABLES: tuple[tuple[str, str, int], ...] = (
+    ("latency_daily", "day", 86400),
+    ("latency_hourly", "hour", 3600),
+)
 
 #: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
 ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
@@ -136,46 +142,42 @@ ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
     ("output_tokens", "COALESCE({r}.output_tokens, 0)"),
 )
 
-#: The rollup key of one calls row (``upstream`` '' when unknown: NULLs never conflict).
+#: The rollup key of one calls row besides its period (``upstream`` '' when unknown:
+#: NULLs never conflict in a primary key).
 ROLLUP_KEY: tuple[tuple[str, str], ...] = (
-    ("hour", "(CAST({r}.started_at AS INTEGER) / 3600) * 3600"),
     ("provider", "{r}.provider"),
     ("upstream", "COALESCE({r}.upstream, '')"),
 )
 
 
-#: Latency histograms: (table, period column, period length in seconds), coarsest first.
-#: Long windows read whole days, their edges whole hours, and only the rest raw rows.
-LATENCY_TABLES: tuple[tuple[str, str, int], ...] = (
-    ("latency_daily", "day", 86400),
-    ("latency_hourly", "hour", 3600),
-)
+def period_sql(row: str, length: int) -> str:
+    """The start of the period (hour, day) a row's call started in."""
+    return f"(CAST({row}.started_at AS INTEGER) / {length}) * {length}"
 
 
 def _rollup_upsert(row: str, sign: str) -> str:
     """SQL that adds (sign '+') or removes (sign '-') one row's contribution."""
-    keys = [*ROLLUP_KEY, ("model", "{r}.model")]
-    cols = [k for k, _ in keys] + [m for m, _ in ROLLUP_MEASURES]
-    vals = [e.format(r=row) for _, e in keys] + [
-        f"{sign}{e.format(r=row)}" for _, e in ROLLUP_MEASURES
-    ]
-    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m, _ in ROLLUP_MEASURES)
-    hourly = (
-        f"INSERT INTO calls_hourly ({', '.join(cols)}) VALUES ({', '.join(vals)}) "
-        f"ON CONFLICT (hour, provider, upstream, model) DO UPDATE SET {updates};"
-    )
-    latency = ""
-    for table, period, width in LATENCY_TABLES:
-        lkeys = [f"(CAST({row}.started_at AS INTEGER) / {width}) * {width}"] + [
-            e.format(r=row) for _, e in ROLLUP_KEY[1:]
-        ]
-        latency += (
-            f"\nINSERT INTO {table} ({period}, provider, upstream, bucket, n) "
-            f"SELECT {', '.join(lkeys)}, {row}.latency_bucket, {sign}1 "
+    keys = [e.format(r=row) for _, e in ROLLUP_KEY]
+    key_cols = [k for k, _ in ROLLUP_KEY]
+    measures = [m for m, _ in ROLLUP_MEASURES]
+    values = [f"{sign}{e.format(r=row)}" for _, e in ROLLUP_MEASURES]
+    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in measures)
+    sql = []
+    for table, period, length in CALLS_TABLES:
+        sql.append(
+            f"INSERT INTO {table} ({period}, {', '.join(key_cols)}, model, {', '.join(measures)}) "
+            f"VALUES ({period_sql(row, length)}, {', '.join(keys)}, {row}.model, "
+            f"{', '.join(values)}) "
+            f"ON CONFLICT ({period}, provider, upstream, model) DO UPDATE SET {updates};"
+        )
+    for table, period, length in LATENCY_TABLES:
+        sql.append(
+            f"INSERT INTO {table} ({period}, provider, upstream, bucket, n) "
+            f"SELECT {period_sql(row, length)}, {', '.join(keys)}, {row}.latency_bucket, {sign}1 "
             f"WHERE {row}.status = 'ok' AND {row}.latency_bucket IS NOT NULL "
             f"ON CONFLICT ({period}, provider, upstream, bucket) DO UPDATE SET n = n + excluded.n;"
         )
-    return hourly + latency
+    return "\n".join(sql)
 
 
 def trigger_sql() -> list[str]:
@@ -203,7 +205,11 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS calls_session ON calls (session_id)",
     # Enrichment looks for calls whose cost is not known yet; keep that set indexed.
     "CREATE INDEX IF NOT EXISTS calls_unpriced ON calls (id) WHERE cost_source IS NULL",
-    *[s for s in _ROLLUP_TABLES.split(";") if s.strip()],
+    # ...and by generation id, for the demo's stand-in of OpenRouter's /generation.
+    "CREATE INDEX IF NOT EXISTS calls_unpriced_generation ON calls (generation_id) "
+    "WHERE cost_source IS NULL",
+    *[_CALLS_ROLLUP.format(table=t, period=p) for t, p, _ in CALLS_TABLES],
+    *[_LATENCY_ROLLUP.format(table=t, period=p) for t, p, _ in LATENCY_TABLES],
     """CREATE TABLE IF NOT EXISTS account_snapshots (
         id INTEGER PRIMARY KEY,
         taken_at REAL NOT NULL,
