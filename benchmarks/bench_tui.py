@@ -70,7 +70,10 @@ def main() -> None:
             f"idle CPU over {idle} s (% of one core)",
             f"{bi['idle_cpu_pct']:.2f}",
             f"{di['idle_cpu_pct']:.2f}",
-            f"{di['idle_cpu_pct'] / max(bi['idle_cpu_pct'], 0.01):.1f}x",
+            # A bare app idles at about 0 %: a ratio to it says nothing; the target is absolute.
+            "n/a"
+            if bi["idle_cpu_pct"] < 0.05
+            else f"{di['idle_cpu_pct'] / bi['idle_cpu_pct']:.1f}x",
             "yes" if di["idle_cpu_pct"] < 2 else "NO",
         ]
     )

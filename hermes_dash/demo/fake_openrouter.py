@@ -158,7 +158,7 @@ class DemoOpenRouter:
                 self._db()
                 .execute(
                     "SELECT model, input_tokens, output_tokens, latency_s FROM calls "
-                    "WHERE generation_id = ?",
+                    "WHERE generation_id = ? AND cost_source IS NULL",
                     (generation_id,),
                 )
                 .fetchone()
