@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sqlite3
 import stat
 import subprocess
@@ -314,4 +313,3 @@ def test_recorder_file_is_0600(tmp_path: Path) -> None:
     finally:
         recorder.configure(None)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert resource.getrlimit(resource.RLIMIT_FSIZE)  # untouched in this process

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
 
 from textual import work
 from textual.app import App
@@ -16,7 +16,6 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
@@ -67,7 +66,7 @@ class HermesDashApp(App[None]):
         *,
         clock: Callable[[], float] = time.time,
         prefs: UserSettings | None = None,
-        prefs_path: Any = None,
+        prefs_path: Path | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -341,6 +340,3 @@ def make_app(
 ) -> HermesDashApp:
     """Build the app; the CLI and the tests share this factory."""
     return HermesDashApp(settings, api, store, clock=clock, prefs=prefs)
-
-
-__all__ = ["AccountSnapshot", "HermesDashApp", "make_app"]
