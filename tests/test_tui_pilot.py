@@ -204,3 +204,20 @@ async def test_cost_check_shows_both_sources(tmp_path: Path) -> None:
         mini = rows["openai/gpt-4o-mini"]
         assert mini[4] == "$1.5000" and mini[5] == "$1.2500" and mini[1] != "-"
         assert rows["anthropic/claude-sonnet-4.5"][4] == "-"
+
+
+async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for wanted in ("Refresh now", "Window: 7d", "Calls browser", "Routing editor", "Budgets",
+                       "Cost check", "Toggle dark/light", "Help"):
+            assert wanted in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"calls browser")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, CallsScreen)

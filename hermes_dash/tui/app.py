@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
@@ -97,6 +100,31 @@ class HermesDashApp(App[None]):
             self.prefs.theme if self.prefs.theme in self.available_themes else "textual-dark"
         )
         self.sub_title = "demo" if settings.demo else str(settings.paths.home)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every dashboard action in the command palette, beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Refresh now", "Poll OpenRouter and re-read the call log", self.action_refresh
+        )
+        for key, name in WINDOW_KEYS.items():
+            yield SystemCommand(
+                f"Window: {name}",
+                f"Show the last {name} (key {key})",
+                partial(self.action_window, name),
+            )
+        yield SystemCommand("Calls browser", "Every logged call, with filters", self.action_calls)
+        yield SystemCommand(
+            "Routing editor", "Edit provider_routing in config.yaml", self.action_routing
+        )
+        yield SystemCommand(
+            "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
+        )
+        yield SystemCommand(
+            "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
+        )
+        yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
+        yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
 
     # -- start-up ------------------------------------------------------------------------
 
