@@ -211,8 +211,16 @@ async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         titles = {c.title for c in app.get_system_commands(app.screen)}
-        for wanted in ("Refresh now", "Window: 7d", "Calls browser", "Routing editor", "Budgets",
-                       "Cost check", "Toggle dark/light", "Help"):
+        for wanted in (
+            "Refresh now",
+            "Window: 7d",
+            "Calls browser",
+            "Routing editor",
+            "Budgets",
+            "Cost check",
+            "Toggle dark/light",
+            "Help",
+        ):
             assert wanted in titles
         await pilot.press("ctrl+p")
         await pilot.pause(0.3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 
 from hermes_dash.calllog.records import (
@@ -42,6 +43,7 @@ class DashboardData:
     providers: list[GroupStats]
     models: list[GroupStats]
     series: list[SeriesPoint]
+    account_series: list[float] | None
     snapshots: list[AccountSnapshot]
     last_rate_limit: CallRow | None
     free_quota: FreeQuota
@@ -70,6 +72,23 @@ def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> Fr
     return FreeQuota(store.requests_since(utc_day_start(now), ":free"), quota)
 
 
+def account_spend_series(
+    snapshots: list[AccountSnapshot], series: list[SeriesPoint], window: Window
+) -> list[float] | None:
+    """Spend on the key per chart interval, from the growth of ``usage`` between polls
+    (everything billed to the key, not only what this agent logged); None with < 2 polls."""
+    polls = [s for s in snapshots if s.usage is not None]
+    if len(polls) < 2 or not series:
+        return None
+    step = (window.end - window.start) / len(series)
+    out = [0.0] * len(series)
+    for before, after in itertools.pairwise(polls):
+        assert before.usage is not None and after.usage is not None
+        i = min(len(series) - 1, max(0, int((after.taken_at - window.start) // step)))
+        out[i] += max(0.0, after.usage - before.usage)
+    return out
+
+
 def build_dashboard(
     store: CallStore, window_name: str, now: float, snap: AccountSnapshot | None
 ) -> DashboardData:
@@ -80,6 +99,8 @@ def build_dashboard(
     totals = parts.totals
     t1h_totals = totals if window_name == "1h" else store.totals(w1h)
     t24h_totals = totals if window_name == "24h" else store.totals(w24h)
+    series = store.series(window, points=60)
+    snapshots = store.snapshots(window, limit=300)
     today = Window(utc_day_start(now), window.end)
     month = Window(utc_month_start(now), window.end)
     return DashboardData(
@@ -91,8 +112,9 @@ def build_dashboard(
         spend_month_usd=store.totals(month).cost_usd,
         providers=parts.providers,
         models=parts.models,
-        series=store.series(window, points=60),
-        snapshots=store.snapshots(window, limit=300),
+        series=series,
+        account_series=account_spend_series(snapshots, series, window),
+        snapshots=snapshots,
         last_rate_limit=store.last_rate_limit(window),
         free_quota=free_quota(store, now, snap),
     )

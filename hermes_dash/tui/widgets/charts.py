@@ -35,11 +35,14 @@ class SeriesChart(PlotextPlot):
         self._title = title
         self._color = color
         self._series: list[SeriesPoint] = []
+        self._overlay: list[float] | None = None
         self._end = 0.0
 
-    def show(self, series: list[SeriesPoint], end: float) -> None:
-        """Keep the (bounded) data and redraw."""
-        self._series, self._end = series, end
+    def show(
+        self, series: list[SeriesPoint], end: float, overlay: list[float] | None = None
+    ) -> None:
+        """Keep the (bounded) data and redraw; ``overlay`` is drawn as a line over the bars."""
+        self._series, self._end, self._overlay = series, end, overlay
         self.replot()
 
     def replot(self) -> None:
@@ -50,6 +53,8 @@ class SeriesChart(PlotextPlot):
         if self._series:
             xs, label = x_axis(self._series, self._end)
             plt.bar(xs, [self._value(p) for p in self._series], marker="hd", color=self._color)
+            if self._overlay is not None:
+                plt.plot(xs, self._overlay, marker="braille", color="cyan", label="key usage")
             lo = min(xs)
             ticks = [lo + (0 - lo) * i / 4 for i in range(5)]
             plt.xticks(ticks, [f"{t:.0f}" if abs(lo) >= 4 else f"{t:.1f}" for t in ticks])

@@ -35,7 +35,10 @@ class SpendPanel(Panel):
     def compose(self) -> ComposeResult:
         yield Static("Loading…", classes="stats", id="spend-stats")
         yield SeriesChart(
-            lambda p: p.cost_usd, "logged spend per interval (USD)", "green", id="spend-chart"
+            lambda p: p.cost_usd,
+            "spend per interval, USD (bars: logged, line: key)",
+            "green",
+            id="spend-chart",
         )
 
     def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
@@ -77,7 +80,7 @@ class SpendPanel(Panel):
                     else ""
                 )
             )
-            self.query_one(SeriesChart).show(data.series, data.window.end)
+            self.query_one(SeriesChart).show(data.series, data.window.end, data.account_series)
         self.query_one("#spend-stats", Static).update("\n".join(lines))
 
 
