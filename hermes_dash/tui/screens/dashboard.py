@@ -22,7 +22,7 @@ from hermes_dash.tui.widgets.panels import (
 )
 
 #: Below this width the panels stack in one scrolling column.
-NARROW_WIDTH = 110
+NARROW_WIDTH = 140
 
 
 class DashboardScreen(Screen[None]):
