@@ -269,8 +269,12 @@ def test_account_spend_series_buckets_usage_growth() -> None:
 
     w = Window(T0, T0 + 4 * 3600)
     series = [SeriesPoint(T0 + i * 3600, 0.0, 0, 0) for i in range(4)]
-    snaps = [AccountSnapshot(T0 + 600, usage=10.0), AccountSnapshot(T0 + 4000, usage=12.5),
-             AccountSnapshot(T0 + 4100, usage=None), AccountSnapshot(T0 + 11000, usage=13.0),
-             AccountSnapshot(T0 + 11500, usage=12.0)]  # a reset never counts as negative spend
+    snaps = [
+        AccountSnapshot(T0 + 600, usage=10.0),
+        AccountSnapshot(T0 + 4000, usage=12.5),
+        AccountSnapshot(T0 + 4100, usage=None),
+        AccountSnapshot(T0 + 11000, usage=13.0),
+        AccountSnapshot(T0 + 11500, usage=12.0),
+    ]  # a reset never counts as negative spend
     assert account_spend_series(snaps, series, w) == [0.0, 2.5, 0.0, 0.5]
     assert account_spend_series(snaps[:1], series, w) is None
