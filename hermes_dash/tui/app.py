@@ -143,10 +143,12 @@ class HermesDashApp(App[None]):
 
     @property
     def dashboard(self) -> DashboardScreen:
-        """The base screen."""
-        screen = self.screen_stack[0]
-        assert isinstance(screen, DashboardScreen)
-        return screen
+        """The base screen (a detached one while the app starts or shuts down: its
+        ``show_*`` methods then do nothing)."""
+        stack = self.screen_stack
+        if stack and isinstance(stack[0], DashboardScreen):
+            return stack[0]
+        return DashboardScreen()
 
     # -- OpenRouter ----------------------------------------------------------------------
 
@@ -207,7 +209,7 @@ class HermesDashApp(App[None]):
         """Show new rows and aggregates, then schedule the next read."""
         if message.new_rows:
             self.last_row_id = message.new_rows[-1].id
-            self.dashboard.query_one(LiveCalls).push(message.new_rows)
+            self.dashboard.show_rows(message.new_rows)
         if message.plugin is not None:
             self.plugin = message.plugin
             self._plugin_checked = self.clock()

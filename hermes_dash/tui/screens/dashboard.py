@@ -9,6 +9,7 @@ from textual.containers import Container
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from hermes_dash.calllog.records import CallRow
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
@@ -56,8 +57,20 @@ class DashboardScreen(Screen[None]):
         """Stack the panels on small terminals."""
         self.query_one("#grid").set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
+    @property
+    def ready(self) -> bool:
+        """Whether the panels exist: timers may fire before compose or during shutdown."""
+        return self.is_mounted and bool(self.query(StatusLine))
+
+    def show_rows(self, rows: list[CallRow]) -> None:
+        """Add new calls to the live table."""
+        if self.ready:
+            self.query_one(LiveCalls).push(rows)
+
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
+        if not self.ready:
+            return
         self.query_one(SpendPanel).show(account, data, has_key)
         if data is not None:
             self.query_one(RateLimitPanel).show(data)
@@ -68,6 +81,8 @@ class DashboardScreen(Screen[None]):
 
     def show_alerts(self, alerts: list[Alert]) -> None:
         """Show the budget/runway banner, or hide it."""
+        if not self.ready:
+            return
         banner = self.query_one("#banner", Static)
         banner.set_class(bool(alerts), "-visible")
         banner.set_class(any(a.severity == "error" for a in alerts), "-error")
@@ -79,4 +94,6 @@ class DashboardScreen(Screen[None]):
 
     def show_status(self, text: str) -> None:
         """Replace the status line."""
+        if not self.ready:
+            return
         self.query_one(StatusLine).update(text)
