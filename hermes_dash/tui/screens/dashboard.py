@@ -13,6 +13,7 @@ from hermes_dash.calllog.records import CallRow
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
+from hermes_dash.tui.widgets.charts import SeriesChart
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     Panel,
@@ -57,20 +58,55 @@ class DashboardScreen(Screen[None]):
         """Stack the panels on small terminals."""
         self.query_one("#grid").set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
+    def __init__(self) -> None:
+        super().__init__()
+        # What arrived before the panels existed, drawn as soon as they do.
+        self._pending_rows: list[CallRow] = []
+        self._pending_data: tuple[AccountState, DashboardData | None, bool] | None = None
+        self._pending_alerts: list[Alert] | None = None
+
     @property
     def ready(self) -> bool:
-        """Whether the panels exist: timers may fire before compose or during shutdown."""
-        return self.is_mounted and bool(self.query(StatusLine))
+        """Whether every panel's widgets exist: data may arrive while the screen is still
+        being composed (nested panels mount last) or after it is gone."""
+        return all(
+            self.query(selector)
+            for selector in (
+                LiveCalls,
+                ProvidersTable,
+                SeriesChart,
+                "#spend-stats",
+                "#rate-stats",
+                "#banner",
+                StatusLine,
+            )
+        )
+
+    def on_mount(self) -> None:
+        """Draw whatever arrived early (again once the nested panels are in)."""
+        self.call_after_refresh(self._draw_pending)
+
+    def _draw_pending(self) -> None:
+        if self._pending_rows:
+            self.show_rows([])
+        if self._pending_data is not None:
+            self.show_data(*self._pending_data)
+        if self._pending_alerts is not None:
+            self.show_alerts(self._pending_alerts)
 
     def show_rows(self, rows: list[CallRow]) -> None:
         """Add new calls to the live table."""
+        self._pending_rows += rows
         if self.ready:
+            rows, self._pending_rows = self._pending_rows, []
             self.query_one(LiveCalls).push(rows)
 
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
+        self._pending_data = (account, data, has_key)
         if not self.ready:
             return
+        self._pending_data = None
         self.query_one(SpendPanel).show(account, data, has_key)
         if data is not None:
             self.query_one(RateLimitPanel).show(data)
@@ -81,8 +117,10 @@ class DashboardScreen(Screen[None]):
 
     def show_alerts(self, alerts: list[Alert]) -> None:
         """Show the budget/runway banner, or hide it."""
+        self._pending_alerts = alerts
         if not self.ready:
             return
+        self._pending_alerts = None
         banner = self.query_one("#banner", Static)
         banner.set_class(bool(alerts), "-visible")
         banner.set_class(any(a.severity == "error" for a in alerts), "-error")
@@ -93,7 +131,8 @@ class DashboardScreen(Screen[None]):
         self.query_one(ProvidersTable).action_cycle_sort()
 
     def show_status(self, text: str) -> None:
-        """Replace the status line."""
-        if not self.ready:
-            return
-        self.query_one(StatusLine).update(text)
+        """Replace the status line (every second: also the moment to draw anything that
+        arrived before the panels were ready)."""
+        if self.ready:
+            self._draw_pending()
+            self.query_one(StatusLine).update(text)
