@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -244,6 +244,23 @@ class CallStore:
             pending = rest
         return parts, pending
 
+    def _collect(
+        self,
+        window: Window,
+        tables: tuple[tuple[str, str, int], ...],
+        rollup_sql: Callable[[str, str], str],
+        raw_sql: str,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of one query asked of each rollup period in the plan and of the raw rest;
+        both SQL forms take a (from, to) pair and return rows of the same shape."""
+        parts, raw = self._plan(window, tables)
+        rows: list[tuple[Any, ...]] = []
+        for table, period, p0, p1 in parts:
+            rows += self._query(rollup_sql(table, period), (p0, p1))
+        for lo, hi in raw:
+            rows += self._query(raw_sql, (lo, hi))
+        return rows
+
     def _grouped(
         self, window: Window, group: tuple[str, ...]
     ) -> dict[tuple[str, ...], list[float]]:
@@ -252,20 +269,16 @@ class CallStore:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        parts, raw = self._plan(window, schema.CALLS_TABLES)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
-            rows += self._query(
+        rows = self._collect(
+            window,
+            schema.CALLS_TABLES,
+            lambda table, period: (
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
-                (p0, p1),
-            )
-        for lo, hi in raw:
-            rows += self._query(
-                f"SELECT {raw_group}, {_RAW_MEASURES} FROM calls c "
-                f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
-                (lo, hi),
-            )
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}"
+            ),
+            f"SELECT {raw_group}, {_RAW_MEASURES} FROM calls c "
+            f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
+        )
         for row in rows:
             acc.add(tuple(row[:width]), row[width:])
         return acc.sums
@@ -278,21 +291,17 @@ class CallStore:
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
-        parts, raw = self._plan(window, schema.LATENCY_TABLES)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
-            rows += self._query(
+        rows = self._collect(
+            window,
+            schema.LATENCY_TABLES,
+            lambda table, period: (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket",
-                (p0, p1),
-            )
-        for lo, hi in raw:
-            rows += self._query(
-                f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
-                "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-                f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
-                (lo, hi),
-            )
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket"
+            ),
+            f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
+            "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
+            f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
+        )
         for row in rows:
             bucket = hist.setdefault(tuple(row[:width]), {})
             bucket[row[width]] = bucket.get(row[width], 0) + row[width + 1]
