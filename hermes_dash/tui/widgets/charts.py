@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from hermes_dash.calllog.records import SeriesPoint
@@ -37,6 +38,10 @@ class SeriesChart(PlotextPlot):
         self._series: list[SeriesPoint] = []
         self._overlay: list[float] | None = None
         self._end = 0.0
+        # plotext builds the whole picture on every render (tens of ms): keep the last one
+        # until the data, the size or the theme changes.
+        self._version = 0
+        self._cached: tuple[object, RenderResult] | None = None
 
     def show(
         self, series: list[SeriesPoint], end: float, overlay: list[float] | None = None
@@ -45,14 +50,23 @@ class SeriesChart(PlotextPlot):
         self._series, self._end, self._overlay = series, end, overlay
         self.replot()
 
+    def render(self) -> RenderResult:
+        """The plot, rebuilt only when something it shows changed."""
+        key = (self._version, self.size, self.app.theme)
+        if self._cached is None or self._cached[0] != key:
+            self._cached = (key, super().render())
+        return self._cached[1]
+
     def replot(self) -> None:
         """Clear, plot, refresh."""
+        self._version += 1
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         if self._series:
             xs, label = x_axis(self._series, self._end)
-            plt.bar(xs, [self._value(p) for p in self._series], marker="hd", color=self._color)
+            # Full-block bars: a third of the build time of half-block ("hd") ones.
+            plt.bar(xs, [self._value(p) for p in self._series], color=self._color)
             if self._overlay is not None:
                 plt.plot(xs, self._overlay, marker="braille", color="cyan", label="key usage")
             lo = min(xs)
