@@ -134,7 +134,7 @@ class HermesDashApp(App[None]):
 
     def on_mount(self) -> None:
         """Start the pollers: the call log at once, OpenRouter when a key is set."""
-        self.last_row_id = max(0, self.store.max_id() - LiveCalls.MAX_ROWS)
+        self.last_row_id = max(0, self.store.max_id() - LiveCalls.START_ROWS)
         self.read_calllog()
         if self.api.has_key:
             self.poll_account()

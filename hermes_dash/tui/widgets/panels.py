@@ -201,6 +201,8 @@ class LiveCalls(DataTable[object]):
     """The newest calls, newest first; 429s and errors highlighted."""
 
     MAX_ROWS = 100
+    #: Rows shown at start: a screenful, so the first frame does not lay out a hundred.
+    START_ROWS = 40
 
     def __init__(self, *, id: str) -> None:
         super().__init__(id=id, cursor_type="none", zebra_stripes=True)
