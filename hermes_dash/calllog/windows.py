@@ -1,0 +1,213 @@
+"""Window queries over the rollups: exact sums, latency percentiles and chart series.
+
+Whole days are read from the daily rollups, whole hours at their edges from the hourly
+ones, and only the seconds left over (under an hour at each end of a window) from the
+raw ``calls`` rows through the ``started_at`` index, so the answers are exact and their
+cost does not grow with the size of the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.records import CallTotals, GroupStats, SeriesPoint, Window
+
+#: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
+MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
+RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
+_ROLLUP_SUMS = ", ".join(f"SUM({name})" for name in MEASURES)
+_GROUP_EXPR = {
+    "provider": ("c.provider", "provider"),
+    "upstream": ("COALESCE(c.upstream, '')", "upstream"),
+    "model": ("c.model", "model"),
+}
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """A window's totals with its per-provider and per-model stats."""
+
+    totals: CallTotals
+    providers: list[GroupStats]
+    models: list[GroupStats]
+
+
+@dataclass
+class _Accumulator:
+    sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
+
+    def add(self, key: tuple[str, ...], values: Iterable[Any]) -> None:
+        acc = self.sums.setdefault(key, [0.0] * len(MEASURES))
+        for i, v in enumerate(values):
+            acc[i] += v or 0
+
+
+class WindowQueries:
+    """Aggregates for a time window; mixed into CallStore, which supplies ``_query``."""
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _plan(
+        window: Window, tables: tuple[tuple[str, str, int], ...]
+    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[float, float]]]:
+        """Which rollup periods cover the window, and the seconds left for raw rows.
+
+        Whole days come from the daily table, whole hours at their edges from the hourly
+        one, and only what is left over (under an hour at each end) from ``calls``.
+        """
+        parts: list[tuple[str, str, int, int]] = []
+        pending = [(window.start, window.end)]
+        for table, period, length in tables:
+            rest: list[tuple[float, float]] = []
+            for lo, hi in pending:
+                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
+                if p0 >= p1:
+                    rest.append((lo, hi))
+                    continue
+                parts.append((table, period, p0, p1))
+                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
+            pending = rest
+        return parts, pending
+
+    def _collect(
+        self,
+        window: Window,
+        tables: tuple[tuple[str, str, int], ...],
+        rollup_sql: Callable[[str, str], str],
+        raw_sql: str,
+    ) -> list[tuple[Any, ...]]:
+        """Rows of one query asked of each rollup period in the plan and of the raw rest;
+        both SQL forms take a (from, to) pair and return rows of the same shape."""
+        parts, raw = self._plan(window, tables)
+        rows: list[tuple[Any, ...]] = []
+        for table, period, p0, p1 in parts:
+            rows += self._query(rollup_sql(table, period), (p0, p1))
+        for lo, hi in raw:
+            rows += self._query(raw_sql, (lo, hi))
+        return rows
+
+    def _grouped(
+        self, window: Window, group: tuple[str, ...]
+    ) -> dict[tuple[str, ...], list[float]]:
+        """Sums of every rollup measure per group over the window, exact to the second."""
+        acc = _Accumulator()
+        width = len(group) or 1
+        raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
+        rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
+        rows = self._collect(
+            window,
+            schema.CALLS_TABLES,
+            lambda table, period: (
+                f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}"
+            ),
+            f"SELECT {raw_group}, {RAW_MEASURES} FROM calls c "
+            f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
+        )
+        for row in rows:
+            acc.add(tuple(row[:width]), row[width:])
+        return acc.sums
+
+    def _latency_hist(
+        self, window: Window, group: tuple[str, ...]
+    ) -> dict[tuple[str, ...], dict[int, int]]:
+        """Latency histogram per group over the window (successful calls only)."""
+        hist: dict[tuple[str, ...], dict[int, int]] = {}
+        width = len(group)
+        cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
+        raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
+        rows = self._collect(
+            window,
+            schema.LATENCY_TABLES,
+            lambda table, period: (
+                f"SELECT {cols}, bucket, SUM(n) FROM {table} "
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket"
+            ),
+            f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
+            "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
+            f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
+        )
+        for row in rows:
+            bucket = hist.setdefault(tuple(row[:width]), {})
+            bucket[row[width]] = bucket.get(row[width], 0) + row[width + 1]
+        return hist
+
+    def totals(self, window: Window) -> CallTotals:
+        """Counts, cost and tokens of every call in the window."""
+        sums = self._grouped(window, ())
+        values = next(iter(sums.values()), [0.0] * len(MEASURES))
+        return CallTotals.from_measures(dict(zip(MEASURES, values, strict=True)))
+
+    def breakdown(self, window: Window) -> Breakdown:
+        """Totals, per-provider and per-model stats from one pass over the rollups."""
+        sums = self._grouped(window, ("provider", "upstream", "model"))
+        hist = self._latency_hist(window, ("provider", "upstream"))
+        total = _Accumulator()
+        providers = _Accumulator()
+        models = _Accumulator()
+        for (provider, upstream, model), values in sums.items():
+            total.add(("all",), values)
+            providers.add((provider, upstream), values)
+            models.add((model,), values)
+
+        def stats(acc: _Accumulator, with_latency: bool) -> list[GroupStats]:
+            out = [
+                GroupStats.from_measures(
+                    key,
+                    dict(zip(MEASURES, values, strict=True)),
+                    hist.get(key, {}) if with_latency else {},
+                )
+                for key, values in acc.sums.items()
+            ]
+            return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+
+        values = total.sums.get(("all",), [0.0] * len(MEASURES))
+        return Breakdown(
+            CallTotals.from_measures(dict(zip(MEASURES, values, strict=True))),
+            stats(providers, True),
+            stats(models, False),
+        )
+
+    def by_provider(self, window: Window) -> list[GroupStats]:
+        """Per (Hermes provider, upstream) stats with p50/p95 latency, busiest first."""
+        return self.breakdown(window).providers
+
+    def by_model(self, window: Window) -> list[GroupStats]:
+        """Per model stats, busiest first."""
+        return self.breakdown(window).models
+
+    def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
+        """Spend and 429s over the window in equal buckets (hourly data for long windows)."""
+        span = window.end - window.start
+        step = max(60.0, span / points)
+        if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
+            step = max(3600, round(step / 3600) * 3600)
+            rows = self._query(
+                "SELECT hour, SUM(cost_usd), SUM(rate_limited), SUM(calls) FROM calls_hourly "
+                "WHERE hour >= ? AND hour <= ? GROUP BY hour",
+                (int(window.start) // 3600 * 3600, window.end),
+            )
+        else:
+            rows = self._query(
+                "SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM(COALESCE(cost_usd, 0)), "
+                "SUM(COALESCE(http_status, 0) = 429), COUNT(*) FROM calls "
+                "WHERE started_at >= ? AND started_at <= ? GROUP BY 1",
+                (window.start, window.end),
+            )
+        n = max(1, int(-(-span // step)))
+        cost = [0.0] * n
+        limited = [0] * n
+        calls = [0] * n
+        for t, c, rl, k in rows:
+            i = min(n - 1, max(0, int((t - window.start) // step)))
+            cost[i] += c or 0.0
+            limited[i] += int(rl or 0)
+            calls[i] += int(k or 0)
+        return [
+            SeriesPoint(window.start + i * step, cost[i], limited[i], calls[i]) for i in range(n)
+        ]
