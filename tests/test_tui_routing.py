@@ -50,8 +50,9 @@ async def test_edit_invalid_preview_save_and_restore(tmp_path: Path) -> None:
 
         # invalid: together in only while it is ignored
         await _toggle(pilot, screen, "only", "together")
-        issues = str(screen.query_one("#issues").render())
-        assert "both only and ignore" in issues
+        assert "both only and ignore" in str(screen.query_one("#issues-only").render())
+        assert "error" in str(screen.query_one("#issues").render())
+        assert str(screen.query_one("#issues-sort").render()) == ""
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmDiff)

@@ -32,7 +32,14 @@ from hermes_dash.hermes.config import ConfigError
 from hermes_dash.hermes.writer import list_backups, restore_backup
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import Endpoint
-from hermes_dash.routing.rules import DATA_COLLECTION, SORTS, RoutingRules, errors_in, validate
+from hermes_dash.routing.rules import (
+    DATA_COLLECTION,
+    SORTS,
+    Issue,
+    RoutingRules,
+    errors_in,
+    validate,
+)
 from hermes_dash.routing.simulate import simulate
 from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
@@ -80,6 +87,27 @@ class OrderList(ListView):
 
     class Changed(Message):
         """The order changed."""
+
+
+class FieldIssues(Static):
+    """The validation findings for one field, shown right under it (empty when fine)."""
+
+    DEFAULT_CSS = "FieldIssues { height: auto; }"
+
+    def __init__(self, field: str) -> None:
+        super().__init__("", id=f"issues-{field}")
+        self.field = field
+
+    def show(self, issues: list[Issue]) -> None:
+        """Replace the findings."""
+        lines = [
+            Text(
+                f"{'✗' if i.severity == 'error' else '!'} {i.message}",
+                style="bold red" if i.severity == "error" else "yellow",
+            )
+            for i in issues
+        ]
+        self.update(Text("\n").join(lines))
 
 
 class RoutingScreen(Screen[None]):
@@ -134,19 +162,25 @@ class RoutingScreen(Screen[None]):
                 yield Select(
                     [(s, s) for s in SORTS], prompt="(unset: load-balance by price)", id="sort"
                 )
+                yield FieldIssues("sort")
                 yield Label("only these providers")
                 yield SelectionList[str](id="only")
+                yield FieldIssues("only")
                 yield Label("never these providers")
                 yield SelectionList[str](id="ignore")
+                yield FieldIssues("ignore")
                 yield Label("order: tried first ([ ] move, del removes)")
                 yield OrderList(id="order")
                 yield Input(placeholder="add a provider slug to order/lists, Enter", id="add")
+                yield FieldIssues("order")
                 yield Label("require_parameters")
                 yield Switch(id="require_parameters")
+                yield FieldIssues("require_parameters")
                 yield Label("data_collection")
                 yield Select(
                     [(d, d) for d in DATA_COLLECTION], prompt="(unset: allow)", id="data_collection"
                 )
+                yield FieldIssues("data_collection")
                 yield Static("", id="issues")
             with Vertical(id="side"):
                 yield Static("Route preview", id="preview-title")
@@ -246,11 +280,15 @@ class RoutingScreen(Screen[None]):
             return
         draft = self.draft()
         issues = validate(draft, self.known)
-        text = Text()
-        for issue in issues:
-            style = "bold red" if issue.severity == "error" else "yellow"
-            text.append(f"{'✗' if issue.severity == 'error' else '!'} {issue}\n", style=style)
-        self.query_one("#issues", Static).update(text if issues else Text("✓ valid", style="green"))
+        for box in self.query(FieldIssues):
+            box.show([i for i in issues if i.field == box.field])
+        errors = len(errors_in(issues))
+        summary = (
+            Text(f"✗ {errors} error(s): fix them to save", style="bold red")
+            if errors
+            else Text("✓ valid" + (" (with warnings)" if issues else ""), style="green")
+        )
+        self.query_one("#issues", Static).update(summary)
         self.show_preview(draft)
 
     def show_preview(self, draft: RoutingRules) -> None:
