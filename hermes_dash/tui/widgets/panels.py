@@ -159,13 +159,16 @@ class ProvidersTable(DataTable[object]):
         self._groups: list[GroupStats] = []
 
     def on_mount(self) -> None:
-        """Add the columns."""
+        """Add the columns, then any rows that arrived first."""
         for name in PROVIDER_COLUMNS:
             self.add_column(name, key=name)
+        self.show(self._groups)
 
     def show(self, groups: list[GroupStats]) -> None:
         """Replace the rows, sorted by the current column."""
         self._groups = groups
+        if not self.columns:
+            return  # not mounted yet: on_mount draws them
         self.clear()
         for g in sorted(groups, key=_SORT_KEYS[self.sort_column]):
             t = g.totals
@@ -211,13 +214,16 @@ class LiveCalls(DataTable[object]):
         self._rows: deque[CallRow] = deque(maxlen=self.MAX_ROWS)
 
     def on_mount(self) -> None:
-        """Add the columns."""
+        """Add the columns, then any rows that arrived first."""
         for name in ("time", "model", "provider", "latency", "tokens", "cost", "status"):
             self.add_column(name, key=name)
+        self.push([])
 
     def push(self, rows: list[CallRow]) -> None:
         """Add new rows (oldest first) and redraw newest first."""
         self._rows.extend(rows)
+        if not self.columns:
+            return  # not mounted yet: on_mount draws them
         self.clear()
         for r in reversed(self._rows):
             if r.http_status == 429:
