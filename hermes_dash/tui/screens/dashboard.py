@@ -37,7 +37,7 @@ class DashboardScreen(Screen[None]):
     #banner.-visible { display: block; }
     #banner.-error { background: $error 60%; }
     #grid { layout: grid; grid-size: 2 2; grid-rows: 3fr 2fr; grid-columns: 1fr 1fr; height: 1fr; }
-    #grid.-narrow { grid-size: 1; grid-rows: 15 13 12 12; overflow-y: auto; }
+    #grid.-narrow { grid-size: 1; grid-rows: 15 18 14 14; overflow-y: auto; }
     #providers-panel DataTable, #calls-panel DataTable { height: 1fr; }
     """
 
