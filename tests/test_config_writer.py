@@ -360,3 +360,30 @@ def test_plugin_install_touches_only_the_plugins_block(tmp_path: Path) -> None:
     removed, _ = plugin.uninstall(paths)
     assert removed and not plugin.plugin_dir(paths).exists()
     assert yaml.safe_load(config.read_text())["plugins"]["enabled"] == []
+
+
+def test_check_providers_asks_the_configured_openrouter(tmp_path: Path) -> None:
+    from .fakeserver import FakeOpenRouter, Reply, prefixed
+
+    (tmp_path / "config.yaml").write_text("model: x\n")
+    body = {
+        "data": [
+            {"name": "DeepInfra", "slug": "deepinfra"},
+            {"name": "Together", "slug": "together"},
+        ]
+    }
+    with FakeOpenRouter(prefixed({"/providers": Reply(200, body)})) as srv:
+        r = _run(
+            "routing",
+            "set",
+            "--ignore",
+            "deepinfa",
+            "--check-providers",
+            "--dry-run",
+            "--openrouter-url",
+            srv.url,
+            home=tmp_path,
+        )
+        assert [p for p, _ in srv.requests] == ["/api/v1/providers"]
+    assert r.returncode == 0, r.stderr
+    assert "did you mean deepinfra" in r.stderr

@@ -14,12 +14,12 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
-from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot
 from hermes_dash.services.settings import DashSettings
@@ -114,26 +114,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_routing_parser(sub, lambda p: _add_common(p, nested=True))
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
-
-
-def settings_from(args: argparse.Namespace) -> DashSettings:
-    """DashSettings from parsed flags and the environment."""
-    return DashSettings.build(
-        hermes_home=getattr(args, "hermes_home", None),
-        profile=getattr(args, "profile", None),
-        db=getattr(args, "db", None),
-        openrouter_url=getattr(args, "openrouter_url", None),
-        refresh=getattr(args, "refresh", None),
-    )
-
-
-def make_client(settings: DashSettings) -> OpenRouterClient:
-    """The real OpenRouter client."""
-    return OpenRouterClient(
-        settings.secrets.api_key,
-        base_url=settings.openrouter_url,
-        management_key=settings.secrets.management_key,
-    )
 
 
 def open_store(path: Path, *, must_exist: bool = False) -> CallStore:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from hermes_dash import __version__
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.cli.common import settings_from
 from hermes_dash.services import plugin as svc
-from hermes_dash.services.settings import DashSettings
 
 
 def add_plugin_parser(
@@ -30,17 +30,9 @@ def add_plugin_parser(
         p.set_defaults(handler=handler)
 
 
-def _settings(args: argparse.Namespace) -> DashSettings:
-    return DashSettings.build(
-        hermes_home=getattr(args, "hermes_home", None),
-        profile=getattr(args, "profile", None),
-        db=getattr(args, "db", None),
-    )
-
-
 def cmd_install(args: argparse.Namespace) -> int:
     """Install (idempotent)."""
-    settings = _settings(args)
+    settings = settings_from(args)
     target, backup = svc.install(settings.paths)
     print(f"installed {PLUGIN_NAME} {__version__} in {target}")
     print(f"enabled in {settings.paths.config}" + (f" (backup: {backup.name})" if backup else ""))
@@ -50,7 +42,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """Uninstall."""
-    settings = _settings(args)
+    settings = settings_from(args)
     removed, backup = svc.uninstall(settings.paths)
     print(("removed " if removed else "was not installed: ") + str(svc.plugin_dir(settings.paths)))
     if backup:
@@ -61,7 +53,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Report."""
-    settings = _settings(args)
+    settings = settings_from(args)
     store = None
     if settings.db_path.exists():
         try:

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import UsageError
 from hermes_dash.hermes.config import load_config, routing_block
-from hermes_dash.hermes.paths import HermesPaths
 from hermes_dash.hermes.writer import list_backups, restore_backup
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.routing.rules import (
@@ -77,12 +77,10 @@ def add_routing_parser(
     p.set_defaults(handler=cmd_restore)
 
 
-def _paths(args: argparse.Namespace) -> tuple[HermesPaths, Path]:
-    settings = DashSettings.build(
-        hermes_home=getattr(args, "hermes_home", None), profile=getattr(args, "profile", None)
-    )
+def _paths(args: argparse.Namespace) -> tuple[DashSettings, Path]:
+    settings = settings_from(args)
     config = Path(args.config) if getattr(args, "config", None) else settings.paths.config
-    return settings.paths, config
+    return settings, config
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -125,14 +123,14 @@ def draft_from_args(rules: RoutingRules, args: argparse.Namespace) -> RoutingRul
 
 def cmd_set(args: argparse.Namespace) -> int:
     """Change the block."""
-    paths, config = _paths(args)
+    settings, config = _paths(args)
+    paths = settings.paths
     doc = svc.load_routing(config)
     draft = draft_from_args(doc.rules, args)
     known = None
     if args.check_providers:
-        settings = DashSettings.build(hermes_home=getattr(args, "hermes_home", None))
-        api = OpenRouterClient(settings.secrets.api_key, base_url=settings.openrouter_url)
-        known = asyncio.run(_slugs(api))
+        # The same --profile and --openrouter-url as the rest of the command.
+        known = asyncio.run(_slugs(make_client(settings)))
     issues = validate(draft, known)
     for issue in issues:
         if issue.severity == "warning":
@@ -178,7 +176,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """List backups or restore one."""
-    paths, config = _paths(args)
+    settings, config = _paths(args)
+    paths = settings.paths
     backups = list_backups(paths.backups)
     if args.list or not args.backup:
         if not backups:

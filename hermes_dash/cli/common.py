@@ -1,0 +1,28 @@
+"""What every command builds from its flags: settings and the real OpenRouter client."""
+
+from __future__ import annotations
+
+import argparse
+
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.services.settings import DashSettings
+
+
+def settings_from(args: argparse.Namespace) -> DashSettings:
+    """DashSettings from parsed flags (those a command has) and the environment."""
+    return DashSettings.build(
+        hermes_home=getattr(args, "hermes_home", None),
+        profile=getattr(args, "profile", None),
+        db=getattr(args, "db", None),
+        openrouter_url=getattr(args, "openrouter_url", None),
+        refresh=getattr(args, "refresh", None),
+    )
+
+
+def make_client(settings: DashSettings) -> OpenRouterClient:
+    """The real OpenRouter client."""
+    return OpenRouterClient(
+        settings.secrets.api_key,
+        base_url=settings.openrouter_url,
+        management_key=settings.secrets.management_key,
+    )
