@@ -30,11 +30,13 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
 }
 
 
-async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], root: Path) -> Path:
+async def shoot(
+    name: str, size: tuple[int, int], keys: tuple[str, ...], root: Path, out: Path
+) -> Path:
     """Render one screenshot."""
     session = frozen_session(root / name, calls=20_000)
     app = frozen_app(session, UserSettings(daily_budget_usd=4.0, monthly_budget_usd=400.0))
-    target = OUT / f"{name}.svg"
+    target = out / f"{name}.svg"
     async with app.run_test(size=size) as pilot:
         await settle(pilot, app)
         if keys:
@@ -47,14 +49,14 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], root: P
     return target
 
 
-async def main(names: list[str]) -> None:
+async def main(names: list[str], out: Path = OUT) -> None:
     """Render the named shots (all by default)."""
-    OUT.mkdir(exist_ok=True)
+    out.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="hermes-dash-shots-"))
     try:
         for name in names or list(SHOTS):
             size, keys = SHOTS[name]
-            print(await shoot(name, size, keys, root))
+            print(await shoot(name, size, keys, root, out))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -62,4 +64,8 @@ async def main(names: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"which shots (default all): {', '.join(SHOTS)}")
-    asyncio.run(main(parser.parse_args().names))
+    parser.add_argument(
+        "--out", type=Path, default=OUT, help="folder for the SVGs (default screenshots/)"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.names, args.out))

@@ -254,11 +254,13 @@ def test_secrets_never_leak(tmp_path: Path, small_log: Path) -> None:
             assert r.returncode == 0, (args, r.stderr)
             outputs.append(r.stdout + r.stderr)
         assert all(h.get("authorization") == f"Bearer {FAKE_KEY}" for _, h in srv.requests)
-    shots = run_screenshot_script(tmp_path)
+    shots = run_screenshot_script(tmp_path / "shots")
     outputs.append(shots)
     for text in outputs:
         assert FAKE_KEY not in text
-    for path in [*home.rglob("*"), *tmp_path.glob("*.csv"), *(ROOT / "screenshots").glob("*.svg")]:
+    svgs = [*(tmp_path / "shots").glob("*.svg"), *(ROOT / "screenshots").glob("*.svg")]
+    assert (tmp_path / "shots" / "help.svg").is_file()
+    for path in [*home.rglob("*"), *tmp_path.glob("*.csv"), *svgs]:
         if path.is_file() and path.name != ".env":
             assert FAKE_KEY.encode() not in path.read_bytes(), path
     assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
@@ -266,10 +268,11 @@ def test_secrets_never_leak(tmp_path: Path, small_log: Path) -> None:
     assert backups and all(stat.S_IMODE(os.stat(b).st_mode) == 0o600 for b in backups)
 
 
-def run_screenshot_script(tmp_path: Path) -> str:
-    """The screenshot script runs with a real-looking key in the environment."""
+def run_screenshot_script(out: Path) -> str:
+    """The screenshot script runs with a real-looking key in the environment (writing to
+    ``out``, not to the repository's screenshots)."""
     r = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "screenshots.py"), "help"],
+        [sys.executable, str(ROOT / "scripts" / "screenshots.py"), "help", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,
