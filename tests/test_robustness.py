@@ -103,18 +103,23 @@ def test_connection_refused(small_log: Path) -> None:
     assert r.returncode == 1 and "cannot connect" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
+def _settings(tmp_path: Path, url: str) -> DashSettings:
+    """A dashboard on a call log in tmp_path, talking to the fake server with FAKE_KEY."""
+    return DashSettings(
+        paths=HermesPaths(tmp_path),
+        db_path=tmp_path / "calls.db",
+        openrouter_url=url,
+        secrets=Secrets(FAKE_KEY, None),
+        user_settings_path=tmp_path / "s.json",
+    )
+
+
 async def test_tui_backs_off_as_told_and_recovers(tmp_path: Path) -> None:
     routes = prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY)})
     with FakeOpenRouter(routes) as srv:
         store = CallStore(tmp_path / "calls.db")
         store.insert([call(1_700_000_000.0)])
-        settings = DashSettings(
-            paths=HermesPaths(tmp_path),
-            db_path=tmp_path / "calls.db",
-            openrouter_url=srv.url,
-            secrets=Secrets(FAKE_KEY, None),
-            user_settings_path=tmp_path / "s.json",
-        )
+        settings = _settings(tmp_path, srv.url)
         api = OpenRouterClient(FAKE_KEY, base_url=srv.url, timeout=1.0)
         app = make_app(settings, api, store, prefs=UserSettings())
         async with app.run_test(size=(120, 40)) as pilot:
@@ -287,13 +292,7 @@ async def test_tui_never_shows_the_key(tmp_path: Path) -> None:
     with FakeOpenRouter(
         prefixed({"/key": Reply(401, {"error": {"message": f"bad key {FAKE_KEY}"}})})
     ) as srv:
-        settings = DashSettings(
-            paths=HermesPaths(tmp_path),
-            db_path=tmp_path / "calls.db",
-            openrouter_url=srv.url,
-            secrets=Secrets(FAKE_KEY, None),
-            user_settings_path=tmp_path / "s.json",
-        )
+        settings = _settings(tmp_path, srv.url)
         app = make_app(
             settings, OpenRouterClient(FAKE_KEY, base_url=srv.url), store, prefs=UserSettings()
         )
