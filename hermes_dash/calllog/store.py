@@ -173,11 +173,6 @@ class CallStore(WindowQueries):
             (cost, source, upstream, call_id),
         )
 
-    def enrich_attempts(self, call_id: int) -> int:
-        """How many rounds have failed to price this call."""
-        rows = self._query("SELECT enrich_attempts FROM calls WHERE id = ?", (call_id,))
-        return int(rows[0][0]) if rows else 0
-
     def note_enrich_attempt(self, call_ids: list[int]) -> None:
         """Count one more failed attempt to price these calls."""
         with self._lock:
@@ -217,12 +212,16 @@ class CallStore(WindowQueries):
         """Rows newer than ``after_id``, oldest first (the live tail reads only these)."""
         return self._rows("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
 
-    def unpriced(self, max_attempts: int, limit: int = 50) -> list[CallRow]:
-        """Calls whose cost is not known yet and that may still be retried."""
-        return self._rows(
+    def unpriced(self, max_attempts: int, limit: int = 50) -> list[tuple[CallRow, int]]:
+        """Calls whose cost is not known yet and that may still be retried, each with the
+        number of rounds that already failed to price it."""
+        cols = ", ".join(CallRow.COLUMNS)
+        rows = self._query(
+            f"SELECT {cols}, enrich_attempts FROM calls "
             "WHERE cost_source IS NULL AND enrich_attempts < ? ORDER BY id DESC LIMIT ?",
             (max_attempts, limit),
         )
+        return [(CallRow(*r[:-1]), int(r[-1])) for r in rows]
 
     def _filter_sql(self, flt: CallFilter) -> tuple[str, list[Any]]:
         clauses: list[str] = []

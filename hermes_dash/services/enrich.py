@@ -82,8 +82,8 @@ class Enricher:
         rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, limit)
         priced = 0
         failed: list[int] = []
-        for row in rows:
-            cost = await self._price(row)
+        for row, attempts in rows:
+            cost = await self._price(row, attempts)
             if cost is None:
                 failed.append(row.id)
             else:
@@ -93,11 +93,10 @@ class Enricher:
             await asyncio.to_thread(self.store.note_enrich_attempt, failed)
         return priced
 
-    async def _price(self, row: CallRow) -> tuple[float, str, str | None] | None:
+    async def _price(self, row: CallRow, attempts: int) -> tuple[float, str, str | None] | None:
         """(cost, source, upstream) for one call, or None to try again later."""
         if row.status != "ok" or is_local(row):
             return 0.0, "none", None
-        attempts = self._attempts(row)
         if row.generation_id and self.api.has_key and attempts < GENERATION_ATTEMPTS:
             try:
                 gen = await self.api.generation(row.generation_id)
@@ -111,6 +110,3 @@ class Enricher:
         if price is None:
             return None
         return estimate_cost(row, price), "estimate", None
-
-    def _attempts(self, row: CallRow) -> int:
-        return self.store.enrich_attempts(row.id)
