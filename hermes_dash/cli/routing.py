@@ -13,7 +13,6 @@ from pathlib import Path
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import UsageError
 from hermes_dash.hermes.config import load_config, routing_block
-from hermes_dash.hermes.writer import list_backups, restore_backup
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.routing.rules import (
     DATA_COLLECTION,
@@ -23,8 +22,10 @@ from hermes_dash.routing.rules import (
     parse_slugs,
     validate,
 )
-from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
+
+# The editing modules pull in ruamel.yaml: they are imported by the commands that edit,
+# so starting the dashboard does not pay for them.
 
 
 def add_routing_parser(
@@ -123,6 +124,8 @@ def draft_from_args(rules: RoutingRules, args: argparse.Namespace) -> RoutingRul
 
 def cmd_set(args: argparse.Namespace) -> int:
     """Change the block."""
+    from hermes_dash.services import routing as svc
+
     settings, config = _paths(args)
     paths = settings.paths
     doc = svc.load_routing(config)
@@ -153,6 +156,8 @@ def cmd_set(args: argparse.Namespace) -> int:
 
 
 async def _slugs(api: OpenRouterClient) -> list[str] | None:
+    from hermes_dash.services import routing as svc
+
     try:
         return await svc.provider_slugs(api)
     finally:
@@ -161,6 +166,8 @@ async def _slugs(api: OpenRouterClient) -> list[str] | None:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check the block as it is on disk."""
+    from hermes_dash.services import routing as svc
+
     _, config = _paths(args)
     doc = svc.load_routing(config)
     issues = validate(doc.rules)
@@ -176,6 +183,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """List backups or restore one."""
+    from hermes_dash.hermes.writer import list_backups, restore_backup
+    from hermes_dash.services import routing as svc
+
     settings, config = _paths(args)
     paths = settings.paths
     backups = list_backups(paths.backups)

@@ -13,9 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from hermes_dash.demo.catalog import (
     CREDITS_HEADROOM,
@@ -24,6 +22,9 @@ from hermes_dash.demo.catalog import (
     PROVIDERS,
     model_by_id,
 )
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class DemoOpenRouter:
@@ -45,7 +46,9 @@ class DemoOpenRouter:
         self.key_limit = round(self._spend_since(month_start.timestamp()) + LIMIT_HEADROOM, 0)
 
     def transport(self) -> httpx.MockTransport:
-        """The transport to give the real client."""
+        """The transport to give the real client (httpx is imported here, not at start)."""
+        import httpx
+
         return httpx.MockTransport(self.handle)
 
     def _db(self) -> sqlite3.Connection:
@@ -72,6 +75,8 @@ class DemoOpenRouter:
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         """Route one request."""
+        import httpx
+
         if self.failing:
             return httpx.Response(503, json={"error": {"code": 503, "message": "demo outage"}})
         path = request.url.path.removeprefix("/api/v1")
@@ -130,6 +135,8 @@ class DemoOpenRouter:
         }
 
     def _endpoints(self, model_id: str) -> httpx.Response:
+        import httpx
+
         m = model_by_id(model_id)
         if m is None or m.is_local:
             return httpx.Response(404, json={"error": {"code": 404, "message": "No such model"}})
@@ -153,6 +160,8 @@ class DemoOpenRouter:
         return httpx.Response(200, json={"data": {"id": m.id, "endpoints": endpoints}})
 
     def _generation(self, generation_id: str) -> httpx.Response:
+        import httpx
+
         with self._lock:
             row = (
                 self._db()

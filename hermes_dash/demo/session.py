@@ -50,5 +50,5 @@ def demo_session(
         user_settings_path=paths.dash_dir / "settings.json",
     )
     server = DemoOpenRouter(paths.call_log, clock=clock)
-    api = OpenRouterClient(DEMO_KEY, base_url=settings.openrouter_url, transport=server.transport())
+    api = OpenRouterClient(DEMO_KEY, base_url=settings.openrouter_url, transport=server.transport)
     return DemoSession(settings, api, CallStore(paths.call_log), server, DemoFeed(seed + 1))

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 
 class ConfigError(Exception):
     """config.yaml is missing, unreadable or not valid YAML; the message says where."""
@@ -14,6 +12,8 @@ class ConfigError(Exception):
 
 def parse_config_text(text: str, path: Path) -> dict[str, Any]:
     """Parse config text as Hermes would; a YAML error names the line and column."""
+    import yaml  # imported on first use: the dashboard's first frame does not need it
+
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import quote
-
-import httpx
 
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.records import (
@@ -23,6 +22,12 @@ from hermes_dash.openrouter.records import (
     ModelInfo,
     Provider,
 )
+
+if TYPE_CHECKING:
+    import httpx
+
+#: A transport, or a function that builds one when the first request is made.
+Transport = Union["httpx.AsyncBaseTransport", Callable[[], "httpx.AsyncBaseTransport"]]
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_TIMEOUT_S = 10.0
@@ -114,17 +119,31 @@ class OpenRouterClient:
         management_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         max_body: int = DEFAULT_MAX_BODY,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
     ):
         self._api_key = api_key
         self._management_key = management_key
         self.base_url = base_url.rstrip("/")
         self.max_body = max_body
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            headers={"User-Agent": "hermes-dash", "X-Title": "hermes-dash"},
-        )
+        self._timeout = timeout
+        self._transport = transport
+        # httpx takes tens of milliseconds to import: the pool is built on the first
+        # request, so a dashboard draws its first frame without waiting for it.
+        self._pool: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._pool is None:
+            import httpx
+
+            transport = self._transport
+            if callable(transport):
+                transport = transport()
+            self._pool = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                transport=transport,
+                headers={"User-Agent": "hermes-dash", "X-Title": "hermes-dash"},
+            )
+        return self._pool
 
     def __repr__(self) -> str:
         return f"OpenRouterClient({self.base_url!r}, key={mask_key(self._api_key)})"
@@ -141,16 +160,19 @@ class OpenRouterClient:
 
     async def aclose(self) -> None:
         """Close the shared connection pool."""
-        await self._http.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def _get(
         self, path: str, *, params: dict[str, str] | None = None, key: str | None = None
     ) -> Any:
+        import httpx
+
         token = key or self._api_key
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         url = f"{self.base_url}{path}"
         try:
-            async with self._http.stream("GET", url, params=params, headers=headers) as response:
+            async with self._http().stream("GET", url, params=params, headers=headers) as response:
                 chunks: list[bytes] = []
                 size = 0
                 async for chunk in response.aiter_bytes():

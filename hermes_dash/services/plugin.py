@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hermes_dash import __version__
 from hermes_dash.calllog import recorder
 from hermes_dash.calllog.recorder import PLUGIN_NAME
@@ -55,6 +53,8 @@ def plugin_dir(paths: HermesPaths) -> Path:
 
 
 def _installed_version(folder: Path) -> str | None:
+    import yaml  # imported on first use: the dashboard's first frame does not need it
+
     try:
         manifest = yaml.safe_load((folder / "plugin.yaml").read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
