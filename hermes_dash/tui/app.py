@@ -92,6 +92,7 @@ class HermesDashApp(App[None]):
         self._calllog_timer: Timer | None = None
         self._last_error: str | None = None
         self._plugin_checked = 0.0
+        self._account_polls_started = False
         # Aggregates are rebuilt until the last build saw the newest state: a build that
         # started before an account update or a window switch does not count.
         self._state_version = 1
@@ -133,13 +134,20 @@ class HermesDashApp(App[None]):
         return DashboardScreen()
 
     def on_mount(self) -> None:
-        """Start the pollers: the call log at once, OpenRouter when a key is set."""
+        """Start the pollers: the call log at once, OpenRouter once that is on screen."""
         self.last_row_id = max(0, self.store.max_id() - LiveCalls.START_ROWS)
         self.read_calllog()
+        self.set_interval(1.0, self.update_status)
+
+    def _start_account_polls(self) -> None:
+        """Poll OpenRouter from now on (once the first call-log read is drawn: the
+        HTTP stack then loads while the user already reads the numbers)."""
+        if self._account_polls_started:
+            return
+        self._account_polls_started = True
         if self.api.has_key:
             self.poll_account()
             self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
-        self.set_interval(1.0, self.update_status)
 
     @property
     def dashboard(self) -> DashboardScreen:
@@ -218,6 +226,7 @@ class HermesDashApp(App[None]):
             self._built_version = max(self._built_version, message.version)
             self.refresh_screen()
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s, self.read_calllog)
+        self.call_after_refresh(self._start_account_polls)
 
     def on_call_log_failed(self, message: CallLogFailed) -> None:
         """Keep the last data; say why once; try again later."""
@@ -225,6 +234,7 @@ class HermesDashApp(App[None]):
             self._last_error = message.reason
             self.notify(message.reason, title="Call log", severity="error")
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s * 4, self.read_calllog)
+        self.call_after_refresh(self._start_account_polls)
 
     @work(exclusive=True, group="enrich", exit_on_error=False)
     async def enrich_costs(self) -> None:
