@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from hermes_dash.calllog.records import CallRow, GroupStats
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.charts import SeriesChart
+from hermes_dash.tui.widgets.table import Cell, TextTable
 
 
 class Panel(Vertical):
@@ -30,16 +30,25 @@ class Panel(Vertical):
 
 
 class SpendPanel(Panel):
-    """Balance, limits, usage, burn rate, runway and the spend chart."""
+    """Balance, limits, usage, burn rate, runway and the spend chart.
 
-    def compose(self) -> ComposeResult:
-        yield Static("Loading…", classes="stats", id="spend-stats")
-        yield SeriesChart(
+    Like every panel it can be given data before it is mounted: the first frame then
+    already shows the numbers instead of a placeholder.
+    """
+
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__(title, id=id)
+        self.stats = Static("Loading…", classes="stats", id="spend-stats")
+        self.chart = SeriesChart(
             lambda p: p.cost_usd,
             "spend per interval, USD (bars: logged, line: key)",
             "green",
             id="spend-chart",
         )
+
+    def compose(self) -> ComposeResult:
+        yield self.stats
+        yield self.chart
 
     def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw from the newest data."""
@@ -80,18 +89,24 @@ class SpendPanel(Panel):
                     else ""
                 )
             )
-            self.query_one(SeriesChart).show(data.series, data.window.end, data.account_series)
-        self.query_one("#spend-stats", Static).update("\n".join(lines))
+            self.chart.show(data.series, data.window.end, data.account_series)
+            self.border_subtitle = data.window.name
+        self.stats.update("\n".join(lines))
 
 
 class RateLimitPanel(Panel):
     """429s over time, by model and provider, the latest one, the free-model quota."""
 
-    def compose(self) -> ComposeResult:
-        yield Static("Loading…", classes="stats", id="rate-stats")
-        yield SeriesChart(
+    def __init__(self, title: str, *, id: str) -> None:
+        super().__init__(title, id=id)
+        self.stats = Static("Loading…", classes="stats", id="rate-stats")
+        self.chart = SeriesChart(
             lambda p: p.rate_limited, "HTTP 429s per interval", "red", id="rate-chart"
         )
+
+    def compose(self) -> ComposeResult:
+        yield self.stats
+        yield self.chart
 
     def show(self, data: DashboardData) -> None:
         """Redraw from the newest data."""
@@ -126,8 +141,9 @@ class RateLimitPanel(Panel):
         q = data.free_quota
         colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
         lines.append(f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests")
-        self.query_one("#rate-stats", Static).update("\n".join(lines))
-        self.query_one(SeriesChart).show(data.series, data.window.end)
+        self.stats.update("\n".join(lines))
+        self.chart.show(data.series, data.window.end)
+        self.border_subtitle = data.window.name
 
 
 def _provider_name(g: GroupStats) -> str:
@@ -148,41 +164,37 @@ _SORT_KEYS = {
 }
 
 
-class ProvidersTable(DataTable[object]):
+class ProvidersTable(TextTable):
     """Per-provider calls, latency, errors, 429s and cost; sortable."""
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
-        # Read-only views: taking focus would scroll a small screen away from the top.
-        self.can_focus = False
+        super().__init__(PROVIDER_COLUMNS, right=PROVIDER_COLUMNS[2:], id=id)
         self.sort_column = "calls"
         self._groups: list[GroupStats] = []
+        self._window = ""
 
-    def on_mount(self) -> None:
-        """Add the columns, then any rows that arrived first."""
-        for name in PROVIDER_COLUMNS:
-            self.add_column(name, key=name)
-        self.show(self._groups)
-
-    def show(self, groups: list[GroupStats]) -> None:
-        """Replace the rows, sorted by the current column."""
+    def show(self, groups: list[GroupStats], window: str | None = None) -> None:
+        """Replace the rows (of the named window), sorted by the current column."""
         self._groups = groups
-        if not self.columns:
-            return  # not mounted yet: on_mount draws them
-        self.clear()
+        self._window = window or self._window
+        self.border_subtitle = f"{self._window} · sorted by {self.sort_column}"
+        rows: list[tuple[Cell, ...]] = []
         for g in sorted(groups, key=_SORT_KEYS[self.sort_column]):
             t = g.totals
             local = g.key[0] != "openrouter"
-            self.add_row(
-                Text(g.key[0], style="cyan" if local else ""),
-                g.key[1] or "-",
-                f"{t.calls:,}",
-                fmt.seconds(g.latency_p50_s),
-                fmt.seconds(g.latency_p95_s),
-                f"{t.errors:,}",
-                Text(f"{t.rate_limited:,}", style="bold red" if t.rate_limited else ""),
-                fmt.money(t.cost_usd),
+            rows.append(
+                (
+                    (g.key[0], "cyan" if local else ""),
+                    g.key[1] or "-",
+                    f"{t.calls:,}",
+                    fmt.seconds(g.latency_p50_s),
+                    fmt.seconds(g.latency_p95_s),
+                    f"{t.errors:,}",
+                    (f"{t.rate_limited:,}", "bold red" if t.rate_limited else ""),
+                    fmt.money(t.cost_usd),
+                )
             )
+        self.set_rows(rows)
 
     def action_cycle_sort(self) -> None:
         """Sort by the next column."""
@@ -192,56 +204,48 @@ class ProvidersTable(DataTable[object]):
     def sort_by(self, column: str) -> None:
         """Sort by a column and redraw."""
         self.sort_column = column
-        self.border_subtitle = f"sorted by {column}"
         self.show(self._groups)
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+    def on_text_table_header_clicked(self, event: TextTable.HeaderClicked) -> None:
         """Click a header to sort by it."""
-        self.sort_by(str(event.column_key.value))
+        self.sort_by(event.column)
 
 
-class LiveCalls(DataTable[object]):
+class LiveCalls(TextTable):
     """The newest calls, newest first; 429s and errors highlighted."""
 
     MAX_ROWS = 100
-    #: Rows shown at start: a screenful, so the first frame does not lay out a hundred.
-    START_ROWS = 40
+    COLUMNS = ("time", "model", "provider", "latency", "tokens", "cost", "http")
 
     def __init__(self, *, id: str) -> None:
-        super().__init__(id=id, cursor_type="none", zebra_stripes=True)
-        # Read-only views: taking focus would scroll a small screen away from the top.
-        self.can_focus = False
-        self._rows: deque[CallRow] = deque(maxlen=self.MAX_ROWS)
-
-    def on_mount(self) -> None:
-        """Add the columns, then any rows that arrived first."""
-        for name in ("time", "model", "provider", "latency", "tokens", "cost", "status"):
-            self.add_column(name, key=name)
-        self.push([])
+        super().__init__(self.COLUMNS, right=("latency", "tokens", "cost"), id=id)
+        self._calls: deque[CallRow] = deque(maxlen=self.MAX_ROWS)
 
     def push(self, rows: list[CallRow]) -> None:
         """Add new rows (oldest first) and redraw newest first."""
-        self._rows.extend(rows)
-        if not self.columns:
-            return  # not mounted yet: on_mount draws them
-        self.clear()
-        for r in reversed(self._rows):
+        self._calls.extend(rows)
+        table: list[tuple[Cell, ...]] = []
+        for r in reversed(self._calls):
+            status: Cell
             if r.http_status == 429:
-                status, style = Text("429", style="bold white on red"), "red"
+                status, style = ("429", "bold white on red"), "red"
             elif r.status != "ok":
-                status, style = Text(str(r.http_status or "err"), style="bold yellow"), "yellow"
+                status, style = (str(r.http_status or "err"), "bold yellow"), "yellow"
             else:
-                status, style = Text("ok", style="green"), ""
+                status, style = ("ok", "green"), ""
             tok = None if r.input_tokens is None else r.input_tokens + (r.output_tokens or 0)
-            self.add_row(
-                fmt.clock(r.started_at),
-                Text(r.model.split("/")[-1][:18], style=style),
-                (r.upstream or r.provider)[:12],
-                fmt.seconds(r.latency_s),
-                fmt.tokens(tok),
-                fmt.money(r.cost_usd, 4) if r.cost_source != "none" else "-",
-                status,
+            table.append(
+                (
+                    fmt.clock(r.started_at),
+                    (r.model.split("/")[-1][:18], style),
+                    (r.upstream or r.provider)[:12],
+                    fmt.seconds(r.latency_s),
+                    fmt.tokens(tok),
+                    fmt.money(r.cost_usd, 4) if r.cost_source != "none" else "-",
+                    status,
+                )
             )
+        self.set_rows(table)
 
 
 class StatusLine(Static):
