@@ -1,13 +1,21 @@
-"""Charts: a PlotextPlot subclass that owns its data and redraws from it."""
+"""Charts: a widget that owns a time series and draws it with plotext once armed.
+
+plotext takes tens of milliseconds to import and to build a picture, so a chart is blank
+on the dashboard's first frame and draws itself as soon as the app arms it, right after
+that frame is on screen.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from textual.app import RenderResult
-from textual_plotext import PlotextPlot
+from textual.widget import Widget
 
 from hermes_dash.calllog.records import SeriesPoint
+
+if TYPE_CHECKING:
+    from hermes_dash.tui.widgets.plot import BarPlot
 
 
 def x_axis(series: list[SeriesPoint], end: float) -> tuple[list[float], str]:
@@ -20,8 +28,14 @@ def x_axis(series: list[SeriesPoint], end: float) -> tuple[list[float], str]:
     return [(p.t - end) / 86400.0 for p in series], "days ago"
 
 
-class SeriesChart(PlotextPlot):
+class SeriesChart(Widget):
     """One measure of a time series as bars (spend per interval, 429s per interval)."""
+
+    # Not laid out at all until armed: the first frame has less to draw.
+    DEFAULT_CSS = """
+    SeriesChart { height: 1fr; display: none; }
+    SeriesChart.-armed { display: block; }
+    """
 
     def __init__(
         self,
@@ -32,46 +46,33 @@ class SeriesChart(PlotextPlot):
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
-        self._value = value
-        self._title = title
-        self._color = color
-        self._series: list[SeriesPoint] = []
-        self._overlay: list[float] | None = None
-        self._end = 0.0
-        # plotext builds the whole picture on every render (tens of ms): keep the last one
-        # until the data, the size or the theme changes.
-        self._version = 0
-        self._cached: tuple[object, RenderResult] | None = None
+        self.value = value
+        self.chart_title = title
+        self.color = color
+        self.series: list[SeriesPoint] = []
+        self.overlay: list[float] | None = None
+        self.end = 0.0
+        self._plot: BarPlot | None = None
+
+    @property
+    def armed(self) -> bool:
+        """Whether the chart draws (it is blank until armed)."""
+        return self._plot is not None
 
     def show(
         self, series: list[SeriesPoint], end: float, overlay: list[float] | None = None
     ) -> None:
         """Keep the (bounded) data and redraw; ``overlay`` is drawn as a line over the bars."""
-        self._series, self._end, self._overlay = series, end, overlay
-        self.replot()
+        self.series, self.end, self.overlay = series, end, overlay
+        if self._plot is not None:
+            self._plot.replot()
 
-    def render(self) -> RenderResult:
-        """The plot, rebuilt only when something it shows changed."""
-        key = (self._version, self.size, self.app.theme)
-        if self._cached is None or self._cached[0] != key:
-            self._cached = (key, super().render())
-        return self._cached[1]
+    def arm(self) -> None:
+        """Load plotext and draw from now on."""
+        if self._plot is None:
+            from hermes_dash.tui.widgets.plot import BarPlot
 
-    def replot(self) -> None:
-        """Clear, plot, refresh."""
-        self._version += 1
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        if self._series:
-            xs, label = x_axis(self._series, self._end)
-            # Full-block bars: a third of the build time of half-block ("hd") ones.
-            plt.bar(xs, [self._value(p) for p in self._series], color=self._color)
-            if self._overlay is not None:
-                plt.plot(xs, self._overlay, marker="braille", color="cyan", label="key usage")
-            lo = min(xs)
-            ticks = [lo + (0 - lo) * i / 4 for i in range(5)]
-            plt.xticks(ticks, [f"{t:.0f}" if abs(lo) >= 4 else f"{t:.1f}" for t in ticks])
-            plt.xlabel(label)
-        plt.title(self._title)
-        self.refresh()
+            self._plot = BarPlot(self)
+            self.mount(self._plot)
+            self.add_class("-armed")
+            self._plot.replot()
