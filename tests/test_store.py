@@ -278,3 +278,49 @@ def test_account_spend_series_buckets_usage_growth() -> None:
     ]  # a reset never counts as negative spend
     assert account_spend_series(snaps, series, w) == [0.0, 2.5, 0.0, 0.5]
     assert account_spend_series(snaps[:1], series, w) is None
+
+
+def test_prefetched_first_read_equals_a_direct_read(store: CallStore) -> None:
+    import sys
+
+    from hermes_dash.services.dashboard import (
+        LIVE_ROWS_AT_START,
+        prefetch_first,
+        read_first,
+    )
+
+    store.insert([call(T0 - i * 30.0, input_tokens=i) for i in range(60)])
+    interval = sys.getswitchinterval()
+    early = prefetch_first(store, "24h", T0).result(timeout=10)
+    assert early == read_first(store, "24h", T0)
+    # The newest calls, oldest first, a screenful of them; aggregates over the window.
+    assert len(early.rows) == LIVE_ROWS_AT_START
+    assert early.rows[-1].id == store.max_id()
+    assert early.data.totals.calls == 60
+    assert sys.getswitchinterval() == interval  # put back once the read is done
+
+
+def test_prefetch_failure_is_handed_to_the_waiter(tmp_path: Path) -> None:
+    from hermes_dash.services.dashboard import prefetch_first
+
+    store = CallStore(tmp_path / "calls.db")
+    store.close()  # every query now fails
+    with pytest.raises(CallLogError):
+        prefetch_first(store, "24h", T0).result(timeout=10)
+
+
+def test_patience_bounds_the_wait_for_a_lock_and_is_undone(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "calls.db"
+    s = CallStore(path, timeout=5.0)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(CallLogError, match="locked"), s.patience(0.1):
+            s.insert([call(T0)])
+        assert time.monotonic() - started < 2.0
+    finally:
+        holder.execute("ROLLBACK")
+    assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000

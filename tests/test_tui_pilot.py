@@ -229,3 +229,51 @@ async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause(0.5)
         assert isinstance(app.screen, CallsScreen)
+
+
+async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)):
+        # No pause: what the screen holds as soon as the app runs.
+        assert app.data is not None and app.data.totals.calls > 0
+        spend = str(app.screen.query_one("#spend-stats").render())
+        assert "Logged 24h:" in spend and "Loading" not in spend
+        assert app.screen.query_one(LiveCalls).row_count > 0
+        assert app.screen.query_one(ProvidersTable).row_count > 0
+
+
+async def test_a_first_read_that_never_comes_falls_back_to_the_worker(tmp_path: Path) -> None:
+    from concurrent.futures import Future
+
+    from hermes_dash.services.dashboard import FirstRead
+
+    stuck: Future[FirstRead] = Future()  # as if another process held the file
+    app = frozen_app(frozen_session(tmp_path), first_read=stuck)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        assert app.data is not None and app.data.totals.calls > 0
+        assert app.screen.query_one(LiveCalls).row_count > 0
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_clicking_a_providers_header_sorts_by_it(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        table = app.screen.query_one(ProvidersTable)
+        x = table.render_line(0).text.index("p95")
+        # The table's content starts inside its border and its padding.
+        assert await pilot.click(ProvidersTable, offset=(x + 2, 1))
+        await pilot.pause()
+        assert table.sort_column == "p95"
+        assert "sorted by p95" in str(table.border_subtitle)
+        assert app.data is not None
+        inf = float("inf")
+        expected = sorted(app.data.providers, key=lambda g: g.latency_p95_s or inf)
+        shown = [table.get_row_at(i)[:2] for i in range(table.row_count)]
+        assert shown == [(g.key[0], g.key[1] or "-") for g in expected]
+        # A click below the header sorts nothing.
+        assert await pilot.click(ProvidersTable, offset=(2, 3))
+        await pilot.pause()
+        assert table.sort_column == "p95"

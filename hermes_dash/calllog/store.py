@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class CallStore(WindowQueries):
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 5.0):
         self.path = Path(path)
         self.readonly = readonly
+        self._timeout = timeout
         # The dashboard reads from worker threads; one connection, one statement at a time.
         self._lock = threading.RLock()
         try:
@@ -73,6 +75,17 @@ class CallStore(WindowQueries):
     def close(self) -> None:
         """Close the connection."""
         self.conn.close()
+
+    @contextmanager
+    def patience(self, seconds: float) -> Iterator[None]:
+        """Wait at most ``seconds`` for another process's lock inside the block (instead
+        of the store's timeout): for reads that must not hold anything up."""
+        with self._lock:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+            try:
+                yield
+            finally:
+                self.conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:

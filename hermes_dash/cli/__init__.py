@@ -22,6 +22,7 @@ from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot
+from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import build_summary
 
@@ -241,20 +242,25 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
-    from hermes_dash.tui import launch
-
     if args.refresh is not None and args.refresh < 5:
         raise UsageError(
             "--refresh must be at least 5 seconds (OpenRouter asks for gentle polling)"
         )
     if args.demo:
+        from hermes_dash.tui import launch
+
         return launch.run_demo()
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
         # exists rather than create folders where the user did not mean.
         settings.paths.require()
-    return launch.run_dashboard(settings, make_client(settings), open_store(settings.db_path))
+    store = open_store(settings.db_path)
+    # The first read runs while the user interface loads (imports take longer than it).
+    first_read = prefetch_first(store, DEFAULT_WINDOW, time.time())
+    from hermes_dash.tui import launch
+
+    return launch.run_dashboard(settings, make_client(settings), store, first_read)
 
 
 COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {

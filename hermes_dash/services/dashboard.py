@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import sys
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from hermes_dash.calllog.records import (
@@ -16,6 +19,12 @@ from hermes_dash.calllog.records import (
 )
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.services.summary import Burn, burn
+
+#: The window the dashboard opens on.
+DEFAULT_WINDOW = "24h"
+#: Calls the live table starts with: about a screenful.
+LIVE_ROWS_AT_START = 40
+PREFETCH_SWITCH_INTERVAL_S = 0.0005
 
 #: OpenRouter's daily request quota for ``:free`` models.
 FREE_DAILY_QUOTA = 50
@@ -118,3 +127,38 @@ def build_dashboard(
         last_rate_limit=store.last_rate_limit(window),
         free_quota=free_quota(store, now, snap),
     )
+
+
+@dataclass(frozen=True)
+class FirstRead:
+    """What the dashboard's first frame shows: the newest calls and the aggregates."""
+
+    rows: list[CallRow]
+    data: DashboardData
+
+
+def read_first(store: CallStore, window_name: str, now: float) -> FirstRead:
+    """The newest calls for the live table and the aggregates, before any account poll."""
+    after = max(0, store.max_id() - LIVE_ROWS_AT_START)
+    return FirstRead(store.rows_after(after), build_dashboard(store, window_name, now, None))
+
+
+def prefetch_first(store: CallStore, window_name: str, now: float) -> Future[FirstRead]:
+    """Start :func:`read_first` on a thread and return its future. SQLite releases the
+    GIL while it works, so the query runs while the caller imports and builds the UI."""
+    future: Future[FirstRead] = Future()
+    # Between its queries the reader needs the GIL for a moment; with the default 5 ms
+    # switch interval it waits that long each time behind the busy caller.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(PREFETCH_SWITCH_INTERVAL_S)
+
+    def run() -> None:
+        try:
+            future.set_result(read_first(store, window_name, now))
+        except BaseException as exc:  # handed to whoever waits for the result
+            future.set_exception(exc)
+        finally:
+            sys.setswitchinterval(interval)
+
+    threading.Thread(target=run, name="hermes-dash-first-read", daemon=True).start()
+    return future

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -25,19 +27,30 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot, status_for
 from hermes_dash.services.backoff import PollSchedule
 from hermes_dash.services.budget import Alert, budget_alerts
-from hermes_dash.services.dashboard import DashboardData, build_dashboard
-from hermes_dash.services.enrich import Enricher
-from hermes_dash.services.plugin import PluginStatus, plugin_status
+from hermes_dash.services.dashboard import (
+    DEFAULT_WINDOW,
+    LIVE_ROWS_AT_START,
+    DashboardData,
+    FirstRead,
+    build_dashboard,
+    read_first,
+)
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
 from hermes_dash.tui.screens.dashboard import DashboardScreen
-from hermes_dash.tui.widgets.panels import LiveCalls
+
+if TYPE_CHECKING:
+    # Loaded when first used, after the first frame.
+    from hermes_dash.services.enrich import Enricher
+    from hermes_dash.services.plugin import PluginStatus
 
 WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
 #: How often the plugin's state (config.yaml, plugin folder) is re-read.
 PLUGIN_CHECK_S = 10.0
 ENRICH_EVERY_S = 20.0
+#: How long the read before the first frame waits for another process's lock.
+FIRST_READ_WAIT_S = 0.25
 
 
 class HermesDashApp(App[None]):
@@ -59,7 +72,7 @@ class HermesDashApp(App[None]):
         Binding("question_mark", "help", "Help"),
     ]
 
-    window_name: reactive[str] = reactive("24h", init=False)
+    window_name: reactive[str] = reactive(DEFAULT_WINDOW, init=False)
 
     def __init__(
         self,
@@ -70,8 +83,10 @@ class HermesDashApp(App[None]):
         clock: Callable[[], float] = time.time,
         prefs: UserSettings | None = None,
         prefs_path: Path | None = None,
+        first_read: Future[FirstRead] | None = None,
     ) -> None:
         super().__init__()
+        self._first_read = first_read
         self.settings = settings
         self.api = api
         self.store = store
@@ -85,14 +100,15 @@ class HermesDashApp(App[None]):
         self.last_poll: float | None = None
         #: Seconds until the next OpenRouter poll, as last scheduled (backoff shows here).
         self.next_poll_in: float | None = None
-        self.last_row_id = 0
+        #: The id of the newest call on screen; -1 until the first read found where to start.
+        self.last_row_id = -1
         self.schedule = PollSchedule(settings.refresh_s)
-        self.enricher = Enricher(store, api)
+        self._enricher: Enricher | None = None
         self._account_timer: Timer | None = None
         self._calllog_timer: Timer | None = None
         self._last_error: str | None = None
         self._plugin_checked = 0.0
-        self._account_polls_started = False
+        self._dashboard: DashboardScreen | None = None
         # Aggregates are rebuilt until the last build saw the newest state: a build that
         # started before an account update or a window switch does not count.
         self._state_version = 1
@@ -131,32 +147,47 @@ class HermesDashApp(App[None]):
 
     def get_default_screen(self) -> DashboardScreen:
         """The dashboard is the base screen."""
-        return DashboardScreen()
-
-    def on_mount(self) -> None:
-        """Start the pollers: the call log at once, OpenRouter once that is on screen."""
-        self.last_row_id = max(0, self.store.max_id() - LiveCalls.START_ROWS)
-        self.read_calllog()
-        self.set_interval(1.0, self.update_status)
-
-    def _start_account_polls(self) -> None:
-        """Poll OpenRouter from now on (once the first call-log read is drawn: the
-        HTTP stack then loads while the user already reads the numbers)."""
-        if self._account_polls_started:
-            return
-        self._account_polls_started = True
-        if self.api.has_key:
-            self.poll_account()
-            self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
+        return self.dashboard
 
     @property
     def dashboard(self) -> DashboardScreen:
-        """The base screen (a detached one while the app starts or shuts down: its
-        ``show_*`` methods then do nothing)."""
-        stack = self.screen_stack
-        if stack and isinstance(stack[0], DashboardScreen):
-            return stack[0]
-        return DashboardScreen()
+        """The base screen; it exists (and takes data) from start-up to shut-down."""
+        if self._dashboard is None:
+            self._dashboard = DashboardScreen()
+        return self._dashboard
+
+    def on_mount(self) -> None:
+        """Take the call log's first read before the first frame, so it shows the numbers;
+        OpenRouter and the recorder's state follow once that frame is on screen."""
+        self.set_interval(1.0, self.update_status)
+        try:
+            first = self._take_first_read()
+        except CallLogError:
+            self.read_calllog()  # the worker reads, and reports the failure
+        else:
+            self.on_call_log_updated(CallLogUpdated(first.data, first.rows, None, 0))
+        self.call_after_refresh(self._after_first_frame)
+
+    def _take_first_read(self) -> FirstRead:
+        # A locked file must not hold the first frame up for long: then the worker reads.
+        if self._first_read is not None:
+            try:
+                return self._first_read.result(timeout=FIRST_READ_WAIT_S)
+            except FutureTimeout:
+                raise CallLogError("the first read is slow") from None
+        with self.store.patience(FIRST_READ_WAIT_S):
+            return read_first(self.store, self.window_name, self.clock())
+
+    def _after_first_frame(self) -> None:
+        """Draw the charts, poll OpenRouter and check the recorder from now on: plotext,
+        the HTTP stack and the config parser load while the user already reads the numbers."""
+        self.dashboard.arm_charts()
+        if self.api.has_key:
+            self.poll_account()
+            self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
+        if self._calllog_timer is not None:
+            self._calllog_timer.stop()
+        self.read_calllog()
 
     # -- OpenRouter ----------------------------------------------------------------------
 
@@ -198,20 +229,29 @@ class HermesDashApp(App[None]):
     @work(thread=True, exclusive=True, group="calllog", exit_on_error=False)
     def read_calllog(self) -> None:
         """Read only the new rows; recompute aggregates when something changed."""
-        now = self.clock()
         try:
-            rows = self.store.rows_after(self.last_row_id)
-            data = None
-            version = self._state_version
-            if rows or self.stale_aggregates:
-                data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
-            plugin = None
-            if now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None:
-                plugin = plugin_status(self.settings.paths, self.store)
+            update = self._read(check_plugin=True)
         except CallLogError as exc:
             self.post_message(CallLogFailed(str(exc)))
             return
-        self.post_message(CallLogUpdated(data, rows, plugin, version))
+        self.post_message(update)
+
+    def _read(self, *, check_plugin: bool) -> CallLogUpdated:
+        now = self.clock()
+        after = self.last_row_id
+        if after < 0:
+            after = max(0, self.store.max_id() - LIVE_ROWS_AT_START)
+        rows = self.store.rows_after(after)
+        data = None
+        version = self._state_version
+        if rows or self.stale_aggregates:
+            data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
+        plugin = None
+        if check_plugin and (now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None):
+            from hermes_dash.services.plugin import plugin_status
+
+            plugin = plugin_status(self.settings.paths, self.store)
+        return CallLogUpdated(data, rows, plugin, version)
 
     def on_call_log_updated(self, message: CallLogUpdated) -> None:
         """Show new rows and aggregates, then schedule the next read."""
@@ -226,7 +266,6 @@ class HermesDashApp(App[None]):
             self._built_version = max(self._built_version, message.version)
             self.refresh_screen()
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s, self.read_calllog)
-        self.call_after_refresh(self._start_account_polls)
 
     def on_call_log_failed(self, message: CallLogFailed) -> None:
         """Keep the last data; say why once; try again later."""
@@ -234,12 +273,15 @@ class HermesDashApp(App[None]):
             self._last_error = message.reason
             self.notify(message.reason, title="Call log", severity="error")
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s * 4, self.read_calllog)
-        self.call_after_refresh(self._start_account_polls)
 
     @work(exclusive=True, group="enrich", exit_on_error=False)
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
-        priced = await self.enricher.run_once()
+        if self._enricher is None:
+            from hermes_dash.services.enrich import Enricher
+
+            self._enricher = Enricher(self.store, self.api)
+        priced = await self._enricher.run_once()
         if priced:
             self.mark_stale()
 
@@ -377,6 +419,8 @@ def make_app(
     *,
     clock: Callable[[], float] = time.time,
     prefs: UserSettings | None = None,
+    first_read: Future[FirstRead] | None = None,
 ) -> HermesDashApp:
-    """Build the app; the CLI and the tests share this factory."""
-    return HermesDashApp(settings, api, store, clock=clock, prefs=prefs)
+    """Build the app; the CLI and the tests share this factory. ``first_read`` is a read
+    started early (see :func:`~hermes_dash.services.dashboard.prefetch_first`)."""
+    return HermesDashApp(settings, api, store, clock=clock, prefs=prefs, first_read=first_read)

@@ -4,11 +4,13 @@ so every render of a screen is the same picture."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from hermes_dash.demo.session import DemoSession, demo_session
+from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.tui.app import HermesDashApp, make_app
 
@@ -21,7 +23,11 @@ def frozen_session(root: Path, calls: int = 4000) -> DemoSession:
     return demo_session(root, calls=calls, now=FROZEN_NOW, seed=1)
 
 
-def frozen_app(session: DemoSession, prefs: UserSettings | None = None) -> HermesDashApp:
+def frozen_app(
+    session: DemoSession,
+    prefs: UserSettings | None = None,
+    first_read: Future[FirstRead] | None = None,
+) -> HermesDashApp:
     """The real app over a frozen session (the live feed is not started)."""
     return make_app(
         session.settings,
@@ -29,6 +35,7 @@ def frozen_app(session: DemoSession, prefs: UserSettings | None = None) -> Herme
         session.store,
         clock=lambda: FROZEN_NOW,
         prefs=prefs or UserSettings(),
+        first_read=first_read,
     )
 
 
