@@ -10,7 +10,6 @@ from hermes_dash import __version__
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.cli.common import settings_from
-from hermes_dash.services import plugin as svc
 
 
 def add_plugin_parser(
@@ -32,6 +31,8 @@ def add_plugin_parser(
 
 def cmd_install(args: argparse.Namespace) -> int:
     """Install (idempotent)."""
+    from hermes_dash.services import plugin as svc
+
     settings = settings_from(args)
     target, backup = svc.install(settings.paths)
     print(f"installed {PLUGIN_NAME} {__version__} in {target}")
@@ -42,6 +43,8 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """Uninstall."""
+    from hermes_dash.services import plugin as svc
+
     settings = settings_from(args)
     removed, backup = svc.uninstall(settings.paths)
     print(("removed " if removed else "was not installed: ") + str(svc.plugin_dir(settings.paths)))
@@ -53,6 +56,8 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Report."""
+    from hermes_dash.services import plugin as svc
+
     settings = settings_from(args)
     store = None
     if settings.db_path.exists():

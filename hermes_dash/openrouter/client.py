@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING, Any, Union
 from urllib.parse import quote
 
 from hermes_dash.openrouter import errors
-from hermes_dash.openrouter.records import (
-    Credits,
-    Endpoint,
-    Generation,
-    KeyInfo,
-    ModelInfo,
-    Provider,
-)
 
 if TYPE_CHECKING:
     import httpx
+
+    from hermes_dash.openrouter.records import (
+        Credits,
+        Endpoint,
+        Generation,
+        KeyInfo,
+        ModelInfo,
+        Provider,
+    )
 
 #: A transport, or a function that builds one when the first request is made.
 Transport = Union["httpx.AsyncBaseTransport", Callable[[], "httpx.AsyncBaseTransport"]]
@@ -209,12 +210,16 @@ class OpenRouterClient:
 
     async def key_info(self) -> KeyInfo:
         """``GET /key``."""
+        from hermes_dash.openrouter.records import KeyInfo
+
         if not self._api_key:
             raise errors.Unauthorized("no OpenRouter API key configured")
         return KeyInfo.parse(await self._get("/key"))
 
     async def credits(self) -> Credits | None:
         """``GET /credits``; None when unknown (403 without a management key, or {0,0})."""
+        from hermes_dash.openrouter.records import Credits
+
         try:
             body = await self._get("/credits", key=self._management_key)
         except errors.Forbidden:
@@ -223,14 +228,20 @@ class OpenRouterClient:
 
     async def generation(self, generation_id: str) -> Generation:
         """``GET /generation?id=...``; NotFound right after a call is normal."""
+        from hermes_dash.openrouter.records import Generation
+
         return Generation.parse(await self._get("/generation", params={"id": generation_id}))
 
     async def models(self) -> list[ModelInfo]:
         """``GET /models``."""
+        from hermes_dash.openrouter.records import ModelInfo
+
         return ModelInfo.parse_list(await self._get("/models"))
 
     async def endpoints(self, model_id: str) -> list[Endpoint]:
         """``GET /models/{author}/{slug}/endpoints``."""
+        from hermes_dash.openrouter.records import Endpoint
+
         if "/" not in model_id:
             raise errors.NotFound(f"model id {model_id!r} is not of the form author/slug")
         author, slug = model_id.split("/", 1)
@@ -239,4 +250,6 @@ class OpenRouterClient:
 
     async def providers(self) -> list[Provider]:
         """``GET /providers``."""
+        from hermes_dash.openrouter.records import Provider
+
         return Provider.parse_list(await self._get("/providers"))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import DashboardData
-from hermes_dash.services.plugin import PluginStatus
+
+if TYPE_CHECKING:
+    from hermes_dash.services.plugin import PluginStatus
 
 
 @dataclass

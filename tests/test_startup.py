@@ -1,0 +1,43 @@
+"""What starting the dashboard loads before its first frame, and what it leaves for later."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+
+from hermes_dash.openrouter.client import OpenRouterClient
+
+#: Heavy libraries the first frame does not need: the HTTP stack, the chart library and
+#: the YAML parsers load after it (on the first poll, the first chart, the first edit).
+LATER = ("httpx", "plotext", "textual_plotext", "yaml", "ruamel", "sqlite_utils")
+
+
+def test_starting_the_dashboard_leaves_the_heavy_libraries_for_later() -> None:
+    code = (
+        "import json, sys\n"
+        "import hermes_dash.cli, hermes_dash.tui.launch\n"
+        f"print(json.dumps([m for m in {LATER!r} if m in sys.modules]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(out.stdout) == []
+
+
+async def test_the_http_pool_is_built_on_the_first_request() -> None:
+    built = []
+
+    def transport() -> httpx.MockTransport:
+        built.append(True)
+        return httpx.MockTransport(lambda r: httpx.Response(200, json={"data": []}))
+
+    client = OpenRouterClient("sk-or-v1-" + "1" * 64, transport=transport)
+    await client.aclose()  # closing an unused client builds nothing
+    assert built == []
+    assert await client.providers() == []
+    assert await client.models() == []
+    assert built == [True]  # once, then reused
+    await client.aclose()
