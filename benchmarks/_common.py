@@ -19,16 +19,20 @@ CACHE = Path(tempfile.gettempdir()) / "hermes-dash-bench"
 NOW = 1_795_618_800.0
 
 
-def call_log(n: int, days: float = 30.0) -> Path:
-    """A generated call log of n calls over `days` days, built once and cached."""
+def call_log(n: int, days: float = 30.0, now: float = NOW) -> Path:
+    """A generated call log of n calls over `days` days ending at `now`, built once and
+    cached (a log for another end time replaces the previous one of that size)."""
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"calls-{n}.db"
+    path = CACHE / (f"calls-{n}.db" if now == NOW else f"calls-{n}-at{int(now)}.db")
     if not path.exists():
+        if now != NOW:
+            for old in CACHE.glob(f"calls-{n}-at*.db"):
+                remove_db(old)
         tmp = path.with_suffix(".part")
         tmp.unlink(missing_ok=True)
         started = time.perf_counter()
         store = CallStore(tmp)
-        generate(store, n, seed=1, days=days, now=NOW)
+        generate(store, n, seed=1, days=days, now=now)
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store.close()
         tmp.rename(path)

@@ -179,9 +179,13 @@ class HermesDashApp(App[None]):
             return read_first(self.store, self.window_name, self.clock())
 
     def _after_first_frame(self) -> None:
-        """Draw the charts, poll OpenRouter and check the recorder from now on: plotext,
-        the HTTP stack and the config parser load while the user already reads the numbers."""
+        """Draw the charts: plotext loads while the user already reads the numbers."""
         self.dashboard.arm_charts()
+        self.call_after_refresh(self._start_polling)
+
+    def _start_polling(self) -> None:
+        """Poll OpenRouter and check the recorder from now on (the HTTP stack and the
+        config parser load here, after the charts)."""
         if self.api.has_key:
             self.poll_account()
             self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
