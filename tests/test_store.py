@@ -214,7 +214,8 @@ def test_rows_after_series_and_filters(store: CallStore) -> None:
     series = store.series(w, points=10)
     assert sum(p.calls for p in series) == 10
     assert sum(p.rate_limited for p in series) == 1
-    assert store.requests_since(T0, ":free") == 4  # the 429 does not count
+    assert store.requests_to(w, ":free") == 4  # the 429 does not count
+    assert store.requests_to(Window(T0 + 300, T0 + 600), ":free") == 3
     from hermes_dash.calllog.store import CallFilter
 
     assert store.count_calls(CallFilter(status="429")) == 1
@@ -324,3 +325,83 @@ def test_patience_bounds_the_wait_for_a_lock_and_is_undone(tmp_path: Path) -> No
     finally:
         holder.execute("ROLLBACK")
     assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+
+
+def _plain_latency(s: CallStore, w: Window, key: tuple[str, str]) -> dict[int, int]:
+    hist: dict[int, int] = {}
+    for (b,) in s.conn.execute(
+        "SELECT latency_bucket FROM calls WHERE started_at >= ? AND started_at < ? "
+        "AND provider = ? AND COALESCE(upstream, '') = ? AND status = 'ok'",
+        (w.start, w.end, *key),
+    ):
+        hist[b] = hist.get(b, 0) + 1
+    return hist
+
+
+def _assert_latency_matches_a_scan(s: CallStore, w: Window) -> None:
+    groups = s.by_provider(w)
+    scanned = s.conn.execute(
+        "SELECT COUNT(*) FROM calls WHERE started_at >= ? AND started_at < ?", (w.start, w.end)
+    ).fetchone()[0]
+    assert sum(g.calls for g in groups) == scanned
+    for g in groups:
+        hist = _plain_latency(s, w, g.key)
+        assert (g.latency_p50_s, g.latency_p95_s) == (percentile(hist, 0.5), percentile(hist, 0.95))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    first=st.lists(st.floats(0, 9 * 86400, allow_nan=False), min_size=1, max_size=60),
+    later=st.lists(st.floats(0, 10 * 86400, allow_nan=False), max_size=30),
+    start=st.floats(0, 2 * 86400, allow_nan=False),
+    priced=st.integers(0, 5),
+)
+def test_kept_latency_answers_stay_exact_as_calls_arrive(
+    tmp_path_factory: pytest.TempPathFactory,
+    first: list[float],
+    later: list[float],
+    start: float,
+    priced: int,
+) -> None:
+    s = CallStore(tmp_path_factory.mktemp("k") / "c.db")
+
+    def rows(offsets: list[float], salt: float) -> list[dict[str, object]]:
+        return [call(T0 + o, latency_s=0.05 + (o * salt) % 13) for o in offsets]
+
+    s.insert(rows(first, 1.0))
+    w = Window(T0 + start, T0 + 9.5 * 86400)
+    _assert_latency_matches_a_scan(s, w)  # fills the kept answers
+    _assert_latency_matches_a_scan(s, w)  # and reuses them
+    # Calls arriving later, some of them late into days already kept.
+    s.insert(rows(later, 3.7))
+    _assert_latency_matches_a_scan(s, w)
+    # Pricing names an upstream: the call moves to another group.
+    for (cid,) in s.conn.execute("SELECT id FROM calls ORDER BY id LIMIT ?", (priced,)):
+        s.set_cost(cid, 0.01, "openrouter", "Fireworks")
+    _assert_latency_matches_a_scan(s, w)
+    s.close()
+
+
+def test_kept_latency_answers_are_reused_while_nothing_lands_in_their_days(
+    store: CallStore,
+) -> None:
+    store.insert([call(T0 + h * 3600.0, latency_s=1.0 + h % 5) for h in range(24 * 8)])
+    w = Window(T0, T0 + 8 * 86400)
+    asked: list[str] = []
+    query = store._query
+
+    def counting(sql: str, params: object = ()) -> list[tuple[object, ...]]:
+        if "FROM latency_daily" in sql:
+            asked.append(sql)
+        return query(sql, params)  # type: ignore[arg-type]
+
+    store._query = counting  # type: ignore[method-assign]
+    store.by_provider(w)
+    first = len(asked)
+    assert first >= 1
+    store.insert([call(T0 + 9 * 86400.0)])  # after the window's days
+    store.by_provider(w)
+    assert len(asked) == first  # the daily answers were kept
+    store.insert([call(T0 + 2 * 86400.0 + 60)])  # late, into a kept day
+    store.by_provider(w)
+    assert len(asked) > first

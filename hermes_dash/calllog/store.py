@@ -180,6 +180,7 @@ class CallStore(WindowQueries):
 
     def set_cost(self, call_id: int, cost: float, source: str, upstream: str | None) -> None:
         """Fill in a call's cost (and upstream provider when newly known)."""
+        self.forget_cached()  # the upstream moves the call to another latency group
         self._query(
             "UPDATE calls SET cost_usd = ?, cost_source = ?, "
             "upstream = COALESCE(?, upstream) WHERE id = ?",
@@ -201,15 +202,6 @@ class CallStore(WindowQueries):
             (window.start,),
         )
         return rows[0] if rows else None
-
-    def requests_since(self, since: float, model_suffix: str) -> int:
-        """Requests (429s excluded) to models whose id ends with a suffix, e.g. ':free'."""
-        row = self._query(
-            "SELECT COUNT(*) FROM calls WHERE started_at >= ? AND model LIKE ? "
-            "AND COALESCE(http_status, 0) <> 429",
-            (since, f"%{model_suffix}"),
-        )
-        return int(row[0][0])
 
     # -- rows --------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ cost does not grow with the size of the file.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +46,57 @@ class _Accumulator:
             acc[i] += v or 0
 
 
+#: Latency rollup answers kept between polls (a 30-day window needs about 4 of them).
+LATENCY_CACHE_SIZE = 32
+
+
 class WindowQueries:
-    """Aggregates for a time window; mixed into CallStore, which supplies ``_query``."""
+    """Aggregates for a time window; mixed into CallStore, which supplies ``_query``.
+
+    Latency histograms over long windows are mostly whole past days whose rollup rows do
+    not change, so their answers are kept and reused while no call has been added to
+    their period since (checked against the ids of the newest calls, which is cheap).
+    Pricing a call through this store, which can name its upstream and so move it to
+    another group, drops them all. Rows another process deletes or re-labels in a kept
+    period are not seen until a call lands in that period or the dashboard restarts.
+    """
+
+    _latency_cache: OrderedDict[tuple[str, int, int], tuple[int, list[tuple[Any, ...]]]]
 
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
+
+    def forget_cached(self) -> None:
+        """Drop every kept answer (after a write through this store)."""
+        self._latency_cache = OrderedDict()
+
+    def _kept(self, sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
+        """The rows of a rollup query over [p0, p1), reused while still exact."""
+        cache = getattr(self, "_latency_cache", None)
+        if cache is None:
+            self.forget_cached()
+            cache = self._latency_cache
+        key = (sql, p0, p1)
+        entry = cache.get(key)
+        if entry is not None:
+            seen, rows = entry
+            inside, newest = self._query(
+                "SELECT COALESCE(SUM(started_at >= ? AND started_at < ?), 0), MAX(id) "
+                "FROM calls WHERE id > ?",
+                (p0, p1, seen),
+            )[0]
+            if not inside:
+                cache[key] = (newest or seen, rows)
+                cache.move_to_end(key)
+                return rows
+        # Read the newest id first: a call added while the rollup is read is then checked
+        # next time (and at worst causes one needless re-read).
+        seen = int(self._query("SELECT COALESCE(MAX(id), 0) FROM calls")[0][0])
+        rows = self._query(sql, (p0, p1))
+        cache[key] = (seen, rows)
+        while len(cache) > LATENCY_CACHE_SIZE:
+            cache.popitem(last=False)
+        return rows
 
     @staticmethod
     def _plan(
@@ -80,13 +127,17 @@ class WindowQueries:
         tables: tuple[tuple[str, str, int], ...],
         rollup_sql: Callable[[str, str], str],
         raw_sql: str,
+        *,
+        keep: bool = False,
     ) -> list[tuple[Any, ...]]:
         """Rows of one query asked of each rollup period in the plan and of the raw rest;
-        both SQL forms take a (from, to) pair and return rows of the same shape."""
+        both SQL forms take a (from, to) pair and return rows of the same shape. With
+        ``keep`` the rollup answers are reused between calls while still exact."""
         parts, raw = self._plan(window, tables)
         rows: list[tuple[Any, ...]] = []
         for table, period, p0, p1 in parts:
-            rows += self._query(rollup_sql(table, period), (p0, p1))
+            sql = rollup_sql(table, period)
+            rows += self._kept(sql, p0, p1) if keep else self._query(sql, (p0, p1))
         for lo, hi in raw:
             rows += self._query(raw_sql, (lo, hi))
         return rows
@@ -131,6 +182,7 @@ class WindowQueries:
             f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
             "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
             f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
+            keep=True,
         )
         for row in rows:
             bucket = hist.setdefault(tuple(row[:width]), {})
@@ -142,6 +194,18 @@ class WindowQueries:
         sums = self._grouped(window, ())
         values = next(iter(sums.values()), [0.0] * len(MEASURES))
         return CallTotals.from_measures(dict(zip(MEASURES, values, strict=True)))
+
+    def requests_to(self, window: Window, model_suffix: str) -> int:
+        """Requests (429s excluded) in the window to models whose id ends with a suffix,
+        e.g. ':free'."""
+        calls, limited = MEASURES.index("calls"), MEASURES.index("rate_limited")
+        return int(
+            sum(
+                v[calls] - v[limited]
+                for (model,), v in self._grouped(window, ("model",)).items()
+                if model.endswith(model_suffix)
+            )
+        )
 
     def breakdown(self, window: Window) -> Breakdown:
         """Totals, per-provider and per-model stats from one pass over the rollups."""

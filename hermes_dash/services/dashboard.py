@@ -78,7 +78,8 @@ def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> Fr
         elif snap.credits_total is not None:
             bought = snap.credits_total >= 10
     quota = FREE_DAILY_QUOTA_WITH_CREDITS if bought else FREE_DAILY_QUOTA
-    return FreeQuota(store.requests_since(utc_day_start(now), ":free"), quota)
+    today = Window(utc_day_start(now), now + 1)  # + 1: a call logged at this very second
+    return FreeQuota(store.requests_to(today, ":free"), quota)
 
 
 def account_spend_series(
