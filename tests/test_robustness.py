@@ -167,20 +167,76 @@ def test_corrupt_call_log_is_reported_and_kept(tmp_path: Path) -> None:
     assert db.read_bytes() == junk
 
 
-def test_read_only_directory(tmp_path: Path, small_log: Path) -> None:
-    if os.geteuid() == 0:
-        # root ignores directory permissions; a read-only bind is not available here,
-        # so check the message for a log that cannot be created instead.
-        target = tmp_path / "file-not-dir"
-        target.write_text("x")
-        r = run("summary", "--offline", "--db", str(target / "calls.db"))
+def _without_root_override() -> None:
+    """In the child, before exec: drop the capabilities that let root ignore file and
+    directory permissions (from the bounding set, so the new program never gets them)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    for cap in (cap_dac_override, cap_dac_read_search):
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop a capability")
+
+
+def _permissions_apply() -> dict[str, object]:
+    """subprocess arguments under which file permissions bind, even when running as root
+    (skipped where capabilities cannot be dropped)."""
+    if os.geteuid() != 0:
+        return {}
+    try:
+        subprocess.run(["true"], preexec_fn=_without_root_override, check=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE here")
+    return {"preexec_fn": _without_root_override}
+
+
+def test_read_only_directory(small_log: Path) -> None:
+    import shutil
+    import tempfile
+
+    as_user = _permissions_apply()
+    base = Path(tempfile.mkdtemp(prefix="hermes-dash-ro-"))
+    try:
+        os.chmod(base, 0o755)
+        ro = base / "ro"
+        ro.mkdir()
+        # A log as a closed store leaves it: everything checkpointed into the file.
+        conn = sqlite3.connect(small_log)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        shutil.copy(small_log, ro / "calls.db")
+        os.chmod(ro / "calls.db", 0o644)
+        os.chmod(ro, 0o555)
+        env = {**os.environ, "HOME": str(base), "HERMES_HOME": str(base / "home")}
+        before = (ro / "calls.db").read_bytes()
+
+        def cli(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "hermes_dash", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                **as_user,  # type: ignore[call-overload]
+            )
+
+        # No log there, and none can be made: one line, exit 1.
+        r = cli("summary", "--json", "--offline", "--db", str(ro / "new" / "calls.db"))
         assert r.returncode == 1 and "Traceback" not in r.stderr
-        return
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    os.chmod(ro, 0o500)
-    r = run("summary", "--offline", "--db", str(ro / "calls.db"))
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+        # A log that is there is read as it stands (a read-only mount, a copy).
+        r = cli("summary", "--json", "--offline", "--db", str(ro / "calls.db"))
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["calls"]["total"] == 0  # the 10 calls are from 2023
+        r = cli("export", "--format", "json", "--db", str(ro / "calls.db"))
+        assert r.returncode == 0, r.stderr
+        assert len(json.loads(r.stdout)) == 10
+        assert (ro / "calls.db").read_bytes() == before
+        assert sorted(p.name for p in ro.iterdir()) == ["calls.db"]
+    finally:
+        os.chmod(base / "ro", 0o755)
+        shutil.rmtree(base)
 
 
 WRITE_UNTIL_FULL = """

@@ -68,9 +68,28 @@ class CallStore(WindowQueries):
             if not readonly:
                 schema.migrate(self.conn)
             else:
-                self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                self._check_readable()
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
+
+    def _check_readable(self) -> None:
+        try:
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "readonly" not in text and "unable to open" not in text:
+                raise
+            # A log in a folder we cannot write to (a read-only mount, someone else's
+            # copy): SQLite cannot make the WAL index beside it, so read the file as it
+            # stands, which is all anyone can do there.
+            self.conn.close()
+            self.conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro&immutable=1",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
 
     def close(self) -> None:
         """Close the connection."""

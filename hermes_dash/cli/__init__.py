@@ -118,13 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def open_store(path: Path, *, must_exist: bool = False) -> CallStore:
-    """Open the call log; a missing file is created unless it must exist."""
+    """Open the call log; a missing file is created unless it must exist. An existing log
+    that cannot be written (a read-only folder or file) is opened for reading."""
     if must_exist and not path.exists():
         raise RuntimeFailure(
             f"no call log at {path}: run 'hermes-dash plugin install' and let Hermes make a call, "
             "or pass --db"
         )
-    return CallStore(path)
+    try:
+        return CallStore(path)
+    except CallLogError:
+        if not path.is_file():
+            raise
+        try:
+            return CallStore(path, readonly=True)
+        except CallLogError:
+            pass
+        raise
 
 
 def read_routing(settings: DashSettings) -> dict[str, Any]:
@@ -142,7 +152,8 @@ async def _account(settings: DashSettings, store: CallStore, offline: bool) -> A
         snap = await fetch_snapshot(client)
     finally:
         await client.aclose()
-    store.add_snapshot(snap)
+    if not store.readonly:
+        store.add_snapshot(snap)
     return AccountState("ok", snap)
 
 

@@ -188,7 +188,8 @@ class HermesDashApp(App[None]):
         config parser load here, after the charts)."""
         if self.api.has_key:
             self.poll_account()
-            self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
+            if not self.store.readonly:  # pricing calls writes to the log
+                self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
         if self._calllog_timer is not None:
             self._calllog_timer.stop()
         self.read_calllog()
