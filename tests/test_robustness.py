@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, **kw: Any
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hermes_dash", *args],
@@ -35,6 +36,7 @@ def run(
         env={**os.environ, **(env or {})},
         timeout=120,
         cwd=cwd,
+        **kw,
     )
 
 
@@ -208,18 +210,11 @@ def test_read_only_directory(small_log: Path) -> None:
         shutil.copy(small_log, ro / "calls.db")
         os.chmod(ro / "calls.db", 0o644)
         os.chmod(ro, 0o555)
-        env = {**os.environ, "HOME": str(base), "HERMES_HOME": str(base / "home")}
+        env = {"HOME": str(base), "HERMES_HOME": str(base / "home")}
         before = (ro / "calls.db").read_bytes()
 
         def cli(*args: str) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(
-                [sys.executable, "-m", "hermes_dash", *args],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-                **as_user,  # type: ignore[call-overload]
-            )
+            return run(*args, env=env, **as_user)
 
         # No log there, and none can be made: one line, exit 1.
         r = cli("summary", "--json", "--offline", "--db", str(ro / "new" / "calls.db"))
