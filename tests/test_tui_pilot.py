@@ -277,3 +277,20 @@ async def test_clicking_a_providers_header_sorts_by_it(tmp_path: Path) -> None:
         assert await pilot.click(ProvidersTable, offset=(2, 3))
         await pilot.pause()
         assert table.sort_column == "p95"
+
+
+async def test_table_lines_carry_the_theme_colours(tmp_path: Path) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("t")  # light: a line without its own background would show dark
+        await pilot.pause(0.3)
+        for table in (app.screen.query_one(ProvidersTable), app.screen.query_one(LiveCalls)):
+            background = table.rich_style.bgcolor
+            assert background is not None
+            for y in range(table.size.height):  # header, rows, and blank lines below
+                for segment in table.render_line(y):
+                    assert segment.style is not None and segment.style.bgcolor is not None
+            # A plain row is drawn on the table's own background.
+            first = next(iter(table.render_line(1)))
+            assert first.style is not None and first.style.bgcolor == background

@@ -107,15 +107,17 @@ class TextTable(ScrollView):
         """The header on the first line, then the rows from the scroll position."""
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
+        # Lines carry the widget's own colours: nothing fills them in behind a line.
+        plain = self.rich_style
         if y == 0:
             base = self.get_component_rich_style("text-table--header")
             segments = self._line(self.columns, base)
         else:
             index = y - 1 + scroll_y
             if index >= len(self._rows):
-                return Strip.blank(width)
+                return Strip.blank(width, plain)
             even = index % 2 == 1
-            base = self.get_component_rich_style("text-table--even-row") if even else Style()
+            base = self.get_component_rich_style("text-table--even-row") if even else plain
             segments = self._line(self._rows[index], base)
         strip = Strip(segments, self._full_width).crop(scroll_x, scroll_x + width)
         return strip.extend_cell_length(width, base)
