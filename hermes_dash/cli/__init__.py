@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -269,6 +270,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
     store = open_store(settings.db_path)
     # The first read runs while the user interface loads (imports take longer than it).
     first_read = prefetch_first(store, DEFAULT_WINDOW, time.time())
+    # Importing the interface makes tens of thousands of long-lived objects: collecting
+    # garbage among them is wasted work; launch freezes them and turns collection back on.
+    gc.disable()
     from hermes_dash.tui import launch
 
     return launch.run_dashboard(settings, make_client(settings), store, first_read)

@@ -13,9 +13,11 @@ from hermes_dash.tui.app import make_app
 
 
 def _settle_imports() -> None:
-    """Move everything imported so far out of the garbage collector's way: a full
-    collection over all those modules takes about 10 ms, long enough to delay a frame."""
+    """Move everything imported so far out of the garbage collector's way (a full
+    collection over all those modules takes about 10 ms, long enough to delay a frame),
+    then collect as usual."""
     gc.freeze()
+    gc.enable()
 
 
 def run_dashboard(
