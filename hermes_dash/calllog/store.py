@@ -59,6 +59,7 @@ class CallStore(WindowQueries):
         self._timeout = timeout
         # The dashboard reads from worker threads; one connection, one statement at a time.
         self._lock = threading.RLock()
+        self.forget_cached()
         try:
             if readonly and not self.path.exists():
                 raise CallLogError(f"call log {self.path} does not exist")
@@ -83,11 +84,8 @@ class CallStore(WindowQueries):
             # copy): SQLite cannot make the WAL index beside it, so read the file as it
             # stands, which is all anyone can do there.
             self.conn.close()
-            self.conn = sqlite3.connect(
-                f"file:{self.path}?mode=ro&immutable=1",
-                uri=True,
-                isolation_level=None,
-                check_same_thread=False,
+            self.conn = schema.connect(
+                str(self.path), timeout=self._timeout, readonly=True, shared=True, immutable=True
             )
             self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
 

@@ -66,16 +66,16 @@ class WindowQueries:
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
+    def max_id(self) -> int:
+        raise NotImplementedError
+
     def forget_cached(self) -> None:
         """Drop every kept answer (after a write through this store)."""
         self._latency_cache = OrderedDict()
 
     def _kept(self, sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
         """The rows of a rollup query over [p0, p1), reused while still exact."""
-        cache = getattr(self, "_latency_cache", None)
-        if cache is None:
-            self.forget_cached()
-            cache = self._latency_cache
+        cache = self._latency_cache
         key = (sql, p0, p1)
         entry = cache.get(key)
         if entry is not None:
@@ -91,7 +91,7 @@ class WindowQueries:
                 return rows
         # Read the newest id first: a call added while the rollup is read is then checked
         # next time (and at worst causes one needless re-read).
-        seen = int(self._query("SELECT COALESCE(MAX(id), 0) FROM calls")[0][0])
+        seen = self.max_id()
         rows = self._query(sql, (p0, p1))
         cache[key] = (seen, rows)
         while len(cache) > LATENCY_CACHE_SIZE:

@@ -261,15 +261,22 @@ def migrate(conn: sqlite3.Connection) -> int:
 
 
 def connect(
-    path: str, *, timeout: float = 5.0, readonly: bool = False, shared: bool = False
+    path: str,
+    *,
+    timeout: float = 5.0,
+    readonly: bool = False,
+    shared: bool = False,
+    immutable: bool = False,
 ) -> sqlite3.Connection:
     """Open the call log in WAL mode; a new file is created with mode 0600.
 
     ``shared`` lets several threads use the connection (the caller serialises them).
+    ``immutable`` (read-only only) reads the file as it stands, without the WAL index
+    beside it: for a log in a folder nobody can write to.
     """
     if readonly:
         conn = sqlite3.connect(
-            f"file:{path}?mode=ro",
+            f"file:{path}?mode=ro" + ("&immutable=1" if immutable else ""),
             uri=True,
             timeout=timeout,
             isolation_level=None,
