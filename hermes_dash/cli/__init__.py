@@ -128,14 +128,13 @@ def open_store(path: Path, *, must_exist: bool = False) -> CallStore:
         )
     try:
         return CallStore(path)
-    except CallLogError:
+    except CallLogError as exc:
         if not path.is_file():
             raise
         try:
             return CallStore(path, readonly=True)
         except CallLogError:
-            pass
-        raise
+            raise exc from None
 
 
 def read_routing(settings: DashSettings) -> dict[str, Any]:
