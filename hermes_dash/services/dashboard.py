@@ -138,10 +138,15 @@ class FirstRead:
     data: DashboardData
 
 
+def live_tail_start(store: CallStore) -> int:
+    """The id after which the live table starts: a screenful of the newest calls."""
+    return max(0, store.max_id() - LIVE_ROWS_AT_START)
+
+
 def read_first(store: CallStore, window_name: str, now: float) -> FirstRead:
     """The newest calls for the live table and the aggregates, before any account poll."""
-    after = max(0, store.max_id() - LIVE_ROWS_AT_START)
-    return FirstRead(store.rows_after(after), build_dashboard(store, window_name, now, None))
+    rows = store.rows_after(live_tail_start(store))
+    return FirstRead(rows, build_dashboard(store, window_name, now, None))
 
 
 def prefetch_first(store: CallStore, window_name: str, now: float) -> Future[FirstRead]:

@@ -29,10 +29,10 @@ from hermes_dash.services.backoff import PollSchedule
 from hermes_dash.services.budget import Alert, budget_alerts
 from hermes_dash.services.dashboard import (
     DEFAULT_WINDOW,
-    LIVE_ROWS_AT_START,
     DashboardData,
     FirstRead,
     build_dashboard,
+    live_tail_start,
     read_first,
 )
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
@@ -165,7 +165,9 @@ class HermesDashApp(App[None]):
         except CallLogError:
             self.read_calllog()  # the worker reads, and reports the failure
         else:
-            self.on_call_log_updated(CallLogUpdated(first.data, first.rows, None, 0))
+            # Built before any account poll or window switch: the state as it is now.
+            version = self._state_version
+            self.on_call_log_updated(CallLogUpdated(first.data, first.rows, None, version))
         self.call_after_refresh(self._after_first_frame)
 
     def _take_first_read(self) -> FirstRead:
@@ -243,9 +245,7 @@ class HermesDashApp(App[None]):
 
     def _read(self, *, check_plugin: bool) -> CallLogUpdated:
         now = self.clock()
-        after = self.last_row_id
-        if after < 0:
-            after = max(0, self.store.max_id() - LIVE_ROWS_AT_START)
+        after = self.last_row_id if self.last_row_id >= 0 else live_tail_start(self.store)
         rows = self.store.rows_after(after)
         data = None
         version = self._state_version
