@@ -17,38 +17,39 @@ from hermes_dash.tui.widgets.table import Cell, TextTable
 
 
 class Panel(Vertical):
-    """A bordered box with a title."""
+    """A bordered box with a title: a few lines of numbers above a chart.
+
+    It can be given data before it is mounted: the first frame then already shows the
+    numbers instead of a placeholder.
+    """
 
     DEFAULT_CSS = """
     Panel { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
     Panel > .stats { height: auto; }
     """
 
-    def __init__(self, title: str, *, id: str) -> None:
+    def __init__(self, title: str, *, id: str, stats_id: str, chart: SeriesChart) -> None:
         super().__init__(id=id)
         self.border_title = title
+        self.stats = Static("Loading…", classes="stats", id=stats_id)
+        self.chart = chart
+
+    def compose(self) -> ComposeResult:
+        yield self.stats
+        yield self.chart
 
 
 class SpendPanel(Panel):
-    """Balance, limits, usage, burn rate, runway and the spend chart.
-
-    Like every panel it can be given data before it is mounted: the first frame then
-    already shows the numbers instead of a placeholder.
-    """
+    """Balance, limits, usage, burn rate, runway and the spend chart."""
 
     def __init__(self, title: str, *, id: str) -> None:
-        super().__init__(title, id=id)
-        self.stats = Static("Loading…", classes="stats", id="spend-stats")
-        self.chart = SeriesChart(
+        chart = SeriesChart(
             lambda p: p.cost_usd,
             "spend per interval, USD (bars: logged, line: key)",
             "green",
             id="spend-chart",
         )
-
-    def compose(self) -> ComposeResult:
-        yield self.stats
-        yield self.chart
+        super().__init__(title, id=id, stats_id="spend-stats", chart=chart)
 
     def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw from the newest data."""
@@ -98,15 +99,10 @@ class RateLimitPanel(Panel):
     """429s over time, by model and provider, the latest one, the free-model quota."""
 
     def __init__(self, title: str, *, id: str) -> None:
-        super().__init__(title, id=id)
-        self.stats = Static("Loading…", classes="stats", id="rate-stats")
-        self.chart = SeriesChart(
+        chart = SeriesChart(
             lambda p: p.rate_limited, "HTTP 429s per interval", "red", id="rate-chart"
         )
-
-    def compose(self) -> ComposeResult:
-        yield self.stats
-        yield self.chart
+        super().__init__(title, id=id, stats_id="rate-stats", chart=chart)
 
     def show(self, data: DashboardData) -> None:
         """Redraw from the newest data."""
