@@ -33,7 +33,8 @@ def test_migration_is_idempotent_and_refuses_a_newer_file(tmp_path: Path) -> Non
     path = tmp_path / "calls.db"
     CallStore(path).insert([call(T0)])
     again = CallStore(path)
-    assert again.conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+    rows = again.conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert [v for (v,) in rows] == list(range(1, schema.SCHEMA_VERSION + 1))
     assert again.totals(Window(T0 - 1, T0 + 1)).calls == 1
     again.conn.execute("INSERT INTO schema_version VALUES (99)")
     with pytest.raises(CallLogError, match="newer"):
@@ -405,3 +406,50 @@ def test_kept_latency_answers_are_reused_while_nothing_lands_in_their_days(
     store.insert([call(T0 + 2 * 86400.0 + 60)])  # late, into a kept day
     store.by_provider(w)
     assert len(asked) > first
+
+
+def test_a_v1_log_is_carried_forward(tmp_path: Path) -> None:
+    """A log written by the hook-only recorder (schema v1) keeps every row; its rollups
+    are rebuilt with the endpoint key, and its input tokens gain the cache reads that
+    Hermes' hook left out."""
+    path = tmp_path / "calls.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in schema.MIGRATIONS[1]:
+        conn.execute(statement)
+    # v1 also had rollups without the endpoint column; the migration must replace them.
+    conn.execute(
+        "CREATE TABLE calls_hourly (hour INTEGER, provider TEXT, upstream TEXT, model TEXT, "
+        "calls INTEGER, PRIMARY KEY (hour, provider, upstream, model))"
+    )
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute(
+        "INSERT INTO calls (started_at, provider, base_url_host, model, status, http_status, "
+        "latency_s, latency_bucket, input_tokens, cache_read_tokens, output_tokens, cost_usd, "
+        "cost_source) VALUES (?, 'openrouter', 'openrouter.ai', 'm/a', 'ok', 200, 0.5, ?, "
+        "100, 40, 10, 0.01, 'openrouter')",
+        (T0, schema.latency_bucket(0.5)),
+    )
+    conn.execute(
+        "INSERT INTO calls (started_at, provider, base_url_host, model, status, http_status) "
+        "VALUES (?, 'custom', '127.0.0.1', 'm/b', 'error', 429)",
+        (T0 + 1,),
+    )
+    conn.close()
+
+    store = CallStore(path)
+    assert schema.schema_version(store.conn) == schema.SCHEMA_VERSION
+    window = Window(T0 - 10, T0 + 10)
+    totals = store.totals(window)
+    assert (totals.calls, totals.ok, totals.rate_limited) == (2, 1, 1)
+    assert totals.input_tokens == 140
+    rows = store.conn.execute("SELECT source, endpoint FROM calls ORDER BY id").fetchall()
+    assert rows == [("hook", "openrouter.ai"), ("hook", "127.0.0.1")]
+    endpoints = store.conn.execute(
+        "SELECT endpoint, SUM(calls), SUM(logical_calls) FROM calls_hourly GROUP BY endpoint "
+        "ORDER BY endpoint"
+    ).fetchall()
+    assert endpoints == [("127.0.0.1", 1, 1), ("openrouter.ai", 1, 1)]
+    # The rebuilt rollups stay in step with new rows through the triggers.
+    store.insert([call(T0 + 2)])
+    assert store.totals(window).calls == 3

@@ -21,7 +21,7 @@ from hermes_dash.calllog.records import (
     CallRow,
     Window,
 )
-from hermes_dash.calllog.windows import MEASURES, RAW_MEASURES, WindowQueries
+from hermes_dash.calllog.windows import WindowQueries
 
 
 class CallLogError(Exception):
@@ -153,22 +153,8 @@ class CallStore(WindowQueries):
         return n
 
     def _rebuild_rollups(self) -> None:
-        key_exprs = ", ".join(e.format(r="c") for _, e in schema.ROLLUP_KEY)
-        for table, period, length in schema.CALLS_TABLES:
-            self.conn.execute(f"DELETE FROM {table}")
-            self.conn.execute(
-                f"INSERT INTO {table} ({period}, provider, upstream, model, "
-                f"{', '.join(MEASURES)}) SELECT {schema.period_sql('c', length)}, {key_exprs}, "
-                f"c.model, {RAW_MEASURES} FROM calls c GROUP BY 1, 2, 3, 4"
-            )
-        for table, period, length in schema.LATENCY_TABLES:
-            self.conn.execute(f"DELETE FROM {table}")
-            self.conn.execute(
-                f"INSERT INTO {table} ({period}, provider, upstream, bucket, n) "
-                f"SELECT {schema.period_sql('c', length)}, {key_exprs}, c.latency_bucket, "
-                "COUNT(*) FROM calls c WHERE c.status = 'ok' AND c.latency_bucket IS NOT NULL "
-                "GROUP BY 1, 2, 3, 4"
-            )
+        for statement in schema.rebuild_rollups_sql():
+            self.conn.execute(statement)
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:
         """Record one account poll so spend over time survives restarts."""

@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Latency histogram: bucket ``b`` holds latencies in ``[BASE**b, BASE**(b+1))`` ms.
 #: A ratio of 1.1 keeps interpolated percentiles within about 5 % of the exact value.
@@ -52,6 +52,47 @@ CALL_COLUMNS: tuple[str, ...] = (
     "cost_usd",
     "cost_source",
     "finish_reason",
+    # v2: the wire-level recorder (one row per HTTP attempt).
+    "call_key",
+    "attempt",
+    "source",
+    "task",
+    "api",
+    "endpoint",
+    "stream",
+    "ttft_s",
+    "ttft_bucket",
+    "wait_s",
+    "retry_after_s",
+    "ratelimit_limit",
+    "ratelimit_remaining",
+    "ratelimit_reset",
+    "error_code",
+    "error_provider",
+    "limit_source",
+    "upstream_cost_usd",
+)
+
+#: Columns v2 adds to ``calls``, with their SQL types and what they hold.
+V2_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("call_key", "TEXT"),  # links the attempts of one logical call (retries share it)
+    ("attempt", "INTEGER"),  # 1-based attempt number within the call; NULL counts as 1
+    ("source", "TEXT"),  # 'wire' (seen on the HTTP layer), 'hook' (Hermes' hooks only)
+    ("task", "TEXT"),  # main, subagent, or the auxiliary task (title, compression, ...)
+    ("api", "TEXT"),  # chat, responses, messages, completions, or the path's last part
+    ("endpoint", "TEXT"),  # host[:port] the request went to; groups provider rows
+    ("stream", "INTEGER"),  # 1 for a streamed response
+    ("ttft_s", "REAL"),  # time to the first token (streams) or first byte, seconds
+    ("ttft_bucket", "INTEGER"),  # latency_bucket(ttft_s) for the TTFT rollups
+    ("wait_s", "REAL"),  # time since the previous attempt of the call ended (backoff)
+    ("retry_after_s", "REAL"),  # the server's Retry-After, seconds
+    ("ratelimit_limit", "INTEGER"),  # X-RateLimit-Limit
+    ("ratelimit_remaining", "INTEGER"),  # X-RateLimit-Remaining
+    ("ratelimit_reset", "REAL"),  # X-RateLimit-Reset as unix seconds
+    ("error_code", "TEXT"),  # OpenRouter error.code (or the API's error type)
+    ("error_provider", "TEXT"),  # error.metadata.provider_name: an upstream's own error
+    ("limit_source", "TEXT"),  # a 402's error.metadata.limit_source
+    ("upstream_cost_usd", "REAL"),  # usage.cost_details.upstream_inference_cost (BYOK)
 )
 
 _CALLS_TABLE = """
@@ -91,9 +132,12 @@ _CALLS_ROLLUP = """
 CREATE TABLE IF NOT EXISTS {table} (
     {period} INTEGER NOT NULL,
     provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
     upstream TEXT NOT NULL,
     model TEXT NOT NULL,
     calls INTEGER NOT NULL DEFAULT 0,
+    logical_calls INTEGER NOT NULL DEFAULT 0,
+    unpriced INTEGER NOT NULL DEFAULT 0,
     ok INTEGER NOT NULL DEFAULT 0,
     errors INTEGER NOT NULL DEFAULT 0,
     rate_limited INTEGER NOT NULL DEFAULT 0,
@@ -101,7 +145,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     cost_estimated_usd REAL NOT NULL DEFAULT 0,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY ({period}, provider, upstream, model)
+    PRIMARY KEY ({period}, provider, endpoint, upstream, model)
 ) WITHOUT ROWID
 """
 
@@ -109,10 +153,11 @@ _LATENCY_ROLLUP = """
 CREATE TABLE IF NOT EXISTS {table} (
     {period} INTEGER NOT NULL,
     provider TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
     upstream TEXT NOT NULL,
     bucket INTEGER NOT NULL,
     n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY ({period}, provider, upstream, bucket)
+    PRIMARY KEY ({period}, provider, endpoint, upstream, bucket)
 ) WITHOUT ROWID
 """
 
@@ -126,10 +171,22 @@ LATENCY_TABLES: tuple[tuple[str, str, int], ...] = (
     ("latency_daily", "day", 86400),
     ("latency_hourly", "hour", 3600),
 )
+#: Time-to-first-token histograms, the same shape as the latency ones.
+TTFT_TABLES: tuple[tuple[str, str, int], ...] = (
+    ("ttft_daily", "day", 86400),
+    ("ttft_hourly", "hour", 3600),
+)
+#: Histogram rollups and the calls column holding each row's bucket.
+HISTOGRAMS: tuple[tuple[tuple[tuple[str, str, int], ...], str], ...] = (
+    (LATENCY_TABLES, "latency_bucket"),
+    (TTFT_TABLES, "ttft_bucket"),
+)
 
 #: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
 ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
-    ("calls", "1"),
+    ("calls", "1"),  # attempts on the wire
+    ("logical_calls", "(COALESCE({r}.attempt, 1) = 1)"),  # a call and its retries count once
+    ("unpriced", "({r}.cost_source IS NULL)"),  # cost not known yet: never shown as $0
     ("ok", "({r}.status = 'ok')"),
     ("errors", "({r}.status <> 'ok')"),
     ("rate_limited", "(COALESCE({r}.http_status, 0) = 429)"),
@@ -146,6 +203,7 @@ ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
 #: NULLs never conflict in a primary key).
 ROLLUP_KEY: tuple[tuple[str, str], ...] = (
     ("provider", "{r}.provider"),
+    ("endpoint", "COALESCE({r}.endpoint, {r}.base_url_host, '')"),
     ("upstream", "COALESCE({r}.upstream, '')"),
 )
 
@@ -157,27 +215,57 @@ def period_sql(row: str, length: int) -> str:
 
 def _rollup_upsert(row: str, sign: str) -> str:
     """SQL that adds (sign '+') or removes (sign '-') one row's contribution."""
-    keys = [e.format(r=row) for _, e in ROLLUP_KEY]
-    key_cols = [k for k, _ in ROLLUP_KEY]
+    keys = ", ".join(e.format(r=row) for _, e in ROLLUP_KEY)
+    key_cols = ", ".join(k for k, _ in ROLLUP_KEY)
     measures = [m for m, _ in ROLLUP_MEASURES]
     values = [f"{sign}{e.format(r=row)}" for _, e in ROLLUP_MEASURES]
     updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in measures)
     sql = []
     for table, period, length in CALLS_TABLES:
         sql.append(
-            f"INSERT INTO {table} ({period}, {', '.join(key_cols)}, model, {', '.join(measures)}) "
-            f"VALUES ({period_sql(row, length)}, {', '.join(keys)}, {row}.model, "
+            f"INSERT INTO {table} ({period}, {key_cols}, model, {', '.join(measures)}) "
+            f"VALUES ({period_sql(row, length)}, {keys}, {row}.model, "
             f"{', '.join(values)}) "
-            f"ON CONFLICT ({period}, provider, upstream, model) DO UPDATE SET {updates};"
+            f"ON CONFLICT ({period}, {key_cols}, model) DO UPDATE SET {updates};"
         )
-    for table, period, length in LATENCY_TABLES:
-        sql.append(
-            f"INSERT INTO {table} ({period}, provider, upstream, bucket, n) "
-            f"SELECT {period_sql(row, length)}, {', '.join(keys)}, {row}.latency_bucket, {sign}1 "
-            f"WHERE {row}.status = 'ok' AND {row}.latency_bucket IS NOT NULL "
-            f"ON CONFLICT ({period}, provider, upstream, bucket) DO UPDATE SET n = n + excluded.n;"
-        )
+    for tables, column in HISTOGRAMS:
+        for table, period, length in tables:
+            sql.append(
+                f"INSERT INTO {table} ({period}, {key_cols}, bucket, n) "
+                f"SELECT {period_sql(row, length)}, {keys}, {row}.{column}, {sign}1 "
+                f"WHERE {row}.status = 'ok' AND {row}.{column} IS NOT NULL "
+                f"ON CONFLICT ({period}, {key_cols}, bucket) DO UPDATE SET n = n + excluded.n;"
+            )
     return "\n".join(sql)
+
+
+def rebuild_rollups_sql() -> list[str]:
+    """Statements that empty every rollup and refill it from the calls table at once
+    (bulk loads and migrations run them with the triggers dropped)."""
+    key_exprs = ", ".join(e.format(r="c") for _, e in ROLLUP_KEY)
+    key_cols = ", ".join(k for k, _ in ROLLUP_KEY)
+    measures = ", ".join(m for m, _ in ROLLUP_MEASURES)
+    sums = ", ".join(f"SUM({e.format(r='c')})" for _, e in ROLLUP_MEASURES)
+    width = len(ROLLUP_KEY) + 2
+    group = ", ".join(str(i) for i in range(1, width + 1))
+    out: list[str] = []
+    for table, period, length in CALLS_TABLES:
+        out.append(f"DELETE FROM {table}")
+        out.append(
+            f"INSERT INTO {table} ({period}, {key_cols}, model, {measures}) "
+            f"SELECT {period_sql('c', length)}, {key_exprs}, c.model, {sums} "
+            f"FROM calls c GROUP BY {group}"
+        )
+    for tables, column in HISTOGRAMS:
+        for table, period, length in tables:
+            out.append(f"DELETE FROM {table}")
+            out.append(
+                f"INSERT INTO {table} ({period}, {key_cols}, bucket, n) "
+                f"SELECT {period_sql('c', length)}, {key_exprs}, c.{column}, COUNT(*) "
+                f"FROM calls c WHERE c.status = 'ok' AND c.{column} IS NOT NULL "
+                f"GROUP BY {group}"
+            )
+    return out
 
 
 def trigger_sql() -> list[str]:
@@ -208,8 +296,6 @@ _V1 = [
     # ...and by generation id, for the demo's stand-in of OpenRouter's /generation.
     "CREATE INDEX IF NOT EXISTS calls_unpriced_generation ON calls (generation_id) "
     "WHERE cost_source IS NULL",
-    *[_CALLS_ROLLUP.format(table=t, period=p) for t, p, _ in CALLS_TABLES],
-    *[_LATENCY_ROLLUP.format(table=t, period=p) for t, p, _ in LATENCY_TABLES],
     """CREATE TABLE IF NOT EXISTS account_snapshots (
         id INTEGER PRIMARY KEY,
         taken_at REAL NOT NULL,
@@ -223,11 +309,27 @@ _V1 = [
         key TEXT PRIMARY KEY,
         value REAL
     )""",
+]
+
+#: v2: the wire-level recorder. New columns; rollups keyed by endpoint too, with logical
+#: calls, unpriced calls and time-to-first-token histograms; rebuilt from the rows.
+#: Rows written by the hook-only recorder (v1) kept Hermes' ``input_tokens``, which
+#: excludes cache reads: they get the prompt's full token count, as the wire reports it.
+_V2 = [
+    *[f"ALTER TABLE calls ADD COLUMN {name} {kind}" for name, kind in V2_COLUMNS],
+    "UPDATE calls SET source = 'hook', endpoint = base_url_host, "
+    "input_tokens = input_tokens + COALESCE(cache_read_tokens, 0) WHERE source IS NULL",
+    "CREATE INDEX IF NOT EXISTS calls_call_key ON calls (call_key) WHERE call_key IS NOT NULL",
+    *[f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES],
+    *[f"DROP TABLE IF EXISTS {t}" for t, _, _ in CALLS_TABLES + LATENCY_TABLES],
+    *[_CALLS_ROLLUP.format(table=t, period=p) for t, p, _ in CALLS_TABLES],
+    *[_LATENCY_ROLLUP.format(table=t, period=p) for t, p, _ in LATENCY_TABLES + TTFT_TABLES],
+    *rebuild_rollups_sql(),
     *trigger_sql(),
 ]
 
 #: Forward migrations: version -> statements that bring version-1 to version.
-MIGRATIONS: dict[int, list[str]] = {1: _V1}
+MIGRATIONS: dict[int, list[str]] = {1: _V1, 2: _V2}
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -323,6 +425,8 @@ def row_values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
     if "latency_bucket" not in values and values.get("status") == "ok":
         values["latency_bucket"] = latency_bucket(values.get("latency_s"))
+    if "ttft_bucket" not in values and values.get("status") == "ok":
+        values["ttft_bucket"] = latency_bucket(values.get("ttft_s"))
     return tuple(values.get(c) for c in CALL_COLUMNS)
 
 
