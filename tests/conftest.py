@@ -64,12 +64,30 @@ def call(t: float, **kw: object) -> dict[str, object]:
     return row
 
 
+#: The reason every corpus skip starts with; the run's summary names those tests.
+CORPUS_SKIP = "corpus file missing"
+
+
 def corpus_file(name: str) -> Path:
-    """A file from the shared corpus, or skip the test when it is absent."""
+    """A file from the shared corpus (real-world inputs kept beside the repository, not
+    in it), or skip the test when it is absent: the only skip a clone may see."""
     path = CORPUS / name
     if not path.is_file():
-        pytest.skip(f"corpus file {name} not present")
+        pytest.skip(f"{CORPUS_SKIP}: {path}")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the corpus tests that did not run, and why."""
+    skipped = [
+        r.nodeid
+        for r in terminalreporter.stats.get("skipped", [])
+        if CORPUS_SKIP in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped:
+        terminalreporter.write_line(
+            f"not run: {len(skipped)} corpus test(s), {CORPUS} is missing: " + ", ".join(skipped)
+        )
 
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")

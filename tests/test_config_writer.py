@@ -308,9 +308,13 @@ config = Path(sys.argv[1])
 big = RoutingRules(order=tuple(f"provider-{i}" for i in range(20000)))
 proposal = svc.propose_routing(svc.load_routing(config), big)
 real_write = writer.os.fsync
+calls = []
 def slow_fsync(fd):
+    # The backup's fsync passes; the temp file's (the second) hangs until the kill.
+    calls.append(fd)
     print("writing", flush=True)
-    time.sleep(30)
+    if len(calls) >= 2:
+        time.sleep(600)
     real_write(fd)
 writer.os.fsync = slow_fsync
 writer.commit(proposal, config.parent / "b")

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .tui_helpers import frozen_app, frozen_session, settle
+from hermes_dash.tui.screens.settings import SettingsScreen
+
+from .tui_helpers import freeze_cursors, frozen_app, frozen_session, settle, wait_for
 
 SIZES = [(80, 24), (160, 48)]
 
 
 @pytest.fixture
-def tmp_path() -> Path:
-    """A fixed folder: the routing screen shows the config's path, which must not vary."""
-    root = Path(tempfile.gettempdir()) / "hermes-dash-snapshots"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir()
-    return root
+def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A fixed folder per test: the routing screen shows the config's path, which must
+    not vary. A lock beside it keeps two runs of the same test (two clones on one
+    machine, parallel workers) from sharing it at once."""
+    base = Path(tempfile.gettempdir()) / "hermes-dash-snapshots"
+    base.mkdir(exist_ok=True)
+    name = request.node.name.replace("[", "-").replace("]", "")
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        root = base / name
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        yield root
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -39,9 +50,10 @@ def test_calls_browser(snap_compare, tmp_path: Path, size: tuple[int, int]) -> N
     async def run_before(pilot) -> None:
         await settle(pilot, app)
         await pilot.press("c")
-        await pilot.pause(0.5)
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
         await pilot.press("down", "down")
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: "Select a call" not in _detail(app), "the call detail")
+        freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -53,7 +65,8 @@ def test_settings_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) ->
     async def run_before(pilot) -> None:
         await settle(pilot, app)
         await pilot.press("b")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the budgets screen")
+        freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -66,10 +79,16 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
     async def run_before(pilot) -> None:
         await settle(pilot, app)
         await pilot.press("e")
-        for _ in range(60):
-            await pilot.pause(0.05)
-            if app.screen.query("#preview") and app.screen.query_one("#preview").row_count:
-                break
-        await pilot.pause(0.2)
+        await wait_for(
+            pilot,
+            lambda: app.screen.query("#preview") and app.screen.query_one("#preview").row_count,
+            "the route preview",
+        )
+        freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def _detail(app) -> str:  # type: ignore[no-untyped-def]
+    detail = app.screen.query("#detail")
+    return str(detail.first().render()) if detail else ""
