@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -79,3 +80,30 @@ def table(title: str, header: list[str], rows: list[list[object]]) -> None:
         )
         if i == 0:
             print("  " + "  ".join("-" * w for w in widths))
+
+
+def plain_window(path: str, since: float) -> None:
+    """What a competent person writes without our rollups: indexed aggregate queries over
+    the window (the ``started_at`` index) and exact p50/p95 latency per provider from the
+    window's rows, sorted in Python."""
+    conn = sqlite3.connect(path)
+    q = (
+        "SELECT COUNT(*), SUM(status <> 'ok'), SUM(http_status = 429), SUM(COALESCE(cost_usd, 0)), "
+        "SUM(input_tokens), SUM(output_tokens) FROM calls WHERE started_at >= ?"
+    )
+    conn.execute(q, (since,)).fetchall()
+    conn.execute(
+        q.replace("SELECT", "SELECT provider, upstream,") + " GROUP BY 1, 2", (since,)
+    ).fetchall()
+    conn.execute(q.replace("SELECT", "SELECT model,") + " GROUP BY 1", (since,)).fetchall()
+    lat: dict[tuple[str, str], list[float]] = {}
+    for p, u, v in conn.execute(
+        "SELECT provider, upstream, latency_s FROM calls WHERE started_at >= ? "
+        "AND status = 'ok' AND latency_s IS NOT NULL",
+        (since,),
+    ):
+        lat.setdefault((p, u), []).append(v)
+    for values in lat.values():
+        values.sort()
+        _ = values[len(values) // 2], values[int(len(values) * 0.95)]
+    conn.close()
