@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,30 @@ async def test_a_fifo_config_neither_hangs_the_editor_nor_quitting(tmp_path: Pat
         await pilot.press("escape", "q")
         await pilot.pause()
     assert app.return_code in (0, None)
+
+
+async def test_an_alias_bomb_is_refused_by_the_editor(tmp_path: Path) -> None:
+    from .test_files_safety import BOMB
+
+    session = frozen_session(tmp_path, calls=200)
+    config = session.settings.paths.config
+    config.write_text(BOMB + "provider_routing:\n  only: *i\n")
+    before = config.read_bytes()
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        started = time.monotonic()
+        await pilot.press("e")
+        for _ in range(500):
+            await pilot.pause(0.02)
+            if "refused" in str(app.screen.query_one("#where").render()):
+                break
+        assert time.monotonic() - started < 10
+        assert "alias bomb" in str(app.screen.query_one("#where").render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDiff)
+    assert config.read_bytes() == before
 
 
 # -- the same rule, over the pure form logic ----------------------------------------------

@@ -38,6 +38,8 @@ class UnsafeFileError(OSError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        # Callers that report OSError.strerror show the whole sentence.
+        self.strerror = message
 
     def __str__(self) -> str:
         return self.message
