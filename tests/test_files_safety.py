@@ -318,3 +318,26 @@ def test_fifo_config_is_refused_at_once(tmp_path: Path) -> None:
         line = one_line_error(run(*args, home=home, timeout=20))
         assert "FIFO" in line, (args, line)
     assert stat.S_ISFIFO(os.lstat(config).st_mode)
+
+
+def test_commands_that_only_read_leave_config_and_backups_alone(tmp_path: Path) -> None:
+    home, db = bomb_home(
+        tmp_path,
+        "# mine\r\nprovider_routing:\r\n  only: deepinfra  # kept as written\r\n  sort: price\r\n",
+    )
+    config = home / "config.yaml"
+    before = fingerprint(config)
+    for args in (
+        ("summary", "--offline", "--db", str(db)),
+        ("routing", "show"),
+        ("routing", "show", "--json"),
+        ("routing", "validate"),
+        ("routing", "set", "--sort", "latency", "--dry-run"),
+        ("routing", "set", "--sort", "price"),  # already so
+        ("routing", "restore", "--list"),
+        ("plugin", "status"),
+    ):
+        r = run(*args, home=home)
+        assert r.returncode == 0, (args, r.stderr)
+        assert fingerprint(config) == before, args
+    assert not (home / "hermes-dash" / "backups").exists()
