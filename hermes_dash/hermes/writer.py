@@ -287,7 +287,9 @@ def _backup_data(data: bytes, backups: Path) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         for old in _backup_names(dir_fd)[KEEP_BACKUPS:]:
-            with contextlib.suppress(FileNotFoundError):
+            # unlink by name inside the open folder never follows a link; a backup we
+            # cannot prune (gone, or swapped for a folder) must not block the write.
+            with contextlib.suppress(OSError):
                 os.unlink(old, dir_fd=dir_fd)
     finally:
         os.close(dir_fd)
