@@ -62,7 +62,7 @@ async def load(pilot: Any, screen: RoutingScreen) -> None:
     screen._filled = None
     screen.fill_error = None
     screen.load()
-    for _ in range(400):
+    for _ in range(1000):  # up to 10 s on a busy machine
         await pilot.pause(0.01)
         if screen.doc is not None and (screen._filled or screen.fill_error):
             return
@@ -186,13 +186,13 @@ async def test_a_fifo_config_neither_hangs_the_editor_nor_quitting(tmp_path: Pat
     app = frozen_app(session)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        for _ in range(200):  # the recorder's status reads config.yaml in a thread
+        for _ in range(500):  # the recorder's status reads config.yaml in a thread
             await pilot.pause(0.02)
             if app.plugin is not None:
                 break
         assert app.plugin is not None and not app.plugin.enabled
         await pilot.press("e")
-        for _ in range(200):
+        for _ in range(500):
             await pilot.pause(0.02)
             if "FIFO" in str(app.screen.query_one("#where").render()):
                 break
