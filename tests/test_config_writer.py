@@ -339,7 +339,7 @@ def test_killed_writer_leaves_the_old_file(tmp_path: Path) -> None:
     assert config.read_bytes() == original
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     # a stray temp file may remain after a kill; the config itself is whole
-    assert all(p.name.startswith(".config.yaml.hermes-dash") for p in leftovers)
+    assert all(p.name.startswith(".config.yaml.") for p in leftovers)
     assert yaml.safe_load(config.read_text()) == {"model": "x"}
 
 
@@ -391,3 +391,21 @@ def test_check_providers_asks_the_configured_openrouter(tmp_path: Path) -> None:
         assert [p for p, _ in srv.requests] == ["/api/v1/providers"]
     assert r.returncode == 0, r.stderr
     assert "did you mean deepinfra" in r.stderr
+
+
+def test_cli_set_writes_only_the_keys_it_was_given(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    text = (
+        "provider_routing:\n"
+        "  only: deepinfra   # a plain string: Hermes passes it on as written\n"
+        '  require_parameters: "yes"\n'
+        "  order: [b, a]\n"
+    )
+    config.write_text(text)
+    r = _run("routing", "set", "--sort", "price", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert config.read_text() == text + "  sort: price\n"
+    before, mtime = config.read_bytes(), os.stat(config).st_mtime_ns
+    r = _run("routing", "set", home=tmp_path)  # no flag: nothing to write
+    assert r.returncode == 0 and "nothing to change" in r.stderr
+    assert config.read_bytes() == before and os.stat(config).st_mtime_ns == mtime

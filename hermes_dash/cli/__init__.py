@@ -240,11 +240,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     flt = CallFilter(window=Window.named(args.window, time.time()) if args.window else None)
     writer = write_csv if args.format == "csv" else write_json
     if args.output:
+        import io
+
+        from hermes_dash.hermes.files import atomic_writer, default_file_mode
+
         out_path = Path(args.output)
-        tmp = out_path.with_name(out_path.name + ".part")
-        with open(tmp, "w", encoding="utf-8", newline="") as fh:
-            n = writer(store.iter_calls(flt), fh)
-        tmp.replace(out_path)
+        # Written beside the target under an unpredictable name, renamed over it at the
+        # end: a failed export leaves the old file, and a planted link redirects nothing.
+        with atomic_writer(out_path, new_mode=default_file_mode()) as raw:
+            fh = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            try:
+                n = writer(store.iter_calls(flt), fh)
+            finally:
+                fh.detach()  # flushes; the raw file stays the writer's to close
         print(f"wrote {n:,} calls to {out_path}", file=sys.stderr)
     else:
         writer(store.iter_calls(flt), sys.stdout)

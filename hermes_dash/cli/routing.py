@@ -12,10 +12,11 @@ from pathlib import Path
 
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import UsageError
-from hermes_dash.hermes.config import load_config, routing_block
+from hermes_dash.hermes.config import config_exists, load_config, routing_block
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.routing.rules import (
     DATA_COLLECTION,
+    KNOWN_KEYS,
     SORTS,
     RoutingRules,
     errors_in,
@@ -87,7 +88,7 @@ def _paths(args: argparse.Namespace) -> tuple[DashSettings, Path]:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print the block."""
     _, config = _paths(args)
-    block = routing_block(load_config(config)) if config.exists() else {}
+    block = routing_block(load_config(config)) if config_exists(config) else {}
     if args.json:
         print(json.dumps(block, indent=2, sort_keys=False))
     elif not block:
@@ -141,8 +142,10 @@ def cmd_set(args: argparse.Namespace) -> int:
     errors = errors_in(issues)
     if errors:
         raise UsageError("; ".join(str(e) for e in errors))
-    proposal = svc.propose_routing(doc, draft)
-    if not proposal.changed:
+    # Only the keys named by a flag are written: the others stay exactly as they are.
+    keys = [k for k in KNOWN_KEYS if getattr(args, k) is not None]
+    proposal = svc.propose_routing(doc, draft, keys) if keys else None
+    if proposal is None or not proposal.changed:
         print("provider_routing already says that: nothing to change", file=sys.stderr)
         return 0
     if args.dry_run:

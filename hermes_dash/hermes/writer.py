@@ -5,19 +5,19 @@ ruamel.yaml (which keeps the block's own comments and list styles), and spliced 
 between the untouched text before and after it. Before anything is written, the new text
 is read back with PyYAML ``safe_load`` (what Hermes uses): the block must equal what was
 intended and everything else must equal the old parse, otherwise nothing is written.
-Writes are atomic (temp file in the same folder, fsync, ``os.replace``), keep the file's
+Writes are atomic and write through a symlink (see ``hermes.files``), keep the file's
 mode, refuse when the file changed on disk since it was read, and leave a timestamped
-backup (the newest 20 are kept).
+backup in a private folder (the newest 20 are kept).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
 import io
 import os
 import re
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +27,25 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from hermes_dash.hermes.config import ConfigError, parse_config_text, read_config_text
+from hermes_dash.hermes.config import (
+    ConfigError,
+    config_exists,
+    expanded_size,
+    parse_config_text,
+    read_config_bytes,
+    read_config_text,
+)
+from hermes_dash.hermes.files import (
+    UnsafeFileError,
+    atomic_write_bytes,
+    private_dir,
+    read_regular_bytes,
+    regular_file_mode,
+)
 
 KEEP_BACKUPS = 20
+#: The names our backups get; pruning deletes nothing else.
+_BACKUP_NAME = re.compile(r"^config\.yaml\.\d{8}T\d{12}Z(?:-\d+)?\.bak$")
 _TOP_KEY = re.compile(r"^(?P<key>[A-Za-z_][\w.-]*|\"[^\"]*\"|'[^']*')\s*:(?:\s|$)")
 
 
@@ -89,13 +105,17 @@ class Proposal:
 
 def load_for_edit(path: Path) -> LoadedConfig:
     """Read and parse; a missing file is an empty config (it will be created)."""
-    if not path.exists() and not path.is_symlink():
+    if not config_exists(path):
         if not path.parent.is_dir():
             raise ConfigError(f"{path.parent} does not exist")
         return LoadedConfig(path, "", {}, None)
     text = read_config_text(path)
     parsed = parse_config_text(text, path)
-    return LoadedConfig(path, text, parsed, stat.S_IMODE(os.stat(path).st_mode))
+    try:
+        mode = regular_file_mode(path)
+    except OSError as exc:
+        raise ConfigError(str(exc)) from None
+    return LoadedConfig(path, text, parsed, mode)
 
 
 def find_block(text: str, key: str) -> BlockSpan | None:
@@ -164,7 +184,13 @@ def _render_block(
     y = _yaml()
     if block_text.strip():
         try:
+            # Measure before building: ruamel.yaml, like PyYAML, would expand an alias bomb.
+            expanded_size(y.compose(block_text))
             doc = y.load(block_text)
+        except ValueError as exc:
+            raise ConfigWriteError(f"cannot edit the {key} block: {exc}") from None
+        except RecursionError:
+            raise ConfigWriteError(f"cannot edit the {key} block: nested too deeply") from None
         except YAMLError as exc:
             raise ConfigWriteError(f"cannot edit the {key} block: {exc}") from None
         value = doc.get(key) if isinstance(doc, CommentedMap) else None
@@ -237,50 +263,72 @@ def verify(proposal: Proposal) -> None:
         raise ConfigWriteError("refusing to write: other settings would change")
 
 
-def _backup(loaded: LoadedConfig, backups: Path) -> Path | None:
-    if not loaded.text and not loaded.path.exists():
-        return None
-    backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _backup_data(data: bytes, backups: Path) -> Path:
+    """Store ``data`` as a new backup and prune old ones, all inside the private folder."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target = backups / f"config.yaml.{stamp}.bak"
-    data = loaded.path.read_bytes()
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    for old in list_backups(backups)[KEEP_BACKUPS:]:
-        old.unlink(missing_ok=True)
-    return target
+    dir_fd = private_dir(backups)
+    try:
+        for attempt in range(100):
+            name = f"config.yaml.{stamp}{f'-{attempt}' if attempt else ''}.bak"
+            try:
+                fd = os.open(
+                    name,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                    0o600,
+                    dir_fd=dir_fd,
+                )
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise UnsafeFileError(f"cannot create a backup in {backups}")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for old in _backup_names(dir_fd)[KEEP_BACKUPS:]:
+            # unlink by name inside the open folder never follows a link; a backup we
+            # cannot prune (gone, or swapped for a folder) must not block the write.
+            with contextlib.suppress(OSError):
+                os.unlink(old, dir_fd=dir_fd)
+    finally:
+        os.close(dir_fd)
+    return backups / name
+
+
+def _backup_names(dir_fd: int) -> list[str]:
+    """Our backups in the open folder (regular files with our name pattern), newest first."""
+    with os.scandir(dir_fd) as entries:
+        names = [
+            e.name
+            for e in entries
+            if _BACKUP_NAME.match(e.name) and e.is_file(follow_symlinks=False)
+        ]
+    return sorted(names, reverse=True)
+
+
+def _backup(loaded: LoadedConfig, backups: Path) -> Path | None:
+    if not loaded.text and not config_exists(loaded.path):
+        return None
+    return _backup_data(read_config_bytes(loaded.path), backups)
 
 
 def list_backups(backups: Path) -> list[Path]:
-    """Backups, newest first."""
-    if not backups.is_dir():
+    """Backups, newest first: regular files with our name pattern, never through a
+    symlinked folder."""
+    try:
+        dir_fd = os.open(backups, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
         return []
-    return sorted(backups.glob("config.yaml.*.bak"), reverse=True)
+    try:
+        return [backups / name for name in _backup_names(dir_fd)]
+    finally:
+        os.close(dir_fd)
 
 
 def atomic_write(path: Path, text: str, mode: int) -> None:
-    """Write text to a temp file beside ``path``, fsync, then rename over it."""
-    directory = path.parent
-    tmp = directory / f".{path.name}.hermes-dash.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Replace ``path`` (through a symlink) with ``text`` atomically, with this mode."""
+    atomic_write_bytes(path, text.encode("utf-8"), mode=mode)
 
 
 def commit(proposal: Proposal, backups: Path) -> Path | None:
@@ -289,7 +337,7 @@ def commit(proposal: Proposal, backups: Path) -> Path | None:
     if not proposal.changed:
         return None
     try:
-        current = read_config_text(loaded.path) if loaded.path.exists() else ""
+        current = read_config_text(loaded.path) if config_exists(loaded.path) else ""
     except ConfigError as exc:
         raise ConfigWriteError(str(exc)) from None
     if current != loaded.text:
@@ -302,6 +350,8 @@ def commit(proposal: Proposal, backups: Path) -> Path | None:
         atomic_write(
             loaded.path, proposal.new_text, loaded.mode if loaded.mode is not None else 0o600
         )
+    except UnsafeFileError as exc:
+        raise ConfigWriteError(f"{exc}; {loaded.path} is unchanged") from None
     except OSError as exc:
         raise ConfigWriteError(
             f"could not write {loaded.path}: {exc.strerror or exc}; the file is unchanged"
@@ -310,18 +360,36 @@ def commit(proposal: Proposal, backups: Path) -> Path | None:
 
 
 def restore_backup(backup: Path, config: Path, backups: Path) -> Path | None:
-    """Put a backup back in place (the current file is backed up first)."""
+    """Put a backup's exact bytes back in place, whatever the current file holds (broken
+    YAML, nothing, no file at all); the current file, when readable, is backed up first.
+    Returns that backup (None when there was nothing to keep or nothing changed)."""
     try:
-        text = backup.read_text(encoding="utf-8")
+        data = read_regular_bytes(backup)
     except OSError as exc:
-        raise ConfigWriteError(f"cannot read backup {backup}: {exc.strerror}") from None
+        raise ConfigWriteError(f"cannot read backup {backup}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigWriteError(f"backup {backup} is not UTF-8 text; not restored") from None
     parse_config_text(text, backup)  # never restore something Hermes cannot read
-    loaded = load_for_edit(config)
-    saved = _backup(loaded, backups) if loaded.text else None
     try:
-        atomic_write(config, text, loaded.mode if loaded.mode is not None else 0o600)
+        mode = regular_file_mode(config)
     except OSError as exc:
-        raise ConfigWriteError(f"could not write {config}: {exc.strerror or exc}") from None
+        raise ConfigWriteError(f"{exc}; not restored") from None
+    current: bytes | None = None
+    if mode is not None:
+        # What it replaces is kept if it can be read at all (it need not parse).
+        with contextlib.suppress(OSError):
+            current = read_regular_bytes(config)
+    if current == data:
+        return None
+    try:
+        saved = _backup_data(current, backups) if current is not None else None
+        atomic_write_bytes(config, data, mode=mode if mode is not None else 0o600)
+    except OSError as exc:
+        raise ConfigWriteError(
+            f"could not restore {config}: {exc.strerror or exc}; the file is unchanged"
+        ) from None
     return saved
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -13,7 +12,8 @@ from hermes_dash import __version__
 from hermes_dash.calllog import recorder
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
-from hermes_dash.hermes.config import ConfigError, load_config
+from hermes_dash.hermes.config import ConfigError, bounded_safe_load, load_config
+from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
 from hermes_dash.hermes.paths import HermesPaths
 
 #: Rows newer than this mean the recorder is alive.
@@ -56,8 +56,8 @@ def _installed_version(folder: Path) -> str | None:
     import yaml  # imported on first use: the dashboard's first frame does not need it
 
     try:
-        manifest = yaml.safe_load((folder / "plugin.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        manifest = bounded_safe_load(read_regular_bytes(folder / "plugin.yaml").decode("utf-8"))
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError):
         return None
     version = manifest.get("version") if isinstance(manifest, dict) else None
     return str(version) if version is not None else None
@@ -134,10 +134,12 @@ def install(paths: HermesPaths) -> tuple[Path, Path | None]:
     for name in PLUGIN_FILES:
         data = (src / name).read_bytes()
         dest = target / name
-        if not dest.exists() or dest.read_bytes() != data:
-            tmp = dest.with_name(f".{name}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, dest)
+        if not dest.is_file() or dest.is_symlink() or dest.read_bytes() != data:
+            # A symlink planted in the plugin folder is replaced, never written through:
+            # the plugin's files are ours, whatever a link points at is not.
+            if dest.is_symlink():
+                dest.unlink()
+            atomic_write_bytes(dest, data, mode=default_file_mode() & 0o755)
     backup = None
     if not is_enabled(paths):
         proposal = propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))

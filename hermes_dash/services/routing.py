@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,15 @@ def _same_style(old: Any, new: Any) -> Any:
     return new
 
 
-def merge_rules(block: CommentedMap, rules: RoutingRules) -> None:
+def merge_rules(
+    block: CommentedMap, rules: RoutingRules, keys: Iterable[str] | None = None
+) -> None:
     """Write the rules into the block in place: unchanged values keep their text and
-    style, unset keys are removed, unknown keys are never touched."""
+    style, unset keys are removed, unknown keys are never touched. With ``keys``, only
+    those keys are written: the others stay exactly as the file has them, even in a form
+    the rules cannot express (a plain string for a list, a misspelt value)."""
     wanted = rules.as_block()
-    for key in KNOWN_KEYS:
+    for key in KNOWN_KEYS if keys is None else [k for k in KNOWN_KEYS if k in set(keys)]:
         if key not in wanted:
             if key in block:
                 del block[key]
@@ -81,9 +86,12 @@ def merge_rules(block: CommentedMap, rules: RoutingRules) -> None:
             block[key] = _same_style(old, value)
 
 
-def propose_routing(doc: RoutingDoc, rules: RoutingRules) -> Proposal:
-    """The new config text with the draft rules (raises ConfigWriteError when unsafe)."""
-    return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules))
+def propose_routing(
+    doc: RoutingDoc, rules: RoutingRules, keys: Iterable[str] | None = None
+) -> Proposal:
+    """The new config text with the draft rules, only ``keys`` when given (raises
+    ConfigWriteError when unsafe)."""
+    return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules, keys))
 
 
 def save(proposal: Proposal, paths: HermesPaths) -> Path | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
+from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode
 from hermes_dash.hermes.paths import DEFAULT_OPENROUTER_URL, HermesPaths, Secrets
 
 DEFAULT_REFRESH_S = 30.0
@@ -105,8 +106,7 @@ class UserSettings:
         return settings
 
     def save(self, path: Path) -> None:
-        """Write atomically."""
+        """Write atomically (through a symlink; an existing file keeps its mode)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, path)
+        data = (json.dumps(asdict(self), indent=2) + "\n").encode("utf-8")
+        atomic_write_bytes(path, data, new_mode=default_file_mode())

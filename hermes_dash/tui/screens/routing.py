@@ -45,6 +45,7 @@ from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
+from hermes_dash.tui.screens.routing_form import FormValues, draft_rules
 
 
 class OrderList(ListView):
@@ -147,6 +148,10 @@ class RoutingScreen(Screen[None]):
         self.known: list[str] | None = None
         self.endpoints: list[Endpoint] = []
         self._filling = False
+        #: What the widgets held right after filling: untouched fields keep the file's value.
+        self._filled: FormValues | None = None
+        #: Why the form could not show the file (saving is blocked while set).
+        self.fill_error: str | None = None
 
     @property
     def config_path(self) -> Path:
@@ -222,21 +227,43 @@ class RoutingScreen(Screen[None]):
         self.fill(self.doc.rules)
 
     def fill(self, rules: RoutingRules) -> None:
-        """Put rules into the widgets."""
+        """Put rules into the widgets; if they then show anything but the file's rules,
+        say so and refuse to save (a half-filled form would write its gaps)."""
         assert self.doc is not None
         self._filling = True
+        self._filled = None
+        self.fill_error = None
+        try:
+            self._fill_widgets(rules)
+            shown = self.form_values()
+            wanted = FormValues.showing(rules)
+            if shown != wanted:
+                fields = ", ".join(wanted.differences(shown))
+                raise ValueError(f"the form could not show {fields} as config.yaml has it")
+            self._filled = shown
+        except Exception as exc:  # any failure here must block saving, not pass silently
+            self.fill_error = f"cannot edit provider_routing here: {exc}"
+            self.query_one("#where", Static).update(Text(self.fill_error, style="bold red"))
+            self.notify(self.fill_error, title="Routing editor", severity="error")
+        finally:
+            self._filling = False
+        self.refresh_draft()
+
+    def _fill_widgets(self, rules: RoutingRules) -> None:
+        assert self.doc is not None
         model = self.doc.model or "(no model.default)"
         source = "OpenRouter's list" if self.known is not None else "offline: type slugs below"
         self.query_one("#where", Static).update(
             f"provider_routing in [b]{self.config_path}[/] · model [b]{model}[/] · "
             f"providers: {source}"
         )
-        self.query_one("#sort", Select).value = rules.sort if rules.sort in SORTS else Select.BLANK
-        dc = rules.data_collection
-        self.query_one("#data_collection", Select).value = (
-            dc if dc in DATA_COLLECTION else Select.BLANK
-        )
-        self.query_one("#require_parameters", Switch).value = bool(rules.require_parameters)
+        shown = FormValues.showing(rules)
+        # Select.NULL is "no selection" (Select.BLANK is not a value and raises).
+        sort = self.query_one("#sort", Select)
+        sort.value = shown.sort if shown.sort is not None else Select.NULL
+        dc = self.query_one("#data_collection", Select)
+        dc.value = shown.data_collection if shown.data_collection is not None else Select.NULL
+        self.query_one("#require_parameters", Switch).value = shown.require_parameters
         choices = sorted(
             set(self.known or ())
             | {e.slug for e in self.endpoints}
@@ -244,31 +271,42 @@ class RoutingScreen(Screen[None]):
             | set(rules.ignore)
         )
         for name in ("only", "ignore"):
-            chosen = set(getattr(rules, name))
+            chosen = getattr(shown, name)
             sl = self.query_one(f"#{name}", SelectionList)
             sl.clear_options()
             sl.add_options([(c, c, c in chosen) for c in choices])
-        self.query_one(OrderList).set_slugs(list(rules.order))
-        self._filling = False
-        self.refresh_draft()
+        self.query_one(OrderList).set_slugs(list(shown.order))
 
     # -- the draft -------------------------------------------------------------------------
 
-    def draft(self) -> RoutingRules:
-        """The rules the widgets describe."""
+    def form_values(self) -> FormValues:
+        """What the widgets hold now."""
         sort = self.query_one("#sort", Select).value
         dc = self.query_one("#data_collection", Select).value
-        switch = self.query_one("#require_parameters", Switch).value
-        original = self.doc.rules.require_parameters if self.doc else None
-        return RoutingRules(
+        return FormValues(
             sort=sort if isinstance(sort, str) else None,
-            only=tuple(self.query_one("#only", SelectionList).selected),
-            ignore=tuple(self.query_one("#ignore", SelectionList).selected),
+            only=frozenset(self.query_one("#only", SelectionList).selected),
+            ignore=frozenset(self.query_one("#ignore", SelectionList).selected),
             order=tuple(self.query_one(OrderList).slugs),
-            # An untouched switch keeps "unset" unset rather than writing false.
-            require_parameters=True if switch else (False if original is not None else None),
+            require_parameters=self.query_one("#require_parameters", Switch).value,
             data_collection=dc if isinstance(dc, str) else None,
         )
+
+    def draft_and_changes(self) -> tuple[RoutingRules, tuple[str, ...]]:
+        """The rules the widgets describe and the fields changed since filling; untouched
+        fields keep the file's own values."""
+        original = self.doc.rules if self.doc else RoutingRules()
+        now = self.form_values()
+        filled = self._filled or FormValues.showing(original)
+        ticked = {
+            name: list(self.query_one(f"#{name}", SelectionList).selected)
+            for name in ("only", "ignore")
+        }
+        return draft_rules(original, filled, now, ticked)
+
+    def draft(self) -> RoutingRules:
+        """The rules the widgets describe."""
+        return self.draft_and_changes()[0]
 
     @on(Select.Changed)
     @on(SelectionList.SelectedChanged)
@@ -359,13 +397,21 @@ class RoutingScreen(Screen[None]):
         if self.doc is None:
             self.notify("config.yaml could not be read: nothing to save", severity="error")
             return
-        draft = self.draft()
+        if self.fill_error is not None or self._filled is None:
+            self.notify(
+                self.fill_error or "the form is still loading", title="Not saved", severity="error"
+            )
+            return
+        draft, changed = self.draft_and_changes()
         errors = errors_in(validate(draft, self.known))
         if errors:
             self.notify("; ".join(map(str, errors)), title="Not saved", severity="error")
             return
+        if not changed:
+            self.notify("No change to save.")
+            return
         try:
-            proposal = svc.propose_routing(self.doc, draft)
+            proposal = svc.propose_routing(self.doc, draft, changed)
         except ConfigError as exc:
             self.notify(str(exc), title="Not saved", severity="error")
             return
