@@ -43,6 +43,7 @@ from hermes_dash.routing.rules import (
 from hermes_dash.routing.simulate import simulate
 from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 
@@ -64,7 +65,7 @@ class OrderList(ListView):
         """Replace the items."""
         self.slugs = list(slugs)
         self.clear()
-        self.extend(ListItem(Label(f"{i + 1}. {s}")) for i, s in enumerate(self.slugs))
+        self.extend(ListItem(Label(fmt.lit(f"{i + 1}. {s}"))) for i, s in enumerate(self.slugs))
         if self.slugs:
             self.index = min(index or 0, len(self.slugs) - 1)
 
@@ -102,7 +103,7 @@ class FieldIssues(Static):
         """Replace the findings."""
         lines = [
             Text(
-                f"{'✗' if i.severity == 'error' else '!'} {i.message}",
+                clean(f"{'✗' if i.severity == 'error' else '!'} {i.message}"),
                 style="bold red" if i.severity == "error" else "yellow",
             )
             for i in issues
@@ -214,8 +215,8 @@ class RoutingScreen(Screen[None]):
             self.doc = svc.load_routing(self.config_path)
         except ConfigError as exc:
             self.doc = None
-            self.query_one("#where", Static).update(f"[red]{exc}[/]")
-            self.notify(str(exc), title="config.yaml", severity="error")
+            self.query_one("#where", Static).update(fmt.markup("[red]$error[/]", error=exc))
+            self.notify(clean(exc), title="config.yaml", severity="error", markup=False)
             return
         self.known = await svc.provider_slugs(self.api)
         self.endpoints = await svc.model_endpoints(self.api, self.doc.model)
@@ -228,8 +229,12 @@ class RoutingScreen(Screen[None]):
         model = self.doc.model or "(no model.default)"
         source = "OpenRouter's list" if self.known is not None else "offline: type slugs below"
         self.query_one("#where", Static).update(
-            f"provider_routing in [b]{self.config_path}[/] · model [b]{model}[/] · "
-            f"providers: {source}"
+            fmt.markup(
+                "provider_routing in [b]$path[/] · model [b]$model[/] · providers: $source",
+                path=self.config_path,
+                model=model,
+                source=source,
+            )
         )
         self.query_one("#sort", Select).value = rules.sort if rules.sort in SORTS else Select.BLANK
         dc = rules.data_collection
@@ -247,7 +252,7 @@ class RoutingScreen(Screen[None]):
             chosen = set(getattr(rules, name))
             sl = self.query_one(f"#{name}", SelectionList)
             sl.clear_options()
-            sl.add_options([(c, c, c in chosen) for c in choices])
+            sl.add_options([(fmt.lit(c), c, c in chosen) for c in choices])
         self.query_one(OrderList).set_slugs(list(rules.order))
         self._filling = False
         self.refresh_draft()
@@ -305,14 +310,14 @@ class RoutingScreen(Screen[None]):
             style = "" if row.eligible else "dim strike"
             table.add_row(
                 str(row.rank) if row.rank else "-",
-                Text(e.provider_name, style=style),
+                Text(clean(e.provider_name, fmt.MAX_SHOWN), style=style),
                 f"{e.pricing.prompt * 1e6:.2f}",
                 f"{e.pricing.completion * 1e6:.2f}",
                 "-" if e.latency_p50_ms is None else f"{e.latency_p50_ms:.0f} ms",
                 "-" if e.throughput_p50 is None else f"{e.throughput_p50:.0f}",
                 "-" if e.uptime_last_30m is None else f"{e.uptime_last_30m:.1f}%",
-                e.quantization or "-",
-                Text(row.reason, style="green" if row.eligible else "red"),
+                fmt.lit(e.quantization or "-"),
+                Text(clean(row.reason), style="green" if row.eligible else "red"),
             )
         model = self.doc.model if self.doc else None
         wi = (
@@ -320,6 +325,7 @@ class RoutingScreen(Screen[None]):
             if model
             else None
         )
+        text: Text | str
         if wi is None:
             text = "What-if: no logged calls to this model in the last 7 days."
         elif wi.draft_usd is None:
@@ -327,10 +333,11 @@ class RoutingScreen(Screen[None]):
         else:
             delta = wi.draft_usd - wi.actual_usd
             sign = "+" if delta >= 0 else "-"
-            text = (
+            text = fmt.lit(
                 f"What-if, last 7 days of {wi.model}: logged {fmt.money(wi.actual_usd)}; at first "
                 f"choice {wi.first_choice}: {fmt.money(wi.draft_usd)} "
-                f"({sign}{fmt.money(abs(delta))})"
+                f"({sign}{fmt.money(abs(delta))})",
+                None,
             )
         self.query_one("#whatif", Static).update(text)
 
@@ -348,7 +355,7 @@ class RoutingScreen(Screen[None]):
             try:
                 sl.get_option(slug)
             except Exception:  # an unknown option id: add it
-                sl.add_option((slug, slug))
+                sl.add_option((fmt.lit(slug), slug))
         event.input.value = ""
         self.refresh_draft()
 
@@ -362,12 +369,17 @@ class RoutingScreen(Screen[None]):
         draft = self.draft()
         errors = errors_in(validate(draft, self.known))
         if errors:
-            self.notify("; ".join(map(str, errors)), title="Not saved", severity="error")
+            self.notify(
+                clean("; ".join(map(str, errors))),
+                title="Not saved",
+                severity="error",
+                markup=False,
+            )
             return
         try:
             proposal = svc.propose_routing(self.doc, draft)
         except ConfigError as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
+            self.notify(clean(exc), title="Not saved", severity="error", markup=False)
             return
         if not proposal.changed:
             self.notify("No change to save.")
@@ -379,11 +391,14 @@ class RoutingScreen(Screen[None]):
             try:
                 backup = svc.save(proposal, self.settings.paths)
             except ConfigError as exc:
-                self.notify(str(exc), title="Not saved", severity="error")
+                self.notify(clean(exc), title="Not saved", severity="error", markup=False)
                 return
             name = backup.name if backup else "none (new file)"
             self.notify(
-                f"Saved. Backup: {name}. {svc.RESTART_NOTE}", title="provider_routing", timeout=8
+                clean(f"Saved. Backup: {name}. {svc.RESTART_NOTE}"),
+                title="provider_routing",
+                timeout=8,
+                markup=False,
             )
             self.load()
 
@@ -398,9 +413,11 @@ class RoutingScreen(Screen[None]):
             try:
                 restore_backup(backup, self.config_path, self.settings.paths.backups)
             except ConfigError as exc:
-                self.notify(str(exc), title="Not restored", severity="error")
+                self.notify(clean(exc), title="Not restored", severity="error", markup=False)
                 return
-            self.notify(f"Restored {backup.name}. {svc.RESTART_NOTE}", timeout=8)
+            self.notify(
+                clean(f"Restored {backup.name}. {svc.RESTART_NOTE}"), timeout=8, markup=False
+            )
             self.load()
 
         self.app.push_screen(PickBackup(list_backups(self.settings.paths.backups)), chosen)
