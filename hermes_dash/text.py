@@ -17,11 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 #: Terminal sequences as a whole (so their parameters do not linger on screen as noise):
-#: CSI (``ESC [`` or C1 ``0x9b``), OSC/DCS/SOS/PM/APC strings up to their terminator
-#: (bounded, so a string without one costs linear time), and two-character ESC sequences.
+#: CSI (``ESC [`` or C1 ``0x9b``), OSC/DCS/SOS/PM/APC strings up to their terminator, and
+#: two-character ESC sequences. A string's body stops at any control character and is
+#: bounded, so no input makes the scan more than linear.
 _SEQUENCE = re.compile(
     r"(?:\x1b\[|\x9b)[\x30-\x3f]{0,64}[\x20-\x2f]{0,16}[\x40-\x7e]"
-    r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]{0,4096}(?:\x07|\x1b\\|\x9c)"
+    r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x00-\x1f\x7f-\x9f]{0,4096}(?:\x07|\x1b\\|\x9c)"
     r"|\x1b[\x20-\x2f]{0,8}[\x30-\x7e]"
 )
 #: Line breaks and tabs become a space: the words stay apart on one line.
