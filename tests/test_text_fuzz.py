@@ -242,3 +242,16 @@ def test_the_running_dashboard_survives_random_text(
 ) -> None:
     with tempfile.TemporaryDirectory() as root:
         asyncio.run(_drive(texts, Path(root), server.url))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\x9d" * 200_000, ("\x1b]" + "a" * 5000) * 40, "\x1b[\x9b" * 100_000, "\x1b[" + "1" * 200_000],
+    ids=["c1-starts", "unterminated-osc", "csi-starts", "long-csi"],
+)
+def test_huge_hostile_strings_clean_in_linear_time(text: str) -> None:
+    # Linear work takes tens of milliseconds here; a quadratic scan would take minutes.
+    started = time.perf_counter()
+    out = clean(text)
+    assert time.perf_counter() - started < 2.0
+    assert not RAW_CONTROL.search(out)
