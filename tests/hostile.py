@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hermes_dash.calllog.store import CallStore
 
+from .conftest import call
 from .fakeserver import CREDITS_BODY, KEY_BODY, Reply, prefixed
 
 #: Markup that crashed a screen (``[/]``), made a live link, or ran an action on click.
@@ -65,8 +66,9 @@ def hostile_call_log(path: Path, now: float) -> None:
     conn.close()
 
 
-def hostile_state_db(path: Path, now: float) -> None:
-    """A Hermes state.db (sessions table) whose model names are hostile."""
+def hostile_state_db(path: Path, now: float, *, hostile: bool = True) -> None:
+    """A Hermes state.db (sessions table) whose model names are hostile (or plain)."""
+    evil, huge = (EVIL, HUGE) if hostile else ("openai/gpt-4o-mini", "z-ai/glm-4.6")
     conn = sqlite3.connect(path)
     conn.execute(
         "CREATE TABLE sessions (id TEXT PRIMARY KEY, model TEXT, billing_provider TEXT, "
@@ -75,7 +77,7 @@ def hostile_state_db(path: Path, now: float) -> None:
     )
     conn.executemany(
         "INSERT INTO sessions VALUES (?, ?, ?, 10, 5, 0.5, 0.4, 3, ?, ?)",
-        [("s1", f"evil/{EVIL}", EVIL, now - 600, now - 500), ("s2", HUGE, HUGE, now - 60, None)],
+        [("s1", f"evil/{evil}", evil, now - 600, now - 500), ("s2", huge, huge, now - 60, None)],
     )
     conn.commit()
     conn.close()
@@ -92,6 +94,45 @@ provider_routing:
   order: ["[/]\x9b31m", "deepinfra"]
   data_collection: "deny"
 """
+
+
+#: The same keys with plain values.
+PLAIN_CONFIG = """model:
+  default: "openai/gpt-4o-mini"
+provider_routing:
+  sort: "price"
+  order: ["deepinfra"]
+  data_collection: "deny"
+"""
+
+
+def plain_call_log(path: Path, now: float) -> None:
+    """Three ordinary calls, one of them a 429."""
+    CallStore(path).insert(
+        [
+            call(now - 120, http_status=429, status="error", cost_usd=0.0),
+            call(now - 60),
+            call(now - 30),
+        ]
+    )
+
+
+def plain_routes() -> dict[str, object]:
+    """OpenRouter answering normally."""
+    endpoint = {
+        "provider_name": "DeepInfra",
+        "tag": "deepinfra",
+        "quantization": "fp8",
+        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+    }
+    return prefixed(
+        {
+            "/key": Reply(200, KEY_BODY),
+            "/credits": Reply(200, CREDITS_BODY),
+            "/providers": Reply(200, {"data": [{"name": "DeepInfra", "slug": "deepinfra"}]}),
+            "*": Reply(200, {"data": {"endpoints": [endpoint]}}),
+        }
+    )
 
 
 def hostile_routes(message_status: int = 429) -> dict[str, object]:
