@@ -255,3 +255,41 @@ def test_huge_hostile_strings_clean_in_linear_time(text: str) -> None:
     out = clean(text)
     assert time.perf_counter() - started < 2.0
     assert not RAW_CONTROL.search(out)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\x1b]52;c;aGVsbG8=\x07b", "ab"),  # OSC 52 (clipboard), BEL-terminated
+        ("a\x1b]2;title\x1b\\b", "ab"),  # OSC 2 (window title), ST-terminated
+        ("a\x1b[2Jb\x1b[31;1mc", "abc"),  # CSI
+        ("a\x9b31mb\x9d0;t\x9cc", "abc"),  # C1 CSI and C1 OSC
+        ("a\x1bcb\x1b(Bc", "abc"),  # two-character ESC sequences
+        ("a\x1b", "a"),  # a lone ESC
+        ("a\x00b\x7fc\x85d", "abc d"),  # NUL and DEL go; NEL is a line break
+        ("line 1\nline 2\tend\r", "line 1 line 2 end "),
+        ("bad \ud800 half", "bad \ufffd half"),
+        ("[/] [link=http://x]a[/link] 漢 🙂 é", "[/] [link=http://x]a[/link] 漢 🙂 é"),
+    ],
+)
+def test_clean_examples(text: str, shown: str) -> None:
+    assert clean(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "' =1"),
+        ("\r=1", "' =1"),
+        ("ok", "ok"),
+        (-1.5, -1.5),
+        (3, 3),
+        (None, ""),
+    ],
+)
+def test_csv_cell_examples(value: object, cell: object) -> None:
+    assert csv_cell(value) == cell
