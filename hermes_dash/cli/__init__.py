@@ -26,6 +26,7 @@ from hermes_dash.services.account import AccountState, fetch_snapshot
 from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import build_summary
+from hermes_dash.text import clean, clean_data
 
 #: Failures every command reports as one line and exit 1, never a traceback.
 EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
@@ -188,13 +189,14 @@ def _print_summary_table(s: dict[str, Any]) -> None:
         p50 = "-" if p["latency_p50_s"] is None else f"{p['latency_p50_s']:.2f}"
         p95 = "-" if p["latency_p95_s"] is None else f"{p['latency_p95_s']:.2f}"
         print(
-            f"  {p['provider']:<12} {(p['upstream'] or '-'):<18} {p['calls']:>8,} "
+            f"  {clean(p['provider'], 40):<12} {clean(p['upstream'] or '-', 40):<18} "
+            f"{p['calls']:>8,} "
             f"{p['rate_limited']:>6,} {p50:>7} {p95:>7} {_money(p['cost_usd']):>10}"
         )
     print(f"\n  {'model':<42} {'calls':>8} {'429s':>6} {'cost':>10}")
     for m in s["models"]:
         print(
-            f"  {m['model'][:42]:<42} {m['calls']:>8,} {m['rate_limited']:>6,} "
+            f"  {clean(m['model'], 42):<42} {m['calls']:>8,} {m['rate_limited']:>6,} "
             f"{_money(m['cost_usd']):>10}"
         )
 
@@ -208,6 +210,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     summary = build_summary(
         store, Window.named(args.window, now), account, read_routing(settings), now
     )
+    # Names, labels and config values are outside text: no terminal control reaches stdout.
+    summary = clean_data(summary)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
@@ -226,7 +230,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     n = generate(CallStore(Path(args.db)), args.generate, seed=args.seed, days=args.days)
     print(
-        f"wrote {n:,} calls to {args.db} in {time.perf_counter() - started:.1f} s", file=sys.stderr
+        f"wrote {n:,} calls to {clean(args.db)} in {time.perf_counter() - started:.1f} s",
+        file=sys.stderr,
     )
     return 0
 
@@ -253,7 +258,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 n = writer(store.iter_calls(flt), fh)
             finally:
                 fh.detach()  # flushes; the raw file stays the writer's to close
-        print(f"wrote {n:,} calls to {out_path}", file=sys.stderr)
+        print(f"wrote {n:,} calls to {clean(out_path)}", file=sys.stderr)
     else:
         writer(store.iter_calls(flt), sys.stdout)
     return 0
@@ -294,7 +299,8 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"hermes-dash: {message}", file=sys.stderr)
+    # Messages carry server text, file names and config values: one clean line.
+    print(f"hermes-dash: {clean(message, 1000)}", file=sys.stderr)
     raise SystemExit(code)
 
 

@@ -10,6 +10,7 @@ from hermes_dash import __version__
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.cli.common import settings_from
+from hermes_dash.text import clean
 
 
 def add_plugin_parser(
@@ -35,8 +36,12 @@ def cmd_install(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     target, backup = svc.install(settings.paths)
-    print(f"installed {PLUGIN_NAME} {__version__} in {target}")
-    print(f"enabled in {settings.paths.config}" + (f" (backup: {backup.name})" if backup else ""))
+    print(f"installed {PLUGIN_NAME} {__version__} in {clean(target)}")
+    print(
+        clean(
+            f"enabled in {settings.paths.config}" + (f" (backup: {backup.name})" if backup else "")
+        )
+    )
     print("Restart running Hermes processes (gateway, cron) so they load it.")
     return 0
 
@@ -47,10 +52,12 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     removed, backup = svc.uninstall(settings.paths)
-    print(("removed " if removed else "was not installed: ") + str(svc.plugin_dir(settings.paths)))
+    print(
+        ("removed " if removed else "was not installed: ") + clean(svc.plugin_dir(settings.paths))
+    )
     if backup:
-        print(f"disabled in {settings.paths.config} (backup: {backup.name})")
-    print(f"the call log {settings.db_path} was kept")
+        print(clean(f"disabled in {settings.paths.config} (backup: {backup.name})"))
+    print(f"the call log {clean(settings.db_path)} was kept")
     return 0
 
 
@@ -66,20 +73,23 @@ def cmd_status(args: argparse.Namespace) -> int:
         except CallLogError:
             store = None
     st = svc.plugin_status(settings.paths, store)
+    # Paths and the installed plugin.yaml's version are outside text: printed clean.
     print(f"plugin:    {st.state()}")
-    print(f"folder:    {svc.plugin_dir(settings.paths)}")
+    print(f"folder:    {clean(svc.plugin_dir(settings.paths))}")
     print(
-        f"enabled:   {'yes' if st.enabled else 'no'} (plugins.enabled in {settings.paths.config})"
+        f"enabled:   {'yes' if st.enabled else 'no'} "
+        f"(plugins.enabled in {clean(settings.paths.config)})"
     )
     if st.installed:
         same = "same as" if st.same_version else "differs from"
-        print(f"version:   {st.installed_version} ({same} hermes-dash {__version__})")
+        version = clean(st.installed_version, 80)
+        print(f"version:   {version} ({same} hermes-dash {__version__})")
     last = (
         "never"
         if st.last_write is None
         else dt.datetime.fromtimestamp(st.last_write).isoformat(" ", "seconds")
     )
-    print(f"last row:  {last} in {settings.db_path}")
+    print(f"last row:  {last} in {clean(settings.db_path)}")
     if st.dropped_rows:
         print(
             f"dropped:   {st.dropped_rows} rows could not be written (database busy or disk full)"

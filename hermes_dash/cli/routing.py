@@ -24,6 +24,7 @@ from hermes_dash.routing.rules import (
     validate,
 )
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.text import clean, clean_data, clean_lines
 
 # The editing modules pull in ruamel.yaml: they are imported by the commands that edit,
 # so starting the dashboard does not pay for them.
@@ -89,14 +90,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     """Print the block."""
     _, config = _paths(args)
     block = routing_block(load_config(config)) if config_exists(config) else {}
+    # config.yaml is outside text: values are printed without terminal control.
     if args.json:
-        print(json.dumps(block, indent=2, sort_keys=False))
+        print(json.dumps(clean_data(block), indent=2, sort_keys=False))
     elif not block:
-        print(f"no provider_routing in {config}: OpenRouter's defaults apply")
+        print(f"no provider_routing in {clean(config)}: OpenRouter's defaults apply")
     else:
         for key, value in block.items():
             shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
-            print(f"{key}: {shown}")
+            print(clean(f"{key}: {shown}"))
     return 0
 
 
@@ -138,7 +140,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     issues = validate(draft, known)
     for issue in issues:
         if issue.severity == "warning":
-            print(f"warning: {issue}", file=sys.stderr)
+            print(clean(f"warning: {issue}"), file=sys.stderr)
     errors = errors_in(issues)
     if errors:
         raise UsageError("; ".join(str(e) for e in errors))
@@ -149,11 +151,11 @@ def cmd_set(args: argparse.Namespace) -> int:
         print("provider_routing already says that: nothing to change", file=sys.stderr)
         return 0
     if args.dry_run:
-        sys.stdout.write(proposal.diff())
+        sys.stdout.write(clean_lines(proposal.diff()))
         return 0
     backup = svc.save(proposal, paths)
-    sys.stdout.write(proposal.diff())
-    print(f"saved {config}" + (f" (backup: {backup})" if backup else ""), file=sys.stderr)
+    sys.stdout.write(clean_lines(proposal.diff()))
+    print(clean(f"saved {config}" + (f" (backup: {backup})" if backup else "")), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0
 
@@ -175,12 +177,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     doc = svc.load_routing(config)
     issues = validate(doc.rules)
     for issue in issues:
-        print(f"{issue.severity}: {issue}", file=sys.stderr)
+        print(clean(f"{issue.severity}: {issue}"), file=sys.stderr)
     if errors_in(issues):
         raise UsageError(
             f"provider_routing in {config} is invalid ({len(errors_in(issues))} errors)"
         )
-    print(f"provider_routing in {config} is valid")
+    print(f"provider_routing in {clean(config)} is valid")
     return 0
 
 
@@ -194,9 +196,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
     backups = list_backups(paths.backups)
     if args.list or not args.backup:
         if not backups:
-            print(f"no backups in {paths.backups}")
+            print(f"no backups in {clean(paths.backups)}")
         for b in backups:
-            print(b.name)
+            print(clean(b.name))
         return 0
     chosen = Path(args.backup)
     if not chosen.is_file():
@@ -205,8 +207,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
     saved = restore_backup(chosen, config, paths.backups)
     print(
-        f"restored {config} from {chosen.name}"
-        + (f" (previous version: {saved.name})" if saved else "")
+        clean(
+            f"restored {config} from {chosen.name}"
+            + (f" (previous version: {saved.name})" if saved else "")
+        )
     )
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0

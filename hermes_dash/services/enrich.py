@@ -10,6 +10,7 @@ picked, and the rollups follow the update by trigger, so nothing is counted twic
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable
 
@@ -18,12 +19,17 @@ from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import Pricing
+from hermes_dash.text import clean
 
 #: Generation lookups per call before falling back to an estimate.
 GENERATION_ATTEMPTS = 4
 #: Rounds a call stays eligible at all (unknown model, no prices): then it is left alone.
 MAX_ATTEMPTS = 8
 PRICES_TTL_S = 3600.0
+#: The most one call can plausibly cost, USD: a larger figure from a server is not stored.
+MAX_CALL_COST_USD = 10_000.0
+#: The longest upstream name stored (OpenRouter's are a few words).
+MAX_UPSTREAM_CHARS = 64
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
 
 
@@ -44,6 +50,20 @@ def estimate_cost(row: CallRow, price: Pricing) -> float:
         + cache_write * (price.cache_write if price.cache_write is not None else price.prompt)
         + (row.output_tokens or 0) * price.completion
     )
+
+
+def sane_cost(value: float | None) -> float | None:
+    """A cost fit to store: finite, not negative, not absurd; otherwise None."""
+    if value is None or not math.isfinite(value) or not 0.0 <= value <= MAX_CALL_COST_USD:
+        return None
+    return value
+
+
+def sane_upstream(value: str | None) -> str | None:
+    """An upstream name fit to store and show: one clean, short line; None when empty."""
+    if value is None:
+        return None
+    return clean(value, MAX_UPSTREAM_CHARS).strip() or None
 
 
 class Enricher:
@@ -104,9 +124,15 @@ class Enricher:
                 return None  # not visible yet: normal right after a call
             except errors.OpenRouterError:
                 return None
-            if gen.total_cost is not None:
-                return gen.total_cost, "openrouter", gen.provider_name
+            # The answer is outside data stored for good and shown on every start: only
+            # sane values are kept (an insane cost falls back to an estimate).
+            cost = sane_cost(gen.total_cost)
+            if cost is not None:
+                return cost, "openrouter", sane_upstream(gen.provider_name)
         price = self._price_for(await self.prices(), row.model)
         if price is None:
             return None
-        return estimate_cost(row, price), "estimate", None
+        estimate = sane_cost(estimate_cost(row, price))
+        if estimate is None:
+            return None
+        return estimate, "estimate", None

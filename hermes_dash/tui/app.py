@@ -36,6 +36,7 @@ from hermes_dash.services.dashboard import (
     read_first,
 )
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
 from hermes_dash.tui.screens.dashboard import DashboardScreen
@@ -116,7 +117,7 @@ class HermesDashApp(App[None]):
         self.theme = (
             self.prefs.theme if self.prefs.theme in self.available_themes else "textual-dark"
         )
-        self.sub_title = "demo" if settings.demo else str(settings.paths.home)
+        self.sub_title = "demo" if settings.demo else clean(settings.paths.home)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every dashboard action in the command palette, beside Textual's own."""
@@ -227,7 +228,9 @@ class HermesDashApp(App[None]):
             self._last_error = None
         elif message.state.message != self._last_error:
             self._last_error = message.state.message
-            self.notify(message.state.message, title="OpenRouter", severity="error")
+            self.notify(
+                clean(message.state.message), title="OpenRouter", severity="error", markup=False
+            )
         self.mark_stale()
         self.refresh_screen()
 
@@ -276,7 +279,7 @@ class HermesDashApp(App[None]):
         """Keep the last data; say why once; try again later."""
         if message.reason != self._last_error:
             self._last_error = message.reason
-            self.notify(message.reason, title="Call log", severity="error")
+            self.notify(clean(message.reason), title="Call log", severity="error", markup=False)
         self._calllog_timer = self.set_timer(self.settings.calllog_poll_s * 4, self.read_calllog)
 
     @work(exclusive=True, group="enrich", exit_on_error=False)
@@ -326,9 +329,13 @@ class HermesDashApp(App[None]):
         else:
             conn = f"[red]{self.account.status}[/]" + (" [b]stale[/]" if self.account.stale else "")
         plugin = self.plugin.state(now) if self.plugin else "…"
-        text = (
-            f"polled {fmt.ago(self.last_poll, now)} · {conn} · key {self.api.masked_key} · "
-            f"log {self.settings.db_path.name} · recorder {plugin}"
+        # The file name is outside text: "calls[old].db" must not be read as markup.
+        text = fmt.markup(
+            f"polled {fmt.ago(self.last_poll, now)} · {conn} · key $key · log $log · "
+            "recorder $plugin",
+            key=self.api.masked_key,
+            log=self.settings.db_path.name,
+            plugin=plugin,
         )
         self.dashboard.show_status(text)
 
@@ -404,13 +411,20 @@ class HermesDashApp(App[None]):
         try:
             self.prefs.save(self.prefs_path)
         except OSError as exc:
-            self.notify(f"cannot save settings: {exc.strerror}", severity="error")
+            self.notify(
+                f"cannot save settings: {clean(exc.strerror)}", severity="error", markup=False
+            )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Every unexpected worker failure ends up here, as one notification."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             err = event.worker.error
-            self.notify(f"{type(err).__name__}: {err}", title="Internal error", severity="error")
+            self.notify(
+                clean(f"{type(err).__name__}: {err}", fmt.MAX_SHOWN),
+                title="Internal error",
+                severity="error",
+                markup=False,
+            )
 
     async def on_unmount(self) -> None:
         """Close the shared HTTP client."""

@@ -1,8 +1,54 @@
-"""Formatting numbers and times for the screens."""
+"""Formatting numbers, times and outside text for the screens.
+
+Text the dashboard did not write itself (names and messages from OpenRouter, the call log,
+state.db, config.yaml, file names) is never markup: it goes on screen through :func:`lit` or
+as a ``$variable`` of :func:`markup`, cleaned of terminal control by
+:func:`hermes_dash.text.clean`.
+"""
 
 from __future__ import annotations
 
 import time
+
+from rich.text import Text
+from textual.content import Content
+
+from hermes_dash.text import clean
+
+#: A line of a multi-line view: our own markup (str), or content built from outside text.
+Line = str | Content | Text
+
+#: The longest piece of outside text a line or a cell shows (the rest ends in …).
+MAX_SHOWN = 200
+
+
+def lit(value: object, limit: int | None = MAX_SHOWN) -> Text:
+    """Outside text shown literally: ``[b]`` stays ``[b]``, control characters go."""
+    return Text(clean(value, limit), end="")
+
+
+def short(value: object, limit: int = 40) -> str:
+    """Outside text cut for a place with little room (a name in a list)."""
+    return clean(value, limit)
+
+
+def join_lines(lines: list[Line]) -> Content:
+    """Lines as one piece of content: ``str`` lines are our own markup, ``Content`` lines
+    were built with :func:`markup` or :func:`lit` (rich ``Text`` is accepted too)."""
+    return Content("\n").join(
+        Content.from_rich_text(line)
+        if isinstance(line, Text)
+        else line
+        if isinstance(line, Content)
+        else Content.from_markup(line)
+        for line in lines
+    )
+
+
+def markup(template: str, **values: object) -> Content:
+    """Our own markup ``template`` with outside text in it as ``$name`` variables: the
+    values are inserted literally (cleaned, bounded), never parsed as markup."""
+    return Content.from_markup(template, **{k: clean(v, MAX_SHOWN) for k, v in values.items()})
 
 
 def money(v: float | None, digits: int = 2) -> str:

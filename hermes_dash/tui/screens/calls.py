@@ -6,33 +6,44 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 
 PAGE = 200
 STATUS_CHOICES = [("ok", "ok"), ("errors", "error"), ("429 only", "429")]
 
 
-def describe(row: CallRow) -> str:
-    """The detail of one call, as markup lines."""
+def describe(row: CallRow) -> Content:
+    """The detail of one call; every text field of the row is shown literally."""
     cost = "-" if row.cost_usd is None else fmt.money(row.cost_usd, 6)
-    return "\n".join(
+    return fmt.join_lines(
         [
-            f"[b]#{row.id}[/] {fmt.clock(row.started_at)}  {row.model}  status "
-            f"{row.status} {row.http_status or ''} {row.error_reason or ''}",
-            f"provider {row.provider}  upstream {row.upstream or '-'}  host "
-            f"{row.base_url_host or '-'}  platform {row.platform or '-'}  session "
-            f"{row.session_id or '-'}",
+            fmt.markup(
+                f"[b]#{row.id}[/] {fmt.clock(row.started_at)}  $model  status $status",
+                model=row.model,
+                status=f"{row.status} {row.http_status or ''} {row.error_reason or ''}",
+            ),
+            fmt.lit(
+                f"provider {row.provider}  upstream {row.upstream or '-'}  host "
+                f"{row.base_url_host or '-'}  platform {row.platform or '-'}  session "
+                f"{row.session_id or '-'}",
+                None,
+            ),
             f"latency {fmt.seconds(row.latency_s)}  tokens in {row.input_tokens or 0:,} out "
             f"{row.output_tokens or 0:,} cache read {row.cache_read_tokens or 0:,} reasoning "
             f"{row.reasoning_tokens or 0:,}",
-            f"cost {cost} ({row.cost_source or 'not priced yet'})  generation "
-            f"{row.generation_id or '-'}  finish {row.finish_reason or '-'}  retries "
-            f"{row.retry_count if row.retry_count is not None else '-'}",
+            fmt.lit(
+                f"cost {cost} ({row.cost_source or 'not priced yet'})  generation "
+                f"{row.generation_id or '-'}  finish {row.finish_reason or '-'}  retries "
+                f"{row.retry_count if row.retry_count is not None else '-'}",
+                None,
+            ),
         ]
     )
 
@@ -97,10 +108,11 @@ class CallsScreen(Screen[None]):
                 set(self.store.distinct("provider")) | set(self.store.distinct("upstream"))
             )
         except CallLogError as exc:
-            self.notify(str(exc), severity="error")
+            self.notify(clean(exc), severity="error", markup=False)
             models, providers = [], []
-        self.query_one("#f-model", Select).set_options([(m, m) for m in models])
-        self.query_one("#f-provider", Select).set_options([(p, p) for p in providers])
+        # Option labels are outside text: shown literally; the values stay exact for filtering.
+        self.query_one("#f-model", Select).set_options([(fmt.lit(m), m) for m in models])
+        self.query_one("#f-provider", Select).set_options([(fmt.lit(p), p) for p in providers])
         table.focus()
         self.load()
 
@@ -126,7 +138,7 @@ class CallsScreen(Screen[None]):
             rows = self.store.query_calls(flt, limit=PAGE, offset=self.page_start)
             total = self.store.count_calls(flt)
         except CallLogError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            self.app.call_from_thread(self.notify, clean(exc), severity="error", markup=False)
             return
         self.app.call_from_thread(self.show, rows, total)
 
@@ -136,18 +148,19 @@ class CallsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for r in rows:
+            # DataTable reads str cells as markup: outside text goes in as literal Text.
             table.add_row(
                 str(r.id),
                 fmt.clock(r.started_at),
-                r.model,
-                r.provider,
-                r.upstream or "-",
-                str(r.http_status or r.status),
+                fmt.lit(r.model),
+                fmt.lit(r.provider),
+                fmt.lit(r.upstream or "-"),
+                fmt.lit(r.http_status or r.status),
                 fmt.seconds(r.latency_s),
                 fmt.tokens(r.input_tokens),
                 fmt.tokens(r.output_tokens),
                 "-" if r.cost_usd is None else fmt.money(r.cost_usd, 4),
-                r.session_id or "-",
+                fmt.lit(r.session_id or "-"),
                 key=str(r.id),
             )
         last = min(total, self.page_start + len(rows))

@@ -90,7 +90,7 @@ class CostCheckScreen(ModalScreen[None]):
             est = h.estimated_usd if h else None
             delta = None if (logged is None or est is None) else est - logged
             table.add_row(
-                model,
+                fmt.lit(model),  # DataTable reads str cells as markup
                 f"{g.calls:,}" if g else "-",
                 fmt.money(logged, 4),
                 str(h.sessions) if h else "-",
@@ -98,4 +98,4 @@ class CostCheckScreen(ModalScreen[None]):
                 fmt.money(h.actual_usd if h else None, 4),
                 "-" if delta is None else f"{'+' if delta >= 0 else '-'}{fmt.money(abs(delta), 4)}",
             )
-        self.query_one("#costcheck-note", Static).update(note)
+        self.query_one("#costcheck-note", Static).update(fmt.lit(note, None))

@@ -6,6 +6,7 @@ from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
@@ -13,6 +14,7 @@ from hermes_dash.calllog.records import CallRow
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
+from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -88,12 +90,12 @@ class DashboardScreen(Screen[None]):
         """Show the budget/runway banner, or hide it."""
         self.banner.set_class(bool(alerts), "-visible")
         self.banner.set_class(any(a.severity == "error" for a in alerts), "-error")
-        self.banner.update("  ·  ".join(f"⚠ {a.message}" for a in alerts))
+        self.banner.update(fmt.lit("  ·  ".join(f"⚠ {a.message}" for a in alerts), None))
 
     def action_sort_providers(self) -> None:
         """Sort the providers table by its next column."""
         self.query_one(ProvidersTable).action_cycle_sort()
 
-    def show_status(self, text: str) -> None:
+    def show_status(self, text: Content) -> None:
         """Replace the status line."""
         self.status.update(text)

@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
+from hermes_dash.text import clean, clean_lines
+
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
 {name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
@@ -22,9 +24,10 @@ _DIALOG_CSS = """
 
 
 def colour_diff(diff: str) -> Text:
-    """A unified diff with + lines green and - lines red."""
+    """A unified diff with + lines green and - lines red (each line cleaned of control
+    characters: config.yaml is outside text)."""
     out = Text()
-    for line in diff.splitlines(keepends=True):
+    for line in clean_lines(diff).splitlines(keepends=True):
         if line.startswith("+") and not line.startswith("+++"):
             out.append(line, style="green")
         elif line.startswith("-") and not line.startswith("---"):
@@ -49,7 +52,7 @@ class ConfirmDiff(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"[b]{self.title_text}[/]")
+            yield Static(Text(clean(self.title_text), style="bold"))
             with VerticalScroll():
                 yield Static(colour_diff(self.diff), id="diff")
             with Horizontal(classes="buttons"):
@@ -87,7 +90,9 @@ class PickBackup(ModalScreen[Path | None]):
         with Vertical():
             yield Static("[b]Restore config.yaml from a backup[/] (newest first; Enter restores)")
             if self.backups:
-                yield OptionList(*[Option(b.name, id=str(i)) for i, b in enumerate(self.backups)])
+                yield OptionList(
+                    *[Option(Text(clean(b.name)), id=str(i)) for i, b in enumerate(self.backups)]
+                )
             else:
                 yield Static("No backups yet: one is taken before every save.")
             with Horizontal(classes="buttons"):

@@ -43,6 +43,7 @@ from hermes_dash.routing.rules import (
 from hermes_dash.routing.simulate import simulate
 from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 from hermes_dash.tui.screens.routing_form import FormValues, draft_rules
@@ -65,7 +66,7 @@ class OrderList(ListView):
         """Replace the items."""
         self.slugs = list(slugs)
         self.clear()
-        self.extend(ListItem(Label(f"{i + 1}. {s}")) for i, s in enumerate(self.slugs))
+        self.extend(ListItem(Label(fmt.lit(f"{i + 1}. {s}"))) for i, s in enumerate(self.slugs))
         if self.slugs:
             self.index = min(index or 0, len(self.slugs) - 1)
 
@@ -103,7 +104,7 @@ class FieldIssues(Static):
         """Replace the findings."""
         lines = [
             Text(
-                f"{'✗' if i.severity == 'error' else '!'} {i.message}",
+                clean(f"{'✗' if i.severity == 'error' else '!'} {i.message}"),
                 style="bold red" if i.severity == "error" else "yellow",
             )
             for i in issues
@@ -219,8 +220,8 @@ class RoutingScreen(Screen[None]):
             self.doc = svc.load_routing(self.config_path)
         except ConfigError as exc:
             self.doc = None
-            self.query_one("#where", Static).update(f"[red]{exc}[/]")
-            self.notify(str(exc), title="config.yaml", severity="error")
+            self.query_one("#where", Static).update(fmt.markup("[red]$error[/]", error=exc))
+            self.notify(clean(exc), title="config.yaml", severity="error", markup=False)
             return
         self.known = await svc.provider_slugs(self.api)
         self.endpoints = await svc.model_endpoints(self.api, self.doc.model)
@@ -242,9 +243,9 @@ class RoutingScreen(Screen[None]):
                 raise ValueError(f"the form could not show {fields} as config.yaml has it")
             self._filled = shown
         except Exception as exc:  # any failure here must block saving, not pass silently
-            self.fill_error = f"cannot edit provider_routing here: {exc}"
+            self.fill_error = clean(f"cannot edit provider_routing here: {exc}")
             self.query_one("#where", Static).update(Text(self.fill_error, style="bold red"))
-            self.notify(self.fill_error, title="Routing editor", severity="error")
+            self.notify(self.fill_error, title="Routing editor", severity="error", markup=False)
         finally:
             self._filling = False
         self.refresh_draft()
@@ -254,8 +255,12 @@ class RoutingScreen(Screen[None]):
         model = self.doc.model or "(no model.default)"
         source = "OpenRouter's list" if self.known is not None else "offline: type slugs below"
         self.query_one("#where", Static).update(
-            f"provider_routing in [b]{self.config_path}[/] · model [b]{model}[/] · "
-            f"providers: {source}"
+            fmt.markup(
+                "provider_routing in [b]$path[/] · model [b]$model[/] · providers: $source",
+                path=self.config_path,
+                model=model,
+                source=source,
+            )
         )
         shown = FormValues.showing(rules)
         # Select.NULL is "no selection" (Select.BLANK is not a value and raises).
@@ -274,7 +279,7 @@ class RoutingScreen(Screen[None]):
             chosen = getattr(shown, name)
             sl = self.query_one(f"#{name}", SelectionList)
             sl.clear_options()
-            sl.add_options([(c, c, c in chosen) for c in choices])
+            sl.add_options([(fmt.lit(c), c, c in chosen) for c in choices])
         self.query_one(OrderList).set_slugs(list(shown.order))
 
     # -- the draft -------------------------------------------------------------------------
@@ -343,14 +348,14 @@ class RoutingScreen(Screen[None]):
             style = "" if row.eligible else "dim strike"
             table.add_row(
                 str(row.rank) if row.rank else "-",
-                Text(e.provider_name, style=style),
+                Text(clean(e.provider_name, fmt.MAX_SHOWN), style=style),
                 f"{e.pricing.prompt * 1e6:.2f}",
                 f"{e.pricing.completion * 1e6:.2f}",
                 "-" if e.latency_p50_ms is None else f"{e.latency_p50_ms:.0f} ms",
                 "-" if e.throughput_p50 is None else f"{e.throughput_p50:.0f}",
                 "-" if e.uptime_last_30m is None else f"{e.uptime_last_30m:.1f}%",
-                e.quantization or "-",
-                Text(row.reason, style="green" if row.eligible else "red"),
+                fmt.lit(e.quantization or "-"),
+                Text(clean(row.reason), style="green" if row.eligible else "red"),
             )
         model = self.doc.model if self.doc else None
         wi = (
@@ -358,6 +363,7 @@ class RoutingScreen(Screen[None]):
             if model
             else None
         )
+        text: Text | str
         if wi is None:
             text = "What-if: no logged calls to this model in the last 7 days."
         elif wi.draft_usd is None:
@@ -365,10 +371,11 @@ class RoutingScreen(Screen[None]):
         else:
             delta = wi.draft_usd - wi.actual_usd
             sign = "+" if delta >= 0 else "-"
-            text = (
+            text = fmt.lit(
                 f"What-if, last 7 days of {wi.model}: logged {fmt.money(wi.actual_usd)}; at first "
                 f"choice {wi.first_choice}: {fmt.money(wi.draft_usd)} "
-                f"({sign}{fmt.money(abs(delta))})"
+                f"({sign}{fmt.money(abs(delta))})",
+                None,
             )
         self.query_one("#whatif", Static).update(text)
 
@@ -386,7 +393,7 @@ class RoutingScreen(Screen[None]):
             try:
                 sl.get_option(slug)
             except Exception:  # an unknown option id: add it
-                sl.add_option((slug, slug))
+                sl.add_option((fmt.lit(slug), slug))
         event.input.value = ""
         self.refresh_draft()
 
@@ -399,13 +406,21 @@ class RoutingScreen(Screen[None]):
             return
         if self.fill_error is not None or self._filled is None:
             self.notify(
-                self.fill_error or "the form is still loading", title="Not saved", severity="error"
+                self.fill_error or "the form is still loading",
+                title="Not saved",
+                severity="error",
+                markup=False,
             )
             return
         draft, changed = self.draft_and_changes()
         errors = errors_in(validate(draft, self.known))
         if errors:
-            self.notify("; ".join(map(str, errors)), title="Not saved", severity="error")
+            self.notify(
+                clean("; ".join(map(str, errors))),
+                title="Not saved",
+                severity="error",
+                markup=False,
+            )
             return
         if not changed:
             self.notify("No change to save.")
@@ -413,7 +428,7 @@ class RoutingScreen(Screen[None]):
         try:
             proposal = svc.propose_routing(self.doc, draft, changed)
         except ConfigError as exc:
-            self.notify(str(exc), title="Not saved", severity="error")
+            self.notify(clean(exc), title="Not saved", severity="error", markup=False)
             return
         if not proposal.changed:
             self.notify("No change to save.")
@@ -425,11 +440,14 @@ class RoutingScreen(Screen[None]):
             try:
                 backup = svc.save(proposal, self.settings.paths)
             except ConfigError as exc:
-                self.notify(str(exc), title="Not saved", severity="error")
+                self.notify(clean(exc), title="Not saved", severity="error", markup=False)
                 return
             name = backup.name if backup else "none (new file)"
             self.notify(
-                f"Saved. Backup: {name}. {svc.RESTART_NOTE}", title="provider_routing", timeout=8
+                clean(f"Saved. Backup: {name}. {svc.RESTART_NOTE}"),
+                title="provider_routing",
+                timeout=8,
+                markup=False,
             )
             self.load()
 
@@ -444,9 +462,11 @@ class RoutingScreen(Screen[None]):
             try:
                 restore_backup(backup, self.config_path, self.settings.paths.backups)
             except ConfigError as exc:
-                self.notify(str(exc), title="Not restored", severity="error")
+                self.notify(clean(exc), title="Not restored", severity="error", markup=False)
                 return
-            self.notify(f"Restored {backup.name}. {svc.RESTART_NOTE}", timeout=8)
+            self.notify(
+                clean(f"Restored {backup.name}. {svc.RESTART_NOTE}"), timeout=8, markup=False
+            )
             self.load()
 
         self.app.push_screen(PickBackup(list_backups(self.settings.paths.backups)), chosen)

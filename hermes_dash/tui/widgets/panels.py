@@ -53,7 +53,7 @@ class SpendPanel(Panel):
 
     def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw from the newest data."""
-        lines: list[str] = []
+        lines: list[fmt.Line] = []
         snap = account.snapshot
         stale = " [b reverse] STALE [/]" if account.stale else ""
         if snap is not None:
@@ -72,7 +72,10 @@ class SpendPanel(Panel):
                 "$HERMES_HOME/.env to see balance and limits."
             )
         elif account.status != "ok":
-            lines.append(f"[red]{account.message or 'OpenRouter unavailable'}[/]")
+            # The server's own error message: shown as it is, never as markup.
+            lines.append(
+                fmt.markup("[red]$message[/]", message=account.message or "OpenRouter unavailable")
+            )
         else:
             lines.append("Polling OpenRouter…")
         if data is not None:
@@ -92,7 +95,7 @@ class SpendPanel(Panel):
             )
             self.chart.show(data.series, data.window.end, data.account_series)
             self.border_subtitle = data.window.name
-        self.stats.update("\n".join(lines))
+        self.stats.update(fmt.join_lines(lines))
 
 
 class RateLimitPanel(Panel):
@@ -108,21 +111,24 @@ class RateLimitPanel(Panel):
         """Redraw from the newest data."""
         t = data.totals
         share = f" ({t.rate_limited / t.calls:.1%})" if t.calls else ""
-        lines = [
+        lines: list[fmt.Line] = [
             f"429s in {data.window.name}: [b]{t.rate_limited:,}[/] of {t.calls:,} calls{share}"
         ]
         last = data.last_rate_limit
         if last is not None:
             via = last.upstream or last.provider
-            lines.append(f"Last: {fmt.clock(last.started_at)} {last.model} via {via}")
+            lines.append(fmt.lit(f"Last: {fmt.clock(last.started_at)} {last.model} via {via}"))
         by_model = sorted(
             (m for m in data.models if m.totals.rate_limited), key=lambda m: -m.totals.rate_limited
         )
         if by_model:
             lines.append(
-                "By model: "
-                + " · ".join(
-                    f"{m.key[0].split('/')[-1]} {m.totals.rate_limited}" for m in by_model[:3]
+                fmt.lit(
+                    "By model: "
+                    + " · ".join(
+                        f"{fmt.short(m.key[0].split('/')[-1])} {m.totals.rate_limited}"
+                        for m in by_model[:3]
+                    )
                 )
             )
         by_prov = sorted(
@@ -131,13 +137,18 @@ class RateLimitPanel(Panel):
         )
         if by_prov:
             lines.append(
-                "By provider: "
-                + " · ".join(f"{_provider_name(p)} {p.totals.rate_limited}" for p in by_prov[:3])
+                fmt.lit(
+                    "By provider: "
+                    + " · ".join(
+                        f"{fmt.short(_provider_name(p))} {p.totals.rate_limited}"
+                        for p in by_prov[:3]
+                    )
+                )
             )
         q = data.free_quota
         colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
         lines.append(f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests")
-        self.stats.update("\n".join(lines))
+        self.stats.update(fmt.join_lines(lines))
         self.chart.show(data.series, data.window.end)
         self.border_subtitle = data.window.name
 

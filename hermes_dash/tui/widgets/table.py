@@ -18,15 +18,25 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from hermes_dash.text import clean
+
 #: A cell: its text, or its text and a Rich style ("bold red").
 Cell = str | tuple[str, str]
 #: Spaces between columns.
 GAP = 2
+#: The widest a cell is drawn: a huge name from outside must not make a column miles wide.
+MAX_CELL = 120
 
 
 def cell_text(cell: Cell) -> str:
     """The text of a cell."""
     return cell if isinstance(cell, str) else cell[0]
+
+
+def _safe(cell: Cell) -> Cell:
+    if isinstance(cell, str):
+        return clean(cell, MAX_CELL)
+    return clean(cell[0], MAX_CELL), cell[1]
 
 
 class TextTable(ScrollView):
@@ -72,8 +82,9 @@ class TextTable(ScrollView):
         return tuple(cell_text(c) for c in self._rows[index])
 
     def set_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
-        """Replace every row."""
-        self._rows = [tuple(r) for r in rows]
+        """Replace every row. Cells are drawn as plain text, never markup; they are cleaned
+        of control characters here, since segments go to the terminal as they are."""
+        self._rows = [tuple(_safe(c) for c in r) for r in rows]
         widths = [cell_len(c) for c in self.columns]
         for row in self._rows:
             for i, cell in enumerate(row):
