@@ -5,25 +5,32 @@ provider). Right after a call that answers 404, so a lookup is retried on later 
 to a cap; after that, or without an id, the tokens are priced from ``/models`` and the cost
 is marked as an estimate. Each call is priced once: only rows with no cost source are
 picked, and the rollups follow the update by trigger, so nothing is counted twice.
+
+A failed or malformed lookup skips that call for this round and the round goes on.
+``/models`` (megabytes, hundreds of thousands of entries on a hostile server) is fetched at
+most once an hour, or once in five minutes after a failure, and indexed on a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.openrouter.records import Pricing
+from hermes_dash.openrouter.records import ModelInfo, Pricing
 
 #: Generation lookups per call before falling back to an estimate.
 GENERATION_ATTEMPTS = 4
 #: Rounds a call stays eligible at all (unknown model, no prices): then it is left alone.
 MAX_ATTEMPTS = 8
 PRICES_TTL_S = 3600.0
+#: After ``/models`` failed, ask again no sooner than this (not once per call of a round).
+PRICES_RETRY_S = 300.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
 
 
@@ -46,6 +53,31 @@ def estimate_cost(row: CallRow, price: Pricing) -> float:
     )
 
 
+@dataclass(frozen=True)
+class PriceBook:
+    """Model prices by id, and by the id without its author (how direct providers name
+    models, e.g. ``claude-sonnet-4.5``); a name two authors share prices nothing."""
+
+    by_id: dict[str, Pricing] = field(default_factory=dict)
+    by_name: dict[str, Pricing | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, models: Iterable[ModelInfo]) -> PriceBook:
+        """Index ``/models`` once, rather than scanning it for every call."""
+        by_id = {m.id: m.pricing for m in models}
+        by_name: dict[str, Pricing | None] = {}
+        for model_id, pricing in by_id.items():
+            name = model_id.split("/", 1)[-1]
+            by_name[name] = None if name in by_name else pricing
+        return cls(by_id, by_name)
+
+    def price_for(self, model: str) -> Pricing | None:
+        """The prices for a logged model name, or None when unknown or ambiguous."""
+        if model in self.by_id:
+            return self.by_id[model]
+        return self.by_name.get(model)
+
+
 class Enricher:
     """One round at a time, driven by the dashboard's timer."""
 
@@ -55,27 +87,25 @@ class Enricher:
         self.store = store
         self.api = api
         self.clock = clock
-        self._prices: dict[str, Pricing] = {}
-        self._prices_at: float | None = None
+        self._book = PriceBook()
+        self._next_fetch: float | None = None
+        #: How many times ``/models`` was requested (a hostile catalogue is costly).
+        self.models_fetches = 0
 
-    async def prices(self) -> dict[str, Pricing]:
-        """Model prices from ``/models``, cached for an hour; {} when unavailable."""
+    async def prices(self) -> PriceBook:
+        """Model prices from ``/models``, cached for an hour; the last good (or empty)
+        book while it is unavailable, asking again after :data:`PRICES_RETRY_S`."""
         now = self.clock()
-        if self._prices_at is None or now - self._prices_at > PRICES_TTL_S:
+        if self._next_fetch is None or now >= self._next_fetch:
+            self.models_fetches += 1
             try:
                 models = await self.api.models()
             except errors.OpenRouterError:
-                return self._prices
-            self._prices = {m.id: m.pricing for m in models}
-            self._prices_at = now
-        return self._prices
-
-    def _price_for(self, prices: dict[str, Pricing], model: str) -> Pricing | None:
-        if model in prices:
-            return prices[model]
-        # Direct providers name models without the author prefix ("claude-sonnet-4.5").
-        matches = [p for mid, p in prices.items() if mid.split("/", 1)[-1] == model]
-        return matches[0] if len(matches) == 1 else None
+                self._next_fetch = now + PRICES_RETRY_S
+                return self._book
+            self._book = await asyncio.to_thread(PriceBook.build, models)
+            self._next_fetch = now + PRICES_TTL_S
+        return self._book
 
     async def run_once(self, limit: int = 40) -> int:
         """Price up to ``limit`` calls; returns how many got a cost."""
@@ -103,10 +133,10 @@ class Enricher:
             except errors.NotFound:
                 return None  # not visible yet: normal right after a call
             except errors.OpenRouterError:
-                return None
+                return None  # malformed, slow or refused: skip this call, the round goes on
             if gen.total_cost is not None:
                 return gen.total_cost, "openrouter", gen.provider_name
-        price = self._price_for(await self.prices(), row.model)
+        price = (await self.prices()).price_for(row.model)
         if price is None:
             return None
         return estimate_cost(row, price), "estimate", None
