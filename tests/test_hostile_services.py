@@ -75,6 +75,23 @@ async def test_a_bad_generation_skips_that_call_and_the_round_goes_on(store: Cal
     }
 
 
+async def test_a_dripping_generation_cannot_hold_a_round_up(store: CallStore) -> None:
+    t = time.time()
+    ids = [f"gen-{i}" for i in range(4)]
+    store.insert([call(t, generation_id=g, cost_usd=None, cost_source=None) for g in ids])
+    drip = Reply(200, {"data": {"total_cost": 1.0}}, drip_s=0.05)
+    with FakeOpenRouter(prefixed({"/generation": drip})) as srv:
+        api = OpenRouterClient(FAKE_KEY, base_url=srv.url, timeout=5.0)  # 20 s deadline
+        enricher = Enricher(store, api, lookup_deadline_s=0.3, round_budget_s=0.5)
+        started = time.monotonic()
+        assert await enricher.run_once() == 0
+        elapsed = time.monotonic() - started
+        await api.aclose()
+    assert elapsed < 3.0, elapsed
+    # Newest first: two lookups fit the budget and count as tries; the rest wait untouched.
+    assert _unpriced(store) == {"gen-3": 1, "gen-2": 1, "gen-1": 0, "gen-0": 0}
+
+
 async def test_a_failing_models_is_asked_once_per_retry_period(store: CallStore) -> None:
     t = time.time()
     store.insert([call(t, model="a/m", cost_usd=None, cost_source=None) for _ in range(6)])

@@ -6,7 +6,7 @@ to a cap; after that, or without an id, the tokens are priced from ``/models`` a
 is marked as an estimate. Each call is priced once: only rows with no cost source are
 picked, and the rollups follow the update by trigger, so nothing is counted twice.
 
-A failed or malformed lookup skips that call for this round and the round goes on.
+A failed, malformed or slow lookup skips that call for this round and the round goes on.
 ``/models`` (megabytes, hundreds of thousands of entries on a hostile server) is fetched at
 most once an hour, or once in five minutes after a failure, and indexed on a thread.
 """
@@ -31,6 +31,12 @@ MAX_ATTEMPTS = 8
 PRICES_TTL_S = 3600.0
 #: After ``/models`` failed, ask again no sooner than this (not once per call of a round).
 PRICES_RETRY_S = 300.0
+#: A generation lookup that takes longer is skipped for this round: a server that drips
+#: its answer would otherwise hold the round for the client's whole deadline, call after call.
+LOOKUP_DEADLINE_S = 5.0
+#: No lookup starts after a round has run this long, so it ends before the dashboard
+#: starts the next (every 20 s); the calls left wait for that one, their tries not counted.
+ROUND_BUDGET_S = 12.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
 
 
@@ -82,22 +88,27 @@ class Enricher:
     """One round at a time, driven by the dashboard's timer."""
 
     def __init__(
-        self, store: CallStore, api: OpenRouterClient, clock: Callable[[], float] = time.time
+        self,
+        store: CallStore,
+        api: OpenRouterClient,
+        clock: Callable[[], float] = time.time,
+        *,
+        lookup_deadline_s: float = LOOKUP_DEADLINE_S,
+        round_budget_s: float = ROUND_BUDGET_S,
     ):
         self.store = store
         self.api = api
         self.clock = clock
+        self.lookup_deadline_s = lookup_deadline_s
+        self.round_budget_s = round_budget_s
         self._book = PriceBook()
         self._next_fetch: float | None = None
-        #: How many times ``/models`` was requested (a hostile catalogue is costly).
-        self.models_fetches = 0
 
     async def prices(self) -> PriceBook:
         """Model prices from ``/models``, cached for an hour; the last good (or empty)
         book while it is unavailable, asking again after :data:`PRICES_RETRY_S`."""
         now = self.clock()
         if self._next_fetch is None or now >= self._next_fetch:
-            self.models_fetches += 1
             try:
                 models = await self.api.models()
             except errors.OpenRouterError:
@@ -112,7 +123,10 @@ class Enricher:
         rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, limit)
         priced = 0
         failed: list[int] = []
+        started = time.monotonic()
         for row, attempts in rows:
+            if time.monotonic() - started > self.round_budget_s:
+                break
             cost = await self._price(row, attempts)
             if cost is None:
                 failed.append(row.id)
@@ -129,10 +143,11 @@ class Enricher:
             return 0.0, "none", None
         if row.generation_id and self.api.has_key and attempts < GENERATION_ATTEMPTS:
             try:
-                gen = await self.api.generation(row.generation_id)
+                async with asyncio.timeout(self.lookup_deadline_s):
+                    gen = await self.api.generation(row.generation_id)
             except errors.NotFound:
                 return None  # not visible yet: normal right after a call
-            except errors.OpenRouterError:
+            except (errors.OpenRouterError, TimeoutError):
                 return None  # malformed, slow or refused: skip this call, the round goes on
             if gen.total_cost is not None:
                 return gen.total_cost, "openrouter", gen.provider_name
