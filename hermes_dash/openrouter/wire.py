@@ -22,6 +22,9 @@ from hermes_dash.openrouter.errors import MalformedResponse
 RETRY_AFTER_MAX_S = 600.0
 #: How much of a server's error message is shown.
 MESSAGE_CHARS = 160
+#: OpenRouter's error objects are a few hundred bytes; a larger error body is not read
+#: for a message (it would be parsed on the event loop for nothing).
+_ERROR_BODY_MAX = 64 * 1024
 #: How much of a message is looked at before redaction; anything beyond can never be
 #: shown, and scanning a 16 MB message for key fragments would be slow.
 _MESSAGE_SCAN_CHARS = 4096
@@ -131,6 +134,8 @@ def redact(text: str, *keys: str | None) -> str:
 def server_message(body: bytes, keys: Iterable[str | None] = ()) -> str:
     """OpenRouter's own error message (``error.message``), redacted and then shortened;
     "" when the body has none."""
+    if len(body) > _ERROR_BODY_MAX:
+        return ""
     try:
         parsed = decode_json(body, "the request")
         message = parsed["error"]["message"]
