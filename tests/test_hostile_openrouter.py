@@ -266,3 +266,107 @@ async def test_a_key_echoed_across_the_cut_never_shows(key: str) -> None:
                 )
                 assert "x" * 100 in message  # the server's text is still shown
         await c.aclose()
+
+
+# -- fuzz: every endpoint, hostile values in every field ------------------------------------
+
+HOSTILE_SCALARS = [
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "1e400",
+    "-1e400",
+    "9" * 400,
+    "9" * 5000,
+    '"1e999"',
+    '"nan"',
+    '"[/]"',
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "[" * 3000 + "]" * 3000,
+    "0.5",
+    '"0.000001"',
+    '"x"',
+]
+FIELDS = [
+    "label", "usage", "usage_daily", "limit", "limit_remaining", "is_free_tier",
+    "total_credits", "total_usage", "id", "name", "slug", "provider_name", "total_cost",
+    "latency", "pricing", "prompt", "completion", "context_length", "tag", "status",
+    "uptime_last_30m", "latency_last_30m", "p50", "endpoints",
+]  # fmt: skip
+
+
+def _obj(draw: Any, depth: int) -> str:
+    from hypothesis import strategies as st
+
+    keys = draw(st.lists(st.sampled_from(FIELDS), max_size=6, unique=True))
+    parts = []
+    for k in keys:
+        if depth and draw(st.booleans()):
+            value = _obj(draw, depth - 1)
+            if draw(st.booleans()):
+                value = f"[{value}, {_obj(draw, depth - 1)}]"
+        else:
+            value = draw(st.sampled_from(HOSTILE_SCALARS))
+        parts.append(f'"{k}": {value}')
+    return "{" + ", ".join(parts) + "}"
+
+
+def _check_finite(value: Any) -> None:
+    if isinstance(value, float):
+        assert math.isfinite(value), value
+    elif isinstance(value, list):
+        for v in value:
+            _check_finite(v)
+    elif hasattr(value, "__dataclass_fields__"):
+        for name in value.__dataclass_fields__:
+            _check_finite(getattr(value, name))
+
+
+def test_fuzz_every_endpoint_raises_only_its_errors_and_gives_only_finite_numbers() -> None:
+    import httpx
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @st.composite
+    def bodies(draw: Any) -> str:
+        inner = _obj(draw, 2)
+        shape = draw(st.sampled_from(["obj", "list", "endpoints", "raw"]))
+        if shape == "obj":
+            return f'{{"data": {inner}}}'
+        if shape == "list":
+            return f'{{"data": [{inner}, {_obj(draw, 1)}]}}'
+        if shape == "endpoints":
+            return f'{{"data": {{"endpoints": [{inner}]}}}}'
+        return draw(st.sampled_from(HOSTILE_SCALARS))
+
+    @settings(max_examples=150, deadline=None)
+    @given(body=bodies(), status=st.sampled_from([200, 200, 200, 401, 429, 500]))
+    def check(body: str, status: int) -> None:
+        async def go() -> None:
+            c = OpenRouterClient(
+                FAKE_KEY,
+                base_url="https://or.test/api/v1",
+                transport=httpx.MockTransport(
+                    lambda r: httpx.Response(status, content=body.encode(), headers={})
+                ),
+            )
+            for call in (
+                c.key_info(),
+                c.credits(),
+                c.generation("gen-1"),
+                c.models(),
+                c.endpoints("a/b"),
+                c.providers(),
+            ):
+                try:
+                    _check_finite(await call)
+                except errors.OpenRouterError as exc:
+                    assert FAKE_KEY not in str(exc) and "\n" not in str(exc)
+            await c.aclose()
+
+        asyncio.run(go())
+
+    check()
