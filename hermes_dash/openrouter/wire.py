@@ -48,10 +48,16 @@ def _constant(_name: str) -> float:
     return math.nan
 
 
+def _object(obj: dict[str, Any]) -> dict[str, Any]:
+    # A call back into Python per object: the C scanner otherwise holds the GIL for a
+    # whole body (a second for 30 MB), and the event loop could not run meanwhile.
+    return obj
+
+
 def decode_json(body: bytes, what: str) -> Any:
     """Parse a body; anything but a readable JSON document is a MalformedResponse."""
     try:
-        return json.loads(body, parse_int=_int, parse_constant=_constant)
+        return json.loads(body, parse_int=_int, parse_constant=_constant, object_hook=_object)
     except RecursionError:
         raise MalformedResponse(f"OpenRouter's answer to {what} is nested too deeply") from None
     except (ValueError, TypeError):
