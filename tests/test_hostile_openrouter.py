@@ -141,6 +141,20 @@ async def test_a_dripping_credits_does_not_stop_key_polling() -> None:
         assert snap.usage == 37.5 and snap.credits_total is None, name
 
 
+async def test_a_slow_credits_holds_key_numbers_back_only_for_the_grace() -> None:
+    routes = prefixed(
+        {"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY, drip_s=0.05)}
+    )
+    with FakeOpenRouter(routes) as srv:
+        c = client(srv)  # the default 20 s deadline
+        started = time.monotonic()
+        snap = await fetch_snapshot(c, credits_grace_s=0.5)
+        elapsed = time.monotonic() - started
+        await c.aclose()
+    assert snap.usage == 37.5 and snap.credits_total is None
+    assert elapsed < 4.0, elapsed
+
+
 # -- big answers ----------------------------------------------------------------------------
 
 
