@@ -12,7 +12,6 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from hermes_dash.openrouter.errors import MalformedResponse
@@ -73,6 +72,10 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        # The date form is rare and email.utils costs ~10 ms to import (sockets and all):
+        # only when a server sends one.
+        from email.utils import parsedate_to_datetime
+
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):
