@@ -246,6 +246,23 @@ def test_summary_json_is_strict_with_null_for_numbers_nobody_can_use(log: Path) 
         assert account[field] is None, field
 
 
+def test_summary_json_is_strict_whatever_the_routing_block_holds(log: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.yaml").write_text(
+        "provider_routing:\n  sort: 2024-01-01\n  x_nan: .nan\n  x_inf: -.inf\n"
+    )
+    proc = subprocess.run(
+        [*CLI, "summary", "--json", "--offline", "--db", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HERMES_HOME": str(home)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _strict(proc.stdout)["routing"] == {"sort": "2024-01-01", "x_nan": None, "x_inf": None}
+
+
 def test_summary_with_a_deeply_nested_answer_is_one_line(log: Path) -> None:
     routes = prefixed({"/key": Reply(200, DEEP), "/credits": Reply(200, CREDITS_BODY)})
     with FakeOpenRouter(routes) as srv:

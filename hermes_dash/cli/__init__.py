@@ -219,8 +219,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
         store, Window.named(args.window, now), account, read_routing(settings), now
     )
     if args.json:
-        # Strict JSON: build_summary turns every non-finite number into null.
-        print(json.dumps(summary, indent=2, allow_nan=False))
+        # Strict JSON: build_summary turns every non-finite number into null; YAML dates
+        # (or any other value JSON has no type for) in the routing block print as text.
+        print(json.dumps(summary, indent=2, allow_nan=False, default=str))
     else:
         _print_summary_table(summary)
     return 0
