@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 that speaks the parts of OpenRouter's API under test.
 
 Routes map a path to a Reply (or a callable returning one). Replies can stall past a
-client's timeout, cut the body short, or send a huge body, to exercise every failure.
+client's timeout, cut the body short, send a huge body, or drip the whole response (status
+line included) one byte at a time, to exercise every failure.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Reply:
     stall_s: float = 0.0
     truncate: bool = False  # promise more bytes than sent, then close
     repeat_bytes: int = 0  # send this many bytes of filler (a huge body)
+    drip_s: float = 0.0  # send the raw response one byte per this many seconds
 
     def payload(self) -> bytes:
         if isinstance(self.body, bytes):
@@ -43,6 +45,7 @@ class FakeOpenRouter:
     def __init__(self, routes: dict[str, Route] | None = None):
         self.routes: dict[str, Route] = dict(routes or {})
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.stopping = threading.Event()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -63,6 +66,9 @@ class FakeOpenRouter:
                 if reply.stall_s:
                     time.sleep(reply.stall_s)
                 body = reply.payload()
+                if reply.drip_s:
+                    self._drip(reply, body)
+                    return
                 try:
                     self.send_response(reply.status)
                     for k, v in reply.headers.items():
@@ -87,6 +93,20 @@ class FakeOpenRouter:
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
+            def _drip(self, reply: Reply, body: bytes) -> None:
+                head = f"HTTP/1.1 {reply.status} OK\r\nContent-Type: application/json\r\n"
+                head += "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+                raw = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+                self.close_connection = True
+                try:
+                    for i in range(len(raw)):
+                        self.wfile.write(raw[i : i + 1])
+                        self.wfile.flush()
+                        if outer.stopping.wait(reply.drip_s):
+                            return
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up: what a deadline is for
+
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -101,6 +121,7 @@ class FakeOpenRouter:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stopping.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -21,12 +21,17 @@ from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
-from hermes_dash.openrouter.errors import OpenRouterError
+from hermes_dash.openrouter.errors import OpenRouterError, RequestTimeout
 from hermes_dash.services.account import AccountState, fetch_snapshot
+from hermes_dash.services.backoff import refresh_error
 from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import build_summary
 from hermes_dash.text import clean, clean_data
+
+#: All of ``summary``'s talking to OpenRouter, whatever a server does: with Python's
+#: start-up and the call log's read, the command ends well within its 60 s bound.
+SUMMARY_OPENROUTER_S = 45.0
 
 #: Failures every command reports as one line and exit 1, never a traceback.
 EXPECTED_FAILURES: tuple[type[BaseException], ...] = (
@@ -82,10 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(parser, nested=False)
     parser.add_argument(
         "--refresh",
-        type=float,
         metavar="SECONDS",
         default=None,
-        help="OpenRouter poll interval (default 30)",
+        help="OpenRouter poll interval, 5 to 3600 (default 30)",
     )
     parser.add_argument(
         "--demo",
@@ -150,7 +154,13 @@ async def _account(settings: DashSettings, store: CallStore, offline: bool) -> A
         return AccountState.offline()
     client = make_client(settings)
     try:
-        snap = await fetch_snapshot(client)
+        # Each request has its own deadline; this one bounds them all together.
+        async with asyncio.timeout(SUMMARY_OPENROUTER_S):
+            snap = await fetch_snapshot(client)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"OpenRouter did not answer in time (within {SUMMARY_OPENROUTER_S:g} s)"
+        ) from None
     finally:
         await client.aclose()
     if not store.readonly:
@@ -213,7 +223,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     # Names, labels and config values are outside text: no terminal control reaches stdout.
     summary = clean_data(summary)
     if args.json:
-        print(json.dumps(summary, indent=2))
+        # Strict JSON: build_summary turns every non-finite number into null; YAML dates
+        # (or any other value JSON has no type for) in the routing block print as text.
+        print(json.dumps(summary, indent=2, allow_nan=False, default=str))
     else:
         _print_summary_table(summary)
     return 0
@@ -266,10 +278,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
-    if args.refresh is not None and args.refresh < 5:
-        raise UsageError(
-            "--refresh must be at least 5 seconds (OpenRouter asks for gentle polling)"
-        )
     if args.demo:
         from hermes_dash.tui import launch
 
@@ -298,6 +306,19 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 }
 
 
+def refresh_seconds(text: str) -> float:
+    """``--refresh``: a number of seconds from 5 to 3600; anything else is a usage error
+    (NaN would poll many times a second, inf or 1e9 never again)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise UsageError(f"--refresh takes a number of seconds, not {text!r}") from None
+    problem = refresh_error(seconds)
+    if problem is not None:
+        raise UsageError(problem)
+    return seconds
+
+
 def _fail(message: str, code: int) -> NoReturn:
     # Messages carry server text, file names and config values: one clean line.
     print(f"hermes-dash: {clean(message, 1000)}", file=sys.stderr)
@@ -310,6 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = COMMANDS.get(args.command) or args.handler
     try:
+        if getattr(args, "refresh", None) is not None:
+            args.refresh = refresh_seconds(args.refresh)
         return handler(args)
     except UsageError as exc:
         _fail(str(exc), 2)

@@ -1,19 +1,29 @@
 """One async client for the OpenRouter endpoints hermes-dash reads.
 
-Every call has a timeout, reads at most ``max_body`` bytes, and turns every failure into
-an :mod:`hermes_dash.openrouter.errors` exception. The key travels only in the
-Authorization header; it never appears in a message, a log line or a repr.
+Every call has a total deadline (connection, headers and body together, so a server that
+drips a byte at a time still fails in time), reads at most ``max_body`` bytes, and turns
+every failure into an :mod:`hermes_dash.openrouter.errors` exception: a body nested too
+deeply, numbers no float can hold or fields of the wrong type included. Large bodies are
+parsed on a worker thread so that a dashboard keeps drawing meanwhile. The key travels
+only in the Authorization header; it never appears in a message, a log line or a repr.
 """
 
 from __future__ import annotations
 
-import json
-import re
+import asyncio
+import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, TypeVar, Union
 from urllib.parse import quote
 
 from hermes_dash.openrouter import errors
+from hermes_dash.openrouter.wire import (
+    decode_json,
+    mask_key,
+    redact,
+    retry_after_seconds,
+    server_message,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -27,64 +37,34 @@ if TYPE_CHECKING:
         Provider,
     )
 
+__all__ = ["OpenRouterClient", "error_for_status", "mask_key", "redact"]
+
 #: A transport, or a function that builds one when the first request is made.
 Transport = Union["httpx.AsyncBaseTransport", Callable[[], "httpx.AsyncBaseTransport"]]
+T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
+#: Longest wait for any one read or connect.
 DEFAULT_TIMEOUT_S = 10.0
+#: Longest a whole request may take, body included. Two of them (``/key`` and
+#: ``/credits`` run side by side) fit well inside ``summary``'s 60 s bound.
+DEFAULT_DEADLINE_S = 20.0
 #: ``/models`` is a few MB; anything far larger is not a real answer.
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
-
-
-def mask_key(key: str | None) -> str:
-    """``sk-or-v1-…abcd``: enough to tell keys apart, never enough to use one."""
-    if not key:
-        return "(none)"
-    prefix = "sk-or-v1-" if key.startswith("sk-or-v1-") else ""
-    tail = key[-4:] if len(key) >= 12 else ""
-    return f"{prefix}…{tail}"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
-
-
-_KEY_LIKE = re.compile(r"sk-or-[A-Za-z0-9_-]{6,}")
-
-
-def redact(text: str, *keys: str | None) -> str:
-    """Mask our keys, and anything shaped like an OpenRouter key, in text we show."""
-    for key in keys:
-        if key:
-            text = text.replace(key, mask_key(key))
-    return _KEY_LIKE.sub(lambda m: mask_key(m.group(0)), text)
-
-
-def _server_message(body: bytes) -> str:
-    """OpenRouter's own error message, shortened, when the body has one."""
-    try:
-        parsed = json.loads(body)
-        message = parsed["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        return ""
-    if not isinstance(message, str):
-        return ""
-    # A server may echo what it was sent; never let a key through.
-    message = redact(" ".join(message.split()))
-    return f": {message[:160]}" if message else ""
+#: Bodies up to this size are parsed in place: a thread hop costs more than they take.
+INLINE_PARSE_BYTES = 64 * 1024
 
 
 def error_for_status(
-    status: int, body: bytes, response: httpx.Response | None = None
+    status: int,
+    body: bytes,
+    response: httpx.Response | None = None,
+    keys: tuple[str | None, ...] = (),
 ) -> errors.OpenRouterError:
-    """Map an HTTP error status to the taxonomy."""
-    detail = _server_message(body)
+    """Map an HTTP error status to the taxonomy; ``keys`` are scrubbed from the server's
+    message before it is shortened."""
+    message = server_message(body, keys)
+    detail = f": {message}" if message else ""
     if status == 401:
         return errors.Unauthorized(
             f"OpenRouter rejected the API key (401 unauthorized){detail}; "
@@ -99,7 +79,8 @@ def error_for_status(
     if status == 404:
         return errors.NotFound(f"OpenRouter has no such resource (404){detail}")
     if status == 429:
-        after = _retry_after(response) if response is not None else None
+        header = response.headers.get("retry-after") if response is not None else None
+        after = retry_after_seconds(header, time.time())
         hint = f", retry after {after:g} s" if after is not None else ""
         return errors.RateLimited(
             f"OpenRouter is rate limiting hermes-dash (429){hint}{detail}", retry_after=after
@@ -107,6 +88,20 @@ def error_for_status(
     if status == 408 or status >= 500:
         return errors.ServerError(f"OpenRouter server error ({status}){detail}", status=status)
     return errors.OpenRouterError(f"OpenRouter answered HTTP {status}{detail}", status=status)
+
+
+def _parse(body: bytes, path: str, parse: Callable[[Any], T]) -> T:
+    """JSON, then records; whatever goes wrong is a MalformedResponse."""
+    data = decode_json(body, path)
+    try:
+        return parse(data)
+    except errors.MalformedResponse:
+        raise
+    except (RecursionError, ValueError, TypeError, OverflowError, AttributeError, KeyError):
+        # The record parsers check every field; this is the net under them.
+        raise errors.MalformedResponse(
+            f"OpenRouter's answer to {path} has an unexpected shape"
+        ) from None
 
 
 class OpenRouterClient:
@@ -119,6 +114,7 @@ class OpenRouterClient:
         base_url: str = DEFAULT_BASE_URL,
         management_key: str | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
+        deadline: float = DEFAULT_DEADLINE_S,
         max_body: int = DEFAULT_MAX_BODY,
         transport: Transport | None = None,
     ):
@@ -127,6 +123,7 @@ class OpenRouterClient:
         self.base_url = base_url.rstrip("/")
         self.max_body = max_body
         self._timeout = timeout
+        self.deadline = deadline
         self._transport = transport
         # httpx takes tens of milliseconds to import: the pool is built on the first
         # request, so a dashboard draws its first frame without waiting for it.
@@ -165,8 +162,35 @@ class OpenRouterClient:
             await self._pool.aclose()
 
     async def _get(
-        self, path: str, *, params: dict[str, str] | None = None, key: str | None = None
-    ) -> Any:
+        self,
+        path: str,
+        parse: Callable[[Any], T],
+        *,
+        params: dict[str, str] | None = None,
+        key: str | None = None,
+    ) -> T:
+        """GET ``path`` and build records from the answer with ``parse``."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                status, body, response = await self._fetch(path, params, key)
+        except TimeoutError:
+            raise errors.RequestTimeout(
+                f"OpenRouter did not answer {path} in time (within {self.deadline:g} s)"
+            ) from None
+        if status >= 400:
+            keys = (self._api_key, self._management_key)
+            failure = error_for_status(status, body, response, keys)
+            failure.args = (redact(str(failure), *keys),)
+            raise failure
+        if len(body) <= INLINE_PARSE_BYTES:
+            return _parse(body, path, parse)
+        # Megabytes of JSON take seconds to turn into records: not on the event loop.
+        return await asyncio.to_thread(_parse, body, path, parse)
+
+    async def _fetch(
+        self, path: str, params: dict[str, str] | None, key: str | None
+    ) -> tuple[int, bytes, httpx.Response]:
+        """Status and whole body, or an OpenRouterError (the deadline is the caller's)."""
         import httpx
 
         token = key or self._api_key
@@ -184,7 +208,7 @@ class OpenRouterClient:
                             f"OpenRouter response to {path} is larger than {limit_mb:g} MB"
                         )
                     chunks.append(chunk)
-                body = b"".join(chunks)
+                return response.status_code, b"".join(chunks), response
         except httpx.TimeoutException:
             raise errors.RequestTimeout(f"OpenRouter did not answer {path} in time") from None
         except httpx.ConnectError:
@@ -199,14 +223,6 @@ class OpenRouterClient:
             raise errors.ConnectionFailed(
                 f"request to OpenRouter failed ({type(exc).__name__})"
             ) from None
-        if response.status_code >= 400:
-            failure = error_for_status(response.status_code, body, response)
-            failure.args = (redact(str(failure), self._api_key, self._management_key),)
-            raise failure
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.MalformedResponse(f"OpenRouter's answer to {path} is not JSON") from None
 
     async def key_info(self) -> KeyInfo:
         """``GET /key``."""
@@ -214,29 +230,28 @@ class OpenRouterClient:
 
         if not self._api_key:
             raise errors.Unauthorized("no OpenRouter API key configured")
-        return KeyInfo.parse(await self._get("/key"))
+        return await self._get("/key", KeyInfo.parse)
 
     async def credits(self) -> Credits | None:
         """``GET /credits``; None when unknown (403 without a management key, or {0,0})."""
         from hermes_dash.openrouter.records import Credits
 
         try:
-            body = await self._get("/credits", key=self._management_key)
+            return await self._get("/credits", Credits.parse, key=self._management_key)
         except errors.Forbidden:
             return None
-        return Credits.parse(body)
 
     async def generation(self, generation_id: str) -> Generation:
         """``GET /generation?id=...``; NotFound right after a call is normal."""
         from hermes_dash.openrouter.records import Generation
 
-        return Generation.parse(await self._get("/generation", params={"id": generation_id}))
+        return await self._get("/generation", Generation.parse, params={"id": generation_id})
 
     async def models(self) -> list[ModelInfo]:
         """``GET /models``."""
         from hermes_dash.openrouter.records import ModelInfo
 
-        return ModelInfo.parse_list(await self._get("/models"))
+        return await self._get("/models", ModelInfo.parse_list)
 
     async def endpoints(self, model_id: str) -> list[Endpoint]:
         """``GET /models/{author}/{slug}/endpoints``."""
@@ -246,10 +261,10 @@ class OpenRouterClient:
             raise errors.NotFound(f"model id {model_id!r} is not of the form author/slug")
         author, slug = model_id.split("/", 1)
         path = f"/models/{quote(author, safe='')}/{quote(slug, safe=':')}/endpoints"
-        return Endpoint.parse_list(await self._get(path))
+        return await self._get(path, Endpoint.parse_list)
 
     async def providers(self) -> list[Provider]:
         """``GET /providers``."""
         from hermes_dash.openrouter.records import Provider
 
-        return Provider.parse_list(await self._get("/providers"))
+        return await self._get("/providers", Provider.parse_list)

@@ -1,7 +1,13 @@
-"""Typed records for OpenRouter answers, and parsers that raise only MalformedResponse."""
+"""Typed records for OpenRouter answers, and parsers that raise only MalformedResponse.
+
+A field of the wrong type makes the answer malformed; a number that is not finite
+(``NaN``, ``Infinity``, ``1e400``, an integer too large for a float) is unknown (None):
+the server said "a number" but not one anybody can add up or show.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,16 +25,15 @@ def _num(obj: Mapping[str, Any], key: str) -> float | None:
     value = obj.get(key)
     if value is None:
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise MalformedResponse(f"field {key!r} is not a number")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            raise MalformedResponse(f"field {key!r} is not a number") from None
-    raise MalformedResponse(f"field {key!r} is not a number")
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range
+        return None
+    except ValueError:
+        raise MalformedResponse(f"field {key!r} is not a number") from None
+    return number if math.isfinite(number) else None
 
 
 def _str(obj: Mapping[str, Any], key: str) -> str | None:

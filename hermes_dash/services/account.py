@@ -10,6 +10,11 @@ from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
 
+#: Once ``/key`` has answered, how much longer ``/credits`` may take: it only adds the
+#: balance, and a server that drips it must not hold good ``/key`` numbers back for the
+#: client's whole deadline.
+CREDITS_GRACE_S = 5.0
+
 
 @dataclass(frozen=True)
 class AccountState:
@@ -26,11 +31,17 @@ class AccountState:
         return cls("offline", None, message)
 
 
-async def fetch_snapshot(client: OpenRouterClient, now: float | None = None) -> AccountSnapshot:
+async def fetch_snapshot(
+    client: OpenRouterClient,
+    now: float | None = None,
+    *,
+    credits_grace_s: float = CREDITS_GRACE_S,
+) -> AccountSnapshot:
     """``/key`` and ``/credits`` together; raises OpenRouterError for ``/key`` failures.
 
     ``/credits`` is optional: it needs a management key and some keys get ``{0,0}``;
-    when it fails for a reason other than ``/key`` failing too, credits are unknown.
+    when it fails for a reason other than ``/key`` failing too, or is still not in
+    ``credits_grace_s`` after ``/key``, credits are unknown.
     """
     key_task = asyncio.ensure_future(client.key_info())
     credits_task = asyncio.ensure_future(client.credits())
@@ -40,8 +51,8 @@ async def fetch_snapshot(client: OpenRouterClient, now: float | None = None) -> 
         credits_task.cancel()
         raise
     try:
-        credits = await credits_task
-    except errors.OpenRouterError:
+        credits = await asyncio.wait_for(credits_task, credits_grace_s)
+    except (errors.OpenRouterError, TimeoutError):
         credits = None
     return AccountSnapshot(
         taken_at=time.time() if now is None else now,

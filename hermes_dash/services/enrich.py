@@ -5,6 +5,10 @@ provider). Right after a call that answers 404, so a lookup is retried on later 
 to a cap; after that, or without an id, the tokens are priced from ``/models`` and the cost
 is marked as an estimate. Each call is priced once: only rows with no cost source are
 picked, and the rollups follow the update by trigger, so nothing is counted twice.
+
+A failed, malformed or slow lookup skips that call for this round and the round goes on.
+``/models`` (megabytes, hundreds of thousands of entries on a hostile server) is fetched at
+most once an hour, or once in five minutes after a failure, and indexed on a thread.
 """
 
 from __future__ import annotations
@@ -12,13 +16,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.openrouter.records import Pricing
+from hermes_dash.openrouter.records import ModelInfo, Pricing
 from hermes_dash.text import clean
 
 #: Generation lookups per call before falling back to an estimate.
@@ -30,6 +35,14 @@ PRICES_TTL_S = 3600.0
 MAX_CALL_COST_USD = 10_000.0
 #: The longest upstream name stored (OpenRouter's are a few words).
 MAX_UPSTREAM_CHARS = 64
+#: After ``/models`` failed, ask again no sooner than this (not once per call of a round).
+PRICES_RETRY_S = 300.0
+#: A generation lookup that takes longer is skipped for this round: a server that drips
+#: its answer would otherwise hold the round for the client's whole deadline, call after call.
+LOOKUP_DEADLINE_S = 5.0
+#: No lookup starts after a round has run this long, so it ends before the dashboard
+#: starts the next (every 20 s); the calls left wait for that one, their tries not counted.
+ROUND_BUDGET_S = 12.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
 
 
@@ -66,43 +79,74 @@ def sane_upstream(value: str | None) -> str | None:
     return clean(value, MAX_UPSTREAM_CHARS).strip() or None
 
 
+@dataclass(frozen=True)
+class PriceBook:
+    """Model prices by id, and by the id without its author (how direct providers name
+    models, e.g. ``claude-sonnet-4.5``); a name two authors share prices nothing."""
+
+    by_id: dict[str, Pricing] = field(default_factory=dict)
+    by_name: dict[str, Pricing | None] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, models: Iterable[ModelInfo]) -> PriceBook:
+        """Index ``/models`` once, rather than scanning it for every call."""
+        by_id = {m.id: m.pricing for m in models}
+        by_name: dict[str, Pricing | None] = {}
+        for model_id, pricing in by_id.items():
+            name = model_id.split("/", 1)[-1]
+            by_name[name] = None if name in by_name else pricing
+        return cls(by_id, by_name)
+
+    def price_for(self, model: str) -> Pricing | None:
+        """The prices for a logged model name, or None when unknown or ambiguous."""
+        if model in self.by_id:
+            return self.by_id[model]
+        return self.by_name.get(model)
+
+
 class Enricher:
     """One round at a time, driven by the dashboard's timer."""
 
     def __init__(
-        self, store: CallStore, api: OpenRouterClient, clock: Callable[[], float] = time.time
+        self,
+        store: CallStore,
+        api: OpenRouterClient,
+        clock: Callable[[], float] = time.time,
+        *,
+        lookup_deadline_s: float = LOOKUP_DEADLINE_S,
+        round_budget_s: float = ROUND_BUDGET_S,
     ):
         self.store = store
         self.api = api
         self.clock = clock
-        self._prices: dict[str, Pricing] = {}
-        self._prices_at: float | None = None
+        self.lookup_deadline_s = lookup_deadline_s
+        self.round_budget_s = round_budget_s
+        self._book = PriceBook()
+        self._next_fetch: float | None = None
 
-    async def prices(self) -> dict[str, Pricing]:
-        """Model prices from ``/models``, cached for an hour; {} when unavailable."""
+    async def prices(self) -> PriceBook:
+        """Model prices from ``/models``, cached for an hour; the last good (or empty)
+        book while it is unavailable, asking again after :data:`PRICES_RETRY_S`."""
         now = self.clock()
-        if self._prices_at is None or now - self._prices_at > PRICES_TTL_S:
+        if self._next_fetch is None or now >= self._next_fetch:
             try:
                 models = await self.api.models()
             except errors.OpenRouterError:
-                return self._prices
-            self._prices = {m.id: m.pricing for m in models}
-            self._prices_at = now
-        return self._prices
-
-    def _price_for(self, prices: dict[str, Pricing], model: str) -> Pricing | None:
-        if model in prices:
-            return prices[model]
-        # Direct providers name models without the author prefix ("claude-sonnet-4.5").
-        matches = [p for mid, p in prices.items() if mid.split("/", 1)[-1] == model]
-        return matches[0] if len(matches) == 1 else None
+                self._next_fetch = now + PRICES_RETRY_S
+                return self._book
+            self._book = await asyncio.to_thread(PriceBook.build, models)
+            self._next_fetch = now + PRICES_TTL_S
+        return self._book
 
     async def run_once(self, limit: int = 40) -> int:
         """Price up to ``limit`` calls; returns how many got a cost."""
         rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, limit)
         priced = 0
         failed: list[int] = []
+        started = time.monotonic()
         for row, attempts in rows:
+            if time.monotonic() - started > self.round_budget_s:
+                break
             cost = await self._price(row, attempts)
             if cost is None:
                 failed.append(row.id)
@@ -119,17 +163,18 @@ class Enricher:
             return 0.0, "none", None
         if row.generation_id and self.api.has_key and attempts < GENERATION_ATTEMPTS:
             try:
-                gen = await self.api.generation(row.generation_id)
+                async with asyncio.timeout(self.lookup_deadline_s):
+                    gen = await self.api.generation(row.generation_id)
             except errors.NotFound:
                 return None  # not visible yet: normal right after a call
-            except errors.OpenRouterError:
-                return None
+            except (errors.OpenRouterError, TimeoutError):
+                return None  # malformed, slow or refused: skip this call, the round goes on
             # The answer is outside data stored for good and shown on every start: only
             # sane values are kept (an insane cost falls back to an estimate).
             cost = sane_cost(gen.total_cost)
             if cost is not None:
                 return cost, "openrouter", sane_upstream(gen.provider_name)
-        price = self._price_for(await self.prices(), row.model)
+        price = (await self.prices()).price_for(row.model)
         if price is None:
             return None
         estimate = sane_cost(estimate_cost(row, price))

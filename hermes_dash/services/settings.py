@@ -4,6 +4,7 @@ own preferences (budgets, theme) kept in a small JSON file under the user config
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
@@ -13,8 +14,9 @@ import platformdirs
 
 from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode
 from hermes_dash.hermes.paths import DEFAULT_OPENROUTER_URL, HermesPaths, Secrets
+from hermes_dash.services.backoff import DEFAULT_REFRESH_S
 
-DEFAULT_REFRESH_S = 30.0
+__all__ = ["DEFAULT_REFRESH_S", "DashSettings", "UserSettings", "user_settings_file"]
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,20 @@ class UserSettings:
 
     @classmethod
     def load(cls, path: Path) -> UserSettings:
-        """Read the file; a missing or broken file gives the defaults."""
+        """Read the file; a missing or unreadable file gives the defaults, and each field
+        that is not a sane value (a string for a budget, NaN, a 400-digit number, a
+        negative amount) keeps its default while the others are read."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return cls()
-        if not isinstance(data, dict):
+            data = json.loads(
+                path.read_text(encoding="utf-8"),
+                parse_int=_int_or_inf,
+                parse_constant=lambda _name: math.nan,
+            )
+        except (OSError, ValueError, RecursionError):
             return cls()
         settings = cls()
+        if not isinstance(data, dict):
+            return settings
         for f in fields(cls):
             if f.name not in data:
                 continue
@@ -101,8 +109,12 @@ class UserSettings:
             if f.name == "theme":
                 if isinstance(value, str):
                     settings.theme = value
-            elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
-                setattr(settings, f.name, None if value is None else float(value))
+            elif value is None:
+                setattr(settings, f.name, None)
+            else:
+                amount = _amount(value)
+                if amount is not None:
+                    setattr(settings, f.name, amount)
         return settings
 
     def save(self, path: Path) -> None:
@@ -110,3 +122,21 @@ class UserSettings:
         path.parent.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(asdict(self), indent=2) + "\n").encode("utf-8")
         atomic_write_bytes(path, data, new_mode=default_file_mode())
+
+
+def _int_or_inf(text: str) -> float | int:
+    # Python will not read an int of more than 4300 digits (a ValueError that would drop
+    # the whole file), and a budget of more than 20 digits means nothing: such a number
+    # becomes one the field check refuses, so only that field falls back.
+    return int(text) if len(text) <= 20 else math.inf
+
+
+def _amount(value: object) -> float | None:
+    """A finite, non-negative number as float; None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None

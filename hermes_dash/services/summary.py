@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +118,18 @@ def model_json(g: GroupStats) -> dict[str, Any]:
     }
 
 
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (nested in dicts and lists) as None:
+    the contract says null for unknown, and strict JSON parsers refuse the others."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def build_summary(
     store: CallStore,
     window: Window,
@@ -124,11 +137,11 @@ def build_summary(
     routing: dict[str, Any],
     now: float,
 ) -> dict[str, Any]:
-    """The whole ``summary --json`` object."""
+    """The whole ``summary --json`` object (only finite numbers; null for unknown)."""
     parts = store.breakdown(window)
     totals = parts.totals
     b = burn(store, window, totals, account.snapshot)
-    return {
+    summary = {
         "generated_at": _iso(now),
         "window": window.name,
         "account": account_json(account),
@@ -148,3 +161,4 @@ def build_summary(
         "models": [model_json(g) for g in parts.models],
         "routing": routing,
     }
+    return finite(summary)
