@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -285,6 +287,28 @@ COMMANDS: dict[str | None, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: What a shell reports for a program ended by SIGPIPE (128 + 13): ``summary | head``.
+BROKEN_PIPE_EXIT = 141
+
+
+def _stdout_gone() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as other command-line
+    tools do. Standard output is pointed at /dev/null so that Python's own flush at exit
+    does not complain about the closed pipe either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return BROKEN_PIPE_EXIT
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    code = handler(args)
+    # Buffered output reaches the pipe here, where a closed pipe is still ours to handle.
+    sys.stdout.flush()
+    return code
+
+
 def _fail(message: str, code: int) -> NoReturn:
     print(f"hermes-dash: {message}", file=sys.stderr)
     raise SystemExit(code)
@@ -296,7 +320,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler = COMMANDS.get(args.command) or args.handler
     try:
-        return handler(args)
+        return _run(handler, args)
+    except BrokenPipeError:
+        return _stdout_gone()
     except UsageError as exc:
         _fail(str(exc), 2)
     except EXPECTED_FAILURES as exc:
