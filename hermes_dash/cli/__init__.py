@@ -214,7 +214,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
     else:
         _print_summary_table(summary)
+    impossible = store.impossible_rows()
+    if impossible:
+        _note(f"left out {impossible:,} call-log rows whose start time is impossible")
     return 0
+
+
+def _note(message: str) -> None:
+    """A remark on stderr that does not make the command fail."""
+    sys.stdout.flush()
+    print(f"hermes-dash: {message}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -250,6 +259,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {n:,} calls to {out_path}", file=sys.stderr)
     else:
         writer(store.iter_calls(flt), sys.stdout)
+    if store.skipped_rows:
+        _note(f"skipped {store.skipped_rows:,} rows whose id or start time is impossible")
+    if store.repaired_rows:
+        _note(
+            f"{store.repaired_rows:,} rows held impossible values (text, blobs, inf or "
+            "negative numbers where numbers belong): written as empty"
+        )
     return 0
 
 
