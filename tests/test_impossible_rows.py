@@ -21,6 +21,7 @@ from hermes_dash.services.dashboard import build_dashboard
 from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import make_app
 from hermes_dash.tui.screens.calls import CallsScreen
+from hermes_dash.tui.screens.costcheck import CostCheckScreen
 from hermes_dash.tui.widgets.panels import LiveCalls
 
 COLUMNS = (
@@ -193,5 +194,8 @@ async def test_the_dashboard_starts_and_browses_them(odd_log: Path, tmp_path: Pa
                 break
         assert isinstance(app.screen, CallsScreen)
         assert len(app.screen.rows) == 1 + len(BAD_VALUES)
+        await pilot.press("escape", "h")
+        await pilot.pause(0.5)
+        assert isinstance(app.screen, CostCheckScreen)
         assert app.is_running
     store.close()
