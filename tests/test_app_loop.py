@@ -79,8 +79,7 @@ async def test_key_presses_never_start_a_second_read_loop(tmp_path: Path) -> Non
     app, store = _app(frozen_session(tmp_path), poll_s=0.05)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        for _ in range(2):
-            await pilot.press("r", "r", "1", "r", "2", "3", "r", "4", "r", "r")
+        await pilot.press("r", "r", "1", "r", "2", "3", "r", "4", "r", "r", "1", "r")
         await pilot.press("2")
         await _until(pilot, lambda: not app.stale_aggregates and app.data.window.name == "24h")
         # From here on: reads per timer tick, counted, whatever the machine's speed.
