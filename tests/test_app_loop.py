@@ -3,6 +3,7 @@ replaced call log, and an account poll that updates the burn rate at once."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 
 from hermes_dash.calllog.records import CallRow
@@ -17,6 +19,7 @@ from hermes_dash.calllog.store import CallStore
 from hermes_dash.demo.session import DemoSession
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import remaining_usd
+from hermes_dash.tui import app as app_module
 from hermes_dash.tui.app import HermesDashApp, make_app
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
@@ -195,3 +198,41 @@ async def test_a_replaced_call_log_is_reopened(tmp_path: Path) -> None:
         await _until(pilot, lambda: app.data.totals.calls == 4 and live.row_count == 4)
         assert os.path.exists(path)
     store.close()
+
+
+class HeldEnricher:
+    """A pricing round that lasts until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+        self.finished = 0
+        self.cancelled = 0
+
+    async def run_once(self) -> int:
+        self.started += 1
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+        self.release.clear()
+        return 0
+
+
+async def test_a_slow_pricing_round_is_not_cancelled_by_the_next_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "ENRICH_EVERY_S", 0.05)
+    app, _ = _app(frozen_session(tmp_path), poll_s=0.05)
+    enricher = HeldEnricher()
+    app._enricher = enricher  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _until(pilot, lambda: enricher.started == 1)
+        ticks = app.calllog_ticks
+        await _until(pilot, lambda: app.calllog_ticks >= ticks + 10)  # many enrich ticks too
+        assert enricher.started == 1 and enricher.cancelled == 0
+        enricher.release.set()
+        await _until(pilot, lambda: enricher.finished == 1 and enricher.started == 2)
+        assert enricher.cancelled == 0

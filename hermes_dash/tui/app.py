@@ -100,6 +100,9 @@ class HermesDashApp(ScreenNavigation):
         self.last_row_id = -1
         self.schedule = PollSchedule(settings.refresh_s)
         self._enricher: Enricher | None = None
+        self._enrich_worker: Worker[None] | None = None
+        #: Pricing rounds started so far.
+        self.enrich_rounds = 0
         self._account_timer: Timer | None = None
         self._calllog_timer: Timer | None = None
         # One call-log read at a time: ticks skip while one is in flight, and a request
@@ -171,7 +174,7 @@ class HermesDashApp(ScreenNavigation):
         if self.api.has_key:
             self.poll_account()
             if not self.store.readonly:  # pricing calls writes to the log
-                self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
+                self.set_interval(ENRICH_EVERY_S, self._enrich_tick)
         self._calllog_timer = self.set_interval(self.settings.calllog_poll_s, self._calllog_tick)
 
     # -- OpenRouter ----------------------------------------------------------------------
@@ -292,7 +295,14 @@ class HermesDashApp(ScreenNavigation):
             self._last_error = message.reason
             self.notify(message.reason, title="Call log", severity="error")
 
-    @work(exclusive=True, group="enrich", exit_on_error=False)
+    def _enrich_tick(self) -> None:
+        # A round still running (slow lookups) goes on; cancelling it for a new one would
+        # mean a slow OpenRouter never gets a round finished.
+        if self._enrich_worker is None or self._enrich_worker.is_finished:
+            self.enrich_rounds += 1
+            self._enrich_worker = self.enrich_costs()
+
+    @work(group="enrich", exit_on_error=False)
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         if self._enricher is None:
