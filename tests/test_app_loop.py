@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable, Select
 
 from hermes_dash.calllog.records import CallRow
-from hermes_dash.calllog.store import CallStore
+from hermes_dash.calllog.store import CallFilter, CallStore
 from hermes_dash.demo.session import DemoSession
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import remaining_usd
@@ -236,3 +237,51 @@ async def test_a_slow_pricing_round_is_not_cancelled_by_the_next_tick(
         enricher.release.set()
         await _until(pilot, lambda: enricher.finished == 1 and enricher.started == 2)
         assert enricher.cancelled == 0
+
+
+class HeldPages(WatchedStore):
+    """Pages for one model wait at a gate, as on a slow disk."""
+
+    held_model = ""
+
+    def query_calls(self, flt: CallFilter, limit: int = 200, offset: int = 0) -> list[CallRow]:
+        if flt.model == self.held_model and self.gate is not None:
+            self.waiting.set()
+            self.gate.wait(30)
+        return super().query_calls(flt, limit, offset)
+
+
+async def test_the_calls_browser_shows_the_newest_filter_not_the_slowest(
+    tmp_path: Path,
+) -> None:
+    session = frozen_session(tmp_path)
+    store = HeldPages(session.settings.db_path)
+    settings = replace(session.settings, calllog_poll_s=3600)
+    app = make_app(settings, session.api, store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
+    slow, quick = store.distinct("model")[:2]
+    store.held_model = slow
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("c")
+        await _until(pilot, lambda: isinstance(app.screen, CallsScreen) and app.screen.rows)
+        screen = app.screen
+        assert isinstance(screen, CallsScreen)
+        delivered: list[set[str]] = []
+        show = screen.show
+
+        def spy(rows: list[CallRow], *rest: Any) -> None:
+            delivered.append({r.model for r in rows})
+            show(rows, *rest)
+
+        screen.show = spy  # type: ignore[method-assign]
+        store.gate = threading.Event()
+        screen.query_one("#f-model", Select).value = slow
+        await _until(pilot, store.waiting.is_set)
+        screen.query_one("#f-model", Select).value = quick
+        await _until(pilot, lambda: {r.model for r in screen.rows} == {quick})
+        store.gate.set()  # the slow page arrives last...
+        await _until(pilot, lambda: {slow} in delivered)
+        await pilot.pause()
+        assert {r.model for r in screen.rows} == {quick}  # ...and is not shown
+        table = screen.query_one(DataTable)
+        assert {str(table.get_row_at(i)[2]) for i in range(table.row_count)} == {quick}

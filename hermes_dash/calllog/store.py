@@ -105,6 +105,8 @@ class CallStore(WindowQueries):
             try:
                 self._open()
             except CallLogError:
+                if self.conn is not old:  # opened, then failed to migrate
+                    self.conn.close()
                 self.conn = old
                 raise
             self._opened = identity
