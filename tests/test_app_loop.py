@@ -285,3 +285,34 @@ async def test_the_calls_browser_shows_the_newest_filter_not_the_slowest(
         assert {r.model for r in screen.rows} == {quick}  # ...and is not shown
         table = screen.query_one(DataTable)
         assert {str(table.get_row_at(i)[2]) for i in range(table.row_count)} == {quick}
+
+
+async def test_an_unexpected_error_in_an_account_poll_keeps_polling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = app_module.fetch_snapshot
+    failures = {"left": 0}
+
+    async def flaky(*args: Any, **kwargs: Any) -> Any:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RecursionError("maximum recursion depth exceeded")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "fetch_snapshot", flaky)
+    app, _ = _app(frozen_session(tmp_path), poll_s=3600)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        good = app.account.snapshot
+        failures["left"] = 2
+        for failed in (1, 2):
+            await pilot.press("r")
+            await _until(pilot, lambda n=failed: app.schedule.failures == n)
+        assert app.account.status == "error" and app.account.stale
+        assert app.account.snapshot == good
+        assert app.next_poll_in is not None and app.next_poll_in > app.settings.refresh_s
+        shown = [n for n in app._notifications if "RecursionError" in n.message]
+        assert len(shown) == 1  # the same failure is said once
+        await pilot.press("r")
+        await _until(pilot, lambda: app.account.status == "ok")
+        assert app.schedule.failures == 0

@@ -184,7 +184,12 @@ class HermesDashApp(ScreenNavigation):
         """Poll ``/key`` and ``/credits`` once, then schedule the next poll."""
         try:
             snap = await fetch_snapshot(self.api, now=self.clock())
-        except OpenRouterError as exc:
+        except Exception as exc:
+            if not isinstance(exc, OpenRouterError):
+                # An answer (or a defect) nothing expected: polling must outlive it, so it
+                # counts as a failure, with backoff. The text names only the type: an
+                # unexpected exception's message is not known to be fit to show.
+                exc = OpenRouterError(f"unexpected {type(exc).__name__} while polling")
             previous = self.account.snapshot
             state = AccountState(status_for(exc), previous, str(exc), stale=previous is not None)
             delay = self.schedule.after_failure(exc)
