@@ -2,12 +2,61 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from hermes_dash.calllog.recorder.schema import bucket_bounds
 
 WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+
+#: A call's ``started_at`` must be unix seconds in [0, this): 1e10 is the year 2286, so a
+#: time in milliseconds (1.7e12), inf, -1e18, text or a blob is outside.
+MAX_SANE_TIME = 1e10
+#: Counts (tokens, retries) above this are impossible rather than large.
+MAX_SANE_COUNT = 1e15
+
+
+def finite(value: object) -> float | None:
+    """A finite float from a stored value; None for NULL, text, blobs, inf and NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) else None
+
+
+def sane_time(value: object) -> float | None:
+    """A call's start time as unix seconds, or None when it cannot be one."""
+    t = finite(value)
+    return t if t is not None and 0 <= t < MAX_SANE_TIME else None
+
+
+def sane_count(value: object, low: float = 0, high: float = MAX_SANE_COUNT) -> int | None:
+    """A whole number in [low, high], or None (a float must be integral)."""
+    f = finite(value)
+    if f is None or not low <= f <= high or f != int(f):
+        return None
+    return int(f)
+
+
+def sane_amount(value: object) -> float | None:
+    """A non-negative finite amount (seconds, USD), or None."""
+    f = finite(value)
+    return f if f is not None and f >= 0 else None
+
+
+def text_or_none(value: object) -> str | None:
+    """Stored text; None for NULL and for numbers or blobs in a text column."""
+    return value if isinstance(value, str) else None
+
+
+def key_text(value: object) -> str:
+    """A grouping key (provider, upstream, model) as text, whatever was stored."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
 
 
 @dataclass(frozen=True)
@@ -163,6 +212,31 @@ class CallRow:
     cost_source: str | None
     finish_reason: str | None
 
+    @classmethod
+    def from_db(cls, values: tuple[Any, ...]) -> tuple[CallRow | None, bool]:
+        """A row as read from SQLite (in COLUMNS order), checked: ``(None, True)`` when
+        its id or start time is impossible (the row is skipped), else the row with any
+        impossible value (text or a blob in a number column, inf, a negative count)
+        read as unknown, and whether anything had to be changed."""
+        raw = dict(zip(cls.COLUMNS, values, strict=True))
+        row_id = sane_count(raw["id"], 1, 2**63)
+        started = sane_time(raw["started_at"])
+        if row_id is None or started is None:
+            return None, True
+        clean: dict[str, Any] = {"id": row_id, "started_at": started}
+        for name in cls.COLUMNS[2:]:
+            value = raw[name]
+            if name in _INT_COLUMNS:
+                clean[name] = sane_count(value, *_INT_COLUMNS[name])
+            elif name in ("latency_s", "cost_usd"):
+                clean[name] = sane_amount(value)
+            elif name in ("provider", "model", "status"):
+                clean[name] = text_or_none(value) or ""
+            else:
+                clean[name] = text_or_none(value)
+        changed = any(clean[n] != raw[n] for n in cls.COLUMNS)
+        return cls(**clean), changed
+
     @property
     def is_rate_limited(self) -> bool:
         """Whether this call got an HTTP 429."""
@@ -171,6 +245,18 @@ class CallRow:
     def as_dict(self) -> dict[str, Any]:
         """The row as a plain dict (for export)."""
         return {c: getattr(self, c) for c in self.COLUMNS}
+
+
+#: Number columns of a call row and the range their values must be in.
+_INT_COLUMNS: dict[str, tuple[float, float]] = {
+    "http_status": (100, 599),
+    "retry_count": (0, 10_000),
+    "input_tokens": (0, MAX_SANE_COUNT),
+    "output_tokens": (0, MAX_SANE_COUNT),
+    "cache_read_tokens": (0, MAX_SANE_COUNT),
+    "cache_write_tokens": (0, MAX_SANE_COUNT),
+    "reasoning_tokens": (0, MAX_SANE_COUNT),
+}
 
 
 @dataclass(frozen=True)
@@ -193,8 +279,14 @@ class AccountSnapshot:
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> AccountSnapshot:
         """Build from an ``account_snapshots`` row."""
-        values = dict(zip([f.name for f in fields(cls)], row, strict=True))
-        free = values.pop("is_free_tier")
+        values: dict[str, Any] = dict(zip([f.name for f in fields(cls)], row, strict=True))
+        free = finite(values.pop("is_free_tier"))
+        for name, value in values.items():
+            # Whatever another program left in the table: only finite numbers and text.
+            values[name] = (
+                text_or_none(value) if name in ("label", "limit_reset") else finite(value)
+            )
+        values["taken_at"] = values["taken_at"] or 0.0
         return cls(**values, is_free_tier=None if free is None else bool(free))
 
     @property

@@ -7,6 +7,7 @@ snapshots, and reads rows for the live table, the calls browser and export.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -17,9 +18,12 @@ from typing import Any
 
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import (
+    MAX_SANE_TIME,
     AccountSnapshot,
     CallRow,
     Window,
+    sane_count,
+    sane_time,
 )
 from hermes_dash.calllog.windows import WindowQueries
 
@@ -60,18 +64,55 @@ class CallStore(WindowQueries):
         # The dashboard reads from worker threads; one connection, one statement at a time.
         self._lock = threading.RLock()
         self.forget_cached()
+        #: Rows read since opening whose id or start time is impossible (skipped), and rows
+        #: whose other impossible values were read as unknown: ``export`` reports both.
+        self.skipped_rows = 0
+        self.repaired_rows = 0
+        self._opened = self._identity()
+        self._open()
+
+    def _identity(self) -> tuple[int, int] | None:
         try:
-            if readonly and not self.path.exists():
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _open(self) -> None:
+        try:
+            if self.readonly and not self.path.exists():
                 raise CallLogError(f"call log {self.path} does not exist")
             self.conn = schema.connect(
-                str(self.path), timeout=timeout, readonly=readonly, shared=True
+                str(self.path), timeout=self._timeout, readonly=self.readonly, shared=True
             )
-            if not readonly:
+            if not self.readonly:
                 schema.migrate(self.conn)
             else:
                 self._check_readable()
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
+
+    def reopen_if_replaced(self) -> bool:
+        """Reopen the log when the file at its path is no longer the one open (it was
+        deleted and the recorder made a new one): an open connection would go on reading
+        the deleted file forever. Returns whether it reopened; a log that is gone and not
+        made anew yet keeps the old connection."""
+        identity = self._identity()
+        if identity is None or identity == self._opened:
+            return False
+        with self._lock:
+            old = self.conn
+            try:
+                self._open()
+            except CallLogError:
+                if self.conn is not old:  # opened, then failed to migrate
+                    self.conn.close()
+                self.conn = old
+                raise
+            self._opened = identity
+            self.forget_cached()
+        old.close()
+        return True
 
     def _check_readable(self) -> None:
         try:
@@ -200,25 +241,59 @@ class CallStore(WindowQueries):
 
     def last_rate_limit(self, window: Window) -> CallRow | None:
         """The most recent 429 in the window."""
+        # Both bounds: SQLite sorts text and blobs after every number, so a start time
+        # stored as text would pass a lower bound alone (and sort first).
         rows = self._rows(
-            "WHERE started_at >= ? AND http_status = 429 ORDER BY started_at DESC LIMIT 1",
-            (window.start,),
+            "WHERE started_at >= ? AND started_at <= ? AND http_status = 429 "
+            "ORDER BY started_at DESC LIMIT 1",
+            (window.start, window.end),
         )
         return rows[0] if rows else None
 
     # -- rows --------------------------------------------------------------------------
 
-    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
+    def _scan(self, where: str, params: Iterable[Any]) -> tuple[list[CallRow], int | None]:
+        """Checked rows, and the id of the last row read (skipped ones included)."""
         cols = ", ".join(CallRow.COLUMNS)
-        return [CallRow(*r) for r in self._query(f"SELECT {cols} FROM calls {where}", params)]
+        rows: list[CallRow] = []
+        last: int | None = None
+        with self._lock:
+            for values in self._query(f"SELECT {cols} FROM calls {where}", params):
+                last = values[0]
+                row, changed = CallRow.from_db(values)
+                if row is None:
+                    self.skipped_rows += 1
+                else:
+                    self.repaired_rows += changed
+                    rows.append(row)
+        return rows, last
+
+    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
+        return self._scan(where, params)[0]
 
     def max_id(self) -> int:
         """The id of the newest row, 0 for an empty log."""
         return int(self._query("SELECT COALESCE(MAX(id), 0) FROM calls")[0][0])
 
+    def tail(self, after_id: int, limit: int = 500) -> tuple[list[CallRow], int]:
+        """Rows newer than ``after_id``, oldest first (the live tail reads only these), and
+        the id to continue after: past skipped rows too, so they are not read again."""
+        rows, last = self._scan("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        return rows, after_id if last is None else last
+
     def rows_after(self, after_id: int, limit: int = 500) -> list[CallRow]:
-        """Rows newer than ``after_id``, oldest first (the live tail reads only these)."""
-        return self._rows("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        """Rows newer than ``after_id``, oldest first."""
+        return self.tail(after_id, limit)[0]
+
+    def impossible_rows(self) -> int:
+        """Rows whose start time cannot be unix seconds (text, a blob, inf, negative,
+        milliseconds): every reader skips them. Cheap: two ranges of the time index."""
+        return int(
+            self._query(
+                "SELECT COUNT(*) FROM calls WHERE started_at < 0 OR started_at >= ?",
+                (MAX_SANE_TIME,),
+            )[0][0]
+        )
 
     def unpriced(self, max_attempts: int, limit: int = 50) -> list[tuple[CallRow, int]]:
         """Calls whose cost is not known yet and that may still be retried, each with the
@@ -226,10 +301,16 @@ class CallStore(WindowQueries):
         cols = ", ".join(CallRow.COLUMNS)
         rows = self._query(
             f"SELECT {cols}, enrich_attempts FROM calls "
-            "WHERE cost_source IS NULL AND enrich_attempts < ? ORDER BY id DESC LIMIT ?",
-            (max_attempts, limit),
+            "WHERE cost_source IS NULL AND enrich_attempts < ? "
+            "AND started_at >= 0 AND started_at < ? ORDER BY id DESC LIMIT ?",
+            (max_attempts, MAX_SANE_TIME, limit),
         )
-        return [(CallRow(*r[:-1]), int(r[-1])) for r in rows]
+        out: list[tuple[CallRow, int]] = []
+        for r in rows:
+            row, _ = CallRow.from_db(r[:-1])
+            if row is not None:
+                out.append((row, sane_count(r[-1]) or 0))
+        return out
 
     def _filter_sql(self, flt: CallFilter) -> tuple[str, list[Any]]:
         clauses: list[str] = []
@@ -267,18 +348,21 @@ class CallStore(WindowQueries):
         last = 0
         joiner = " AND " if where else "WHERE "
         while True:
-            rows = self._rows(f"{where}{joiner}id > ? ORDER BY id LIMIT ?", [*params, last, chunk])
+            rows, seen = self._scan(
+                f"{where}{joiner}id > ? ORDER BY id LIMIT ?", [*params, last, chunk]
+            )
             yield from rows
-            if len(rows) < chunk:
+            if seen is None:
                 return
-            last = rows[-1].id
+            last = seen
 
     def distinct(self, column: str, limit: int = 200) -> list[str]:
         """Distinct values of model/provider/upstream for filter menus (from the rollup)."""
         if column not in ("model", "provider", "upstream"):
             raise ValueError(column)
         rows = self._query(
-            f"SELECT DISTINCT {column} FROM calls_hourly WHERE {column} <> '' "
+            f"SELECT DISTINCT {column} FROM calls_hourly "
+            f"WHERE typeof({column}) = 'text' AND {column} <> '' "
             f"ORDER BY {column} LIMIT ?",
             (limit,),
         )
@@ -302,10 +386,13 @@ class CallStore(WindowQueries):
 
     def last_write(self) -> float | None:
         """When the newest call row started (the recorder's last sign of life)."""
-        row = self._query("SELECT MAX(started_at) FROM calls")
-        return row[0][0]
+        row = self._query(
+            "SELECT MAX(started_at) FROM calls WHERE started_at >= 0 AND started_at < ?",
+            (MAX_SANE_TIME,),
+        )
+        return sane_time(row[0][0])
 
     def dropped_rows(self) -> int:
         """Rows the recorder had to drop (and reported later)."""
         row = self._query("SELECT value FROM recorder_state WHERE key = 'dropped'")
-        return int(row[0][0]) if row else 0
+        return (sane_count(row[0][0]) or 0) if row else 0

@@ -14,12 +14,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_dash.calllog.recorder import schema
-from hermes_dash.calllog.records import CallTotals, GroupStats, SeriesPoint, Window
+from hermes_dash.calllog.records import (
+    CallTotals,
+    GroupStats,
+    SeriesPoint,
+    Window,
+    finite,
+    key_text,
+    sane_count,
+)
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
 MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
 RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
-_ROLLUP_SUMS = ", ".join(f"SUM({name})" for name in MEASURES)
+
+
+def _sane(expr: str) -> str:
+    """``expr`` where it is a number in [0, 1e300), else 0: SQLite sorts text and blobs
+    after every number, so this one test also drops them (and inf, and negatives)."""
+    return f"CASE WHEN {expr} >= 0 AND {expr} < 1e300 THEN {expr} ELSE 0 END"
+
+
+#: The same sums for reading: a value another writer got wrong counts as 0 instead of
+#: turning the whole sum into inf or NaN.
+_RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in schema.ROLLUP_MEASURES)
+_ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
     "upstream": ("COALESCE(c.upstream, '')", "upstream"),
@@ -40,10 +59,13 @@ class Breakdown:
 class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
 
-    def add(self, key: tuple[str, ...], values: Iterable[Any]) -> None:
-        acc = self.sums.setdefault(key, [0.0] * len(MEASURES))
+    def add(self, key: tuple[Any, ...], values: Iterable[Any]) -> None:
+        # Another writer may have left text, blobs, inf or negative numbers in the rows the
+        # rollups add up: such a sum (every measure is a count or an amount, never below
+        # 0) counts as 0 rather than poisoning every total it joins.
+        acc = self.sums.setdefault(tuple(key_text(k) for k in key), [0.0] * len(MEASURES))
         for i, v in enumerate(values):
-            acc[i] += v or 0
+            acc[i] += max(0.0, finite(v) or 0.0)
 
 
 #: Latency rollup answers kept between polls (a 30-day window needs about 4 of them).
@@ -157,7 +179,7 @@ class WindowQueries:
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}"
             ),
-            f"SELECT {raw_group}, {RAW_MEASURES} FROM calls c "
+            f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
             f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
         )
         for row in rows:
@@ -185,8 +207,11 @@ class WindowQueries:
             keep=True,
         )
         for row in rows:
-            bucket = hist.setdefault(tuple(row[:width]), {})
-            bucket[row[width]] = bucket.get(row[width], 0) + row[width + 1]
+            b, n = sane_count(row[width], 0, schema.MAX_LATENCY_BUCKET), sane_count(row[width + 1])
+            if b is None or not n:
+                continue  # a bucket no writer of ours makes
+            bucket = hist.setdefault(tuple(key_text(k) for k in row[:width]), {})
+            bucket[b] = bucket.get(b, 0) + n
         return hist
 
     def totals(self, window: Window) -> CallTotals:
@@ -252,13 +277,14 @@ class WindowQueries:
         if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
             step = max(3600, round(step / 3600) * 3600)
             rows = self._query(
-                "SELECT hour, SUM(cost_usd), SUM(rate_limited), SUM(calls) FROM calls_hourly "
+                f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
+                f"SUM({_sane('calls')}) FROM calls_hourly "
                 "WHERE hour >= ? AND hour <= ? GROUP BY hour",
                 (int(window.start) // 3600 * 3600, window.end),
             )
         else:
             rows = self._query(
-                "SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM(COALESCE(cost_usd, 0)), "
+                f"SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM({_sane('cost_usd')}), "
                 "SUM(COALESCE(http_status, 0) = 429), COUNT(*) FROM calls "
                 "WHERE started_at >= ? AND started_at <= ? GROUP BY 1",
                 (window.start, window.end),
@@ -268,10 +294,13 @@ class WindowQueries:
         limited = [0] * n
         calls = [0] * n
         for t, c, rl, k in rows:
-            i = min(n - 1, max(0, int((t - window.start) // step)))
-            cost[i] += c or 0.0
-            limited[i] += int(rl or 0)
-            calls[i] += int(k or 0)
+            start = finite(t)
+            if start is None:
+                continue
+            i = min(n - 1, max(0, int((start - window.start) // step)))
+            cost[i] += max(0.0, finite(c) or 0.0)
+            limited[i] += sane_count(rl) or 0
+            calls[i] += sane_count(k) or 0
         return [
             SeriesPoint(window.start + i * step, cost[i], limited[i], calls[i]) for i in range(n)
         ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -228,7 +230,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, allow_nan=False, default=str))
     else:
         _print_summary_table(summary)
+    impossible = store.impossible_rows()
+    if impossible:
+        _note(f"left out {impossible:,} call-log rows whose start time is impossible")
     return 0
+
+
+def _note(message: str) -> None:
+    """A remark on stderr that does not make the command fail."""
+    sys.stdout.flush()
+    print(f"hermes-dash: {message}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -273,6 +284,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {n:,} calls to {clean(out_path)}", file=sys.stderr)
     else:
         writer(store.iter_calls(flt), sys.stdout)
+    if store.skipped_rows:
+        _note(f"skipped {store.skipped_rows:,} rows whose id or start time is impossible")
+    if store.repaired_rows:
+        _note(
+            f"{store.repaired_rows:,} rows held impossible values (text, blobs, inf or "
+            "negative numbers where numbers belong): written as empty"
+        )
     return 0
 
 
@@ -319,6 +337,28 @@ def refresh_seconds(text: str) -> float:
     return seconds
 
 
+#: What a shell reports for a program ended by SIGPIPE (128 + 13): ``summary | head``.
+BROKEN_PIPE_EXIT = 141
+
+
+def _stdout_gone() -> int:
+    """The reader of our output went away (``| head``): stop quietly, as other command-line
+    tools do. Standard output is pointed at /dev/null so that Python's own flush at exit
+    does not complain about the closed pipe either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return BROKEN_PIPE_EXIT
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    code = handler(args)
+    # Buffered output reaches the pipe here, where a closed pipe is still ours to handle.
+    sys.stdout.flush()
+    return code
+
+
 def _fail(message: str, code: int) -> NoReturn:
     # Messages carry server text, file names and config values: one clean line.
     print(f"hermes-dash: {clean(message, 1000)}", file=sys.stderr)
@@ -333,7 +373,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
-        return handler(args)
+        return _run(handler, args)
+    except BrokenPipeError:
+        return _stdout_gone()
     except UsageError as exc:
         _fail(str(exc), 2)
     except EXPECTED_FAILURES as exc:

@@ -5,6 +5,10 @@ The app built from these parts is the real app; only the data and the transport 
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +24,9 @@ from hermes_dash.services.settings import DashSettings
 #: A key-shaped placeholder: the fake transport ignores it, the screens show it masked.
 DEMO_KEY = "sk-or-v1-demo0000000000000000000000000000000000000000000000000000d3m0"
 DEMO_REFRESH_S = 5.0
+#: The demo's throwaway folders in the temp dir; each holds the pid of the run that owns it.
+TEMP_PREFIX = "hermes-dash-demo-"
+OWNER_FILE = "owner.pid"
 
 
 @dataclass
@@ -31,17 +38,67 @@ class DemoSession:
     store: CallStore
     server: DemoOpenRouter
     feed: DemoFeed
+    temp_root: Path | None = None
+    """A folder made for this run (removed by :meth:`close`); None for a caller's folder."""
 
     def close(self) -> None:
-        """Stop the feed and close the log."""
+        """Stop the feed, close the log and remove the run's temp folder (about 10 MB)."""
         self.feed.stop()
         self.store.close()
+        if self.temp_root is not None:
+            shutil.rmtree(self.temp_root, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_leftovers(tmp: Path | None = None) -> int:
+    """Remove demo folders left by runs that were killed before they could clean up
+    (SIGKILL, a power cut); returns how many. Folders of running demos stay."""
+    removed = 0
+    for folder in Path(tmp or tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                continue
+            pid = int((folder / OWNER_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            continue  # not ours, or still being set up
+        if not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def make_temp_root() -> Path:
+    """A fresh temp folder for one demo run, marked with this process's pid."""
+    with contextlib.suppress(OSError):
+        sweep_leftovers()
+    root = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX))
+    (root / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
+    return root
 
 
 def demo_session(
     root: Path | None = None, *, calls: int = 30_000, now: float | None = None, seed: int = 1
 ) -> DemoSession:
-    """Generate the demo home and wire the fake OpenRouter to it (feed not started)."""
+    """Generate the demo home and wire the fake OpenRouter to it (feed not started).
+    Without ``root`` the data goes to a temp folder that the session's ``close`` removes
+    (so does an interrupted set-up)."""
+    if root is None:
+        temp_root = make_temp_root()
+        try:
+            session = demo_session(temp_root, calls=calls, now=now, seed=seed)
+        except BaseException:
+            shutil.rmtree(temp_root, ignore_errors=True)
+            raise
+        return replace(session, temp_root=temp_root)
     clock = time.time if now is None else (lambda: now)
     paths = make_demo_home(root, calls=calls, seed=seed, now=clock())
     settings = replace(

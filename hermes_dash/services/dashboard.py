@@ -6,6 +6,7 @@ import datetime as dt
 import itertools
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -136,6 +137,8 @@ class FirstRead:
 
     rows: list[CallRow]
     data: DashboardData
+    last_id: int
+    """The id the next read continues after."""
 
 
 def live_tail_start(store: CallStore) -> int:
@@ -145,8 +148,54 @@ def live_tail_start(store: CallStore) -> int:
 
 def read_first(store: CallStore, window_name: str, now: float) -> FirstRead:
     """The newest calls for the live table and the aggregates, before any account poll."""
-    rows = store.rows_after(live_tail_start(store))
-    return FirstRead(rows, build_dashboard(store, window_name, now, None))
+    rows, last = store.tail(live_tail_start(store))
+    return FirstRead(rows, build_dashboard(store, window_name, now, None), last)
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """The inputs of one call-log read, copied when it is asked for: the thread that reads
+    never looks at state the interface changes meanwhile."""
+
+    window_name: str
+    after_id: int
+    """The newest call already shown; -1 to start at the live tail."""
+    rebuild: bool
+    """Whether the aggregates must be rebuilt even without new calls."""
+    snapshot: AccountSnapshot | None
+    version: int
+    """The app state the request was made in (see ``LogRead.version``)."""
+    now: float
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """What one read found."""
+
+    rows: list[CallRow]
+    last_id: int
+    """The id the next read continues after (past any row skipped as impossible)."""
+    data: DashboardData | None
+    """Fresh aggregates, or None when nothing changed."""
+    reopened: bool
+    """The file had been replaced (deleted and made anew): ids start over."""
+    version: int
+
+
+def read_update(
+    store: CallStore, request: ReadRequest, cancelled: Callable[[], bool] = lambda: False
+) -> LogRead | None:
+    """Read the calls after ``request.after_id`` and, when anything changed, the window's
+    aggregates; None when ``cancelled`` says to stop between the two."""
+    reopened = store.reopen_if_replaced()
+    after = live_tail_start(store) if reopened or request.after_id < 0 else request.after_id
+    rows, last = store.tail(after)
+    if cancelled():
+        return None
+    data = None
+    if rows or request.rebuild or reopened:
+        data = build_dashboard(store, request.window_name, request.now, request.snapshot)
+    return LogRead(rows, last, data, reopened, request.version)
 
 
 def prefetch_first(store: CallStore, window_name: str, now: float) -> Future[FirstRead]:

@@ -14,6 +14,7 @@ most once an hour, or once in five minutes after a failure, and indexed on a thr
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -43,13 +44,49 @@ LOOKUP_DEADLINE_S = 5.0
 #: No lookup starts after a round has run this long, so it ends before the dashboard
 #: starts the next (every 20 s); the calls left wait for that one, their tries not counted.
 ROUND_BUDGET_S = 12.0
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "0.0.0.0", "host.docker.internal")
+#: Host names that always mean this machine or the local network.
+LOCAL_NAMES = ("localhost", "host.docker.internal")
+#: Addresses of this machine and of private networks: a backend there is not billed.
+LOCAL_NETWORKS = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "127.0.0.0/8",
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "0.0.0.0/32",
+        "::1/128",
+        "::/128",
+        "fc00::/7",
+        "fe80::/10",
+    )
+)
+
+
+def is_local_host(host: str | None) -> bool:
+    """Whether a base-URL host is this machine or a private network (by address, not by
+    how the text starts: ``10.1.2.3`` and ``fd00::5`` are local, ``10.example.com`` not)."""
+    name = (host or "").strip().lower().rstrip(".")
+    if name.startswith("[") and "]" in name:  # a bracketed IPv6 literal, maybe with a port
+        name = name[1 : name.index("]")]
+    elif name.count(":") == 1:  # host:port
+        name = name.split(":", 1)[0]
+    if name in LOCAL_NAMES or name.endswith((".localhost", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])  # drop an IPv6 zone (%eth0)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in net for net in LOCAL_NETWORKS)
 
 
 def is_local(row: CallRow) -> bool:
-    """A call to a backend on this machine (Ollama, LM Studio, vLLM): it costs nothing."""
-    host = (row.base_url_host or "").lower()
-    return host in LOCAL_HOSTS or host.endswith(".local") or host.startswith("192.168.")
+    """A call to a backend on this machine or the local network (Ollama, LM Studio, vLLM):
+    it costs nothing."""
+    return is_local_host(row.base_url_host)
 
 
 def estimate_cost(row: CallRow, price: Pricing) -> float:

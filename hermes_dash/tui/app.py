@@ -5,21 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
-from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual import work
-from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
@@ -31,14 +27,16 @@ from hermes_dash.services.dashboard import (
     DEFAULT_WINDOW,
     DashboardData,
     FirstRead,
-    build_dashboard,
-    live_tail_start,
+    LogRead,
+    ReadRequest,
     read_first,
+    read_update,
 )
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
+from hermes_dash.tui.navigation import WINDOW_KEYS, ScreenNavigation
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
@@ -46,15 +44,16 @@ if TYPE_CHECKING:
     from hermes_dash.services.enrich import Enricher
     from hermes_dash.services.plugin import PluginStatus
 
-WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
 #: How often the plugin's state (config.yaml, plugin folder) is re-read.
 PLUGIN_CHECK_S = 10.0
 ENRICH_EVERY_S = 20.0
 #: How long the read before the first frame waits for another process's lock.
 FIRST_READ_WAIT_S = 0.25
+#: Timer ticks a failed call-log read waits before the next try.
+TICKS_AFTER_FAILURE = 3
 
 
-class HermesDashApp(App[None]):
+class HermesDashApp(ScreenNavigation):
     """hermes-dash: spend, rate limits, provider latency, routing, for Hermes Agent."""
 
     TITLE = "hermes-dash"
@@ -65,10 +64,7 @@ class HermesDashApp(App[None]):
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
         Binding("h", "cost_check", "Cost check"),
-        Binding("1", "window('1h')", "1h", show=False),
-        Binding("2", "window('24h')", "24h", show=False),
-        Binding("3", "window('7d')", "7d", show=False),
-        Binding("4", "window('30d')", "30d", show=False),
+        *(Binding(key, f"window('{name}')", name, show=False) for key, name in WINDOW_KEYS.items()),
         Binding("t", "toggle_theme", "Theme", show=False),
         Binding("question_mark", "help", "Help"),
     ]
@@ -105,8 +101,20 @@ class HermesDashApp(App[None]):
         self.last_row_id = -1
         self.schedule = PollSchedule(settings.refresh_s)
         self._enricher: Enricher | None = None
+        self._enrich_worker: Worker[None] | None = None
+        #: Pricing rounds started so far.
+        self.enrich_rounds = 0
         self._account_timer: Timer | None = None
         self._calllog_timer: Timer | None = None
+        # One call-log read at a time: ticks skip while one is in flight, and a request
+        # made meanwhile (r, a window switch) runs as soon as it lands.
+        self._reading = False
+        self._read_again = False
+        self._ticks_to_skip = 0
+        #: Timer ticks and reads started so far (tests count reads per tick with these).
+        self.calllog_ticks = 0
+        self.reads_started = 0
+        self._reported: set[str] = set()
         self._last_error: str | None = None
         self._plugin_checked = 0.0
         self._dashboard: DashboardScreen | None = None
@@ -118,31 +126,6 @@ class HermesDashApp(App[None]):
             self.prefs.theme if self.prefs.theme in self.available_themes else "textual-dark"
         )
         self.sub_title = "demo" if settings.demo else clean(settings.paths.home)
-
-    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every dashboard action in the command palette, beside Textual's own."""
-        yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Refresh now", "Poll OpenRouter and re-read the call log", self.action_refresh
-        )
-        for key, name in WINDOW_KEYS.items():
-            yield SystemCommand(
-                f"Window: {name}",
-                f"Show the last {name} (key {key})",
-                partial(self.action_window, name),
-            )
-        yield SystemCommand("Calls browser", "Every logged call, with filters", self.action_calls)
-        yield SystemCommand(
-            "Routing editor", "Edit provider_routing in config.yaml", self.action_routing
-        )
-        yield SystemCommand(
-            "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
-        )
-        yield SystemCommand(
-            "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
-        )
-        yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
-        yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
 
     # -- start-up ------------------------------------------------------------------------
 
@@ -164,11 +147,11 @@ class HermesDashApp(App[None]):
         try:
             first = self._take_first_read()
         except CallLogError:
-            self.read_calllog()  # the worker reads, and reports the failure
+            self.request_read()  # the worker reads, and reports the failure
         else:
             # Built before any account poll or window switch: the state as it is now.
-            version = self._state_version
-            self.on_call_log_updated(CallLogUpdated(first.data, first.rows, None, version))
+            read = LogRead(first.rows, first.last_id, first.data, False, self._state_version)
+            self.on_call_log_updated(CallLogUpdated(read, None))
         self.call_after_refresh(self._after_first_frame)
 
     def _take_first_read(self) -> FirstRead:
@@ -192,10 +175,8 @@ class HermesDashApp(App[None]):
         if self.api.has_key:
             self.poll_account()
             if not self.store.readonly:  # pricing calls writes to the log
-                self.set_interval(ENRICH_EVERY_S, self.enrich_costs)
-        if self._calllog_timer is not None:
-            self._calllog_timer.stop()
-        self.read_calllog()
+                self.set_interval(ENRICH_EVERY_S, self._enrich_tick)
+        self._calllog_timer = self.set_interval(self.settings.calllog_poll_s, self._calllog_tick)
 
     # -- OpenRouter ----------------------------------------------------------------------
 
@@ -204,7 +185,12 @@ class HermesDashApp(App[None]):
         """Poll ``/key`` and ``/credits`` once, then schedule the next poll."""
         try:
             snap = await fetch_snapshot(self.api, now=self.clock())
-        except OpenRouterError as exc:
+        except Exception as exc:
+            if not isinstance(exc, OpenRouterError):
+                # An answer (or a defect) nothing expected: polling must outlive it, so it
+                # counts as a failure, with backoff. The text names only the type: an
+                # unexpected exception's message is not known to be fit to show.
+                exc = OpenRouterError(f"unexpected {type(exc).__name__} while polling")
             previous = self.account.snapshot
             state = AccountState(status_for(exc), previous, str(exc), stale=previous is not None)
             delay = self.schedule.after_failure(exc)
@@ -233,56 +219,101 @@ class HermesDashApp(App[None]):
             )
         self.mark_stale()
         self.refresh_screen()
+        self.request_read()  # burn rate and runway with the new numbers, now
 
     # -- the call log --------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="calllog", exit_on_error=False)
-    def read_calllog(self) -> None:
-        """Read only the new rows; recompute aggregates when something changed."""
-        try:
-            update = self._read(check_plugin=True)
-        except CallLogError as exc:
-            self.post_message(CallLogFailed(str(exc)))
-            return
-        self.post_message(update)
+    def _calllog_tick(self) -> None:
+        """The one timer that reads the call log; a tick while a read is in flight (or
+        soon after a failure) is skipped, never queued."""
+        self.calllog_ticks += 1
+        if self._ticks_to_skip:
+            self._ticks_to_skip -= 1
+        elif not self._reading:
+            self._start_read()
 
-    def _read(self, *, check_plugin: bool) -> CallLogUpdated:
+    def request_read(self) -> None:
+        """Read now; when a read is in flight, once more as soon as it lands (it started
+        from older inputs: another window, an older account snapshot)."""
+        if self._reading:
+            self._read_again = True
+        else:
+            self._start_read()
+
+    def _start_read(self) -> None:
         now = self.clock()
-        after = self.last_row_id if self.last_row_id >= 0 else live_tail_start(self.store)
-        rows = self.store.rows_after(after)
-        data = None
-        version = self._state_version
-        if rows or self.stale_aggregates:
-            data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
-        plugin = None
-        if check_plugin and (now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None):
-            from hermes_dash.services.plugin import plugin_status
+        check_plugin = self.plugin is None or now - self._plugin_checked >= PLUGIN_CHECK_S
+        request = ReadRequest(
+            self.window_name,
+            self.last_row_id,
+            self.stale_aggregates,
+            self.account.snapshot,
+            self._state_version,
+            now,
+        )
+        self._reading, self._read_again = True, False
+        self.reads_started += 1
+        self.read_calllog(request, check_plugin)
 
-            plugin = plugin_status(self.settings.paths, self.store)
-        return CallLogUpdated(data, rows, plugin, version)
+    @work(thread=True, group="calllog", exit_on_error=False)
+    def read_calllog(self, request: ReadRequest, check_plugin: bool) -> None:
+        """Read the new rows, and the aggregates when something changed, from the inputs
+        given (never from app state, which the interface changes meanwhile)."""
+        worker = get_current_worker()
+        try:
+            read = read_update(self.store, request, lambda: worker.is_cancelled)
+            plugin = None
+            if read is not None and check_plugin and not worker.is_cancelled:
+                from hermes_dash.services.plugin import plugin_status
+
+                plugin = plugin_status(self.settings.paths, self.store)
+        except CallLogError as exc:
+            if not worker.is_cancelled:
+                self.post_message(CallLogFailed(str(exc)))
+            return
+        if read is not None and not worker.is_cancelled:
+            self.post_message(CallLogUpdated(read, plugin))
 
     def on_call_log_updated(self, message: CallLogUpdated) -> None:
-        """Show new rows and aggregates, then schedule the next read."""
-        if message.new_rows:
-            self.last_row_id = message.new_rows[-1].id
-            self.dashboard.show_rows(message.new_rows)
+        """Show new rows and aggregates; run a read asked for meanwhile."""
+        self._reading = False
+        read = message.read
+        if read.reopened:
+            self.dashboard.clear_rows()
+            self.notify(
+                clean(f"{self.settings.db_path.name} was replaced: reading the new file"),
+                markup=False,
+            )
+        if read.rows:
+            self.dashboard.show_rows(read.rows)
+        self.last_row_id = read.last_id
         if message.plugin is not None:
             self.plugin = message.plugin
             self._plugin_checked = self.clock()
-        if message.data is not None:
-            self.data = message.data
-            self._built_version = max(self._built_version, message.version)
+        # Aggregates of a window the user has already left are not worth a frame.
+        if read.data is not None and read.data.window.name == self.window_name:
+            self.data = read.data
+            self._built_version = max(self._built_version, read.version)
             self.refresh_screen()
-        self._calllog_timer = self.set_timer(self.settings.calllog_poll_s, self.read_calllog)
+        if self._read_again:
+            self._start_read()
 
     def on_call_log_failed(self, message: CallLogFailed) -> None:
-        """Keep the last data; say why once; try again later."""
+        """Keep the last data; say why once; try again a few ticks later."""
+        self._reading = False
+        self._ticks_to_skip = TICKS_AFTER_FAILURE
         if message.reason != self._last_error:
             self._last_error = message.reason
             self.notify(clean(message.reason), title="Call log", severity="error", markup=False)
-        self._calllog_timer = self.set_timer(self.settings.calllog_poll_s * 4, self.read_calllog)
 
-    @work(exclusive=True, group="enrich", exit_on_error=False)
+    def _enrich_tick(self) -> None:
+        # A round still running (slow lookups) goes on; cancelling it for a new one would
+        # mean a slow OpenRouter never gets a round finished.
+        if self._enrich_worker is None or self._enrich_worker.is_finished:
+            self.enrich_rounds += 1
+            self._enrich_worker = self.enrich_costs()
+
+    @work(group="enrich", exit_on_error=False)
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         if self._enricher is None:
@@ -344,9 +375,7 @@ class HermesDashApp(App[None]):
     def action_refresh(self) -> None:
         """Poll OpenRouter and re-read the call log now."""
         self.mark_stale()
-        if self._calllog_timer is not None:
-            self._calllog_timer.stop()
-        self.read_calllog()
+        self.request_read()
         if self.api.has_key:
             if self._account_timer is not None:
                 self._account_timer.stop()
@@ -359,55 +388,17 @@ class HermesDashApp(App[None]):
     def watch_window_name(self, name: str) -> None:
         """Recompute for the new window."""
         self.mark_stale()
-        if self._calllog_timer is not None:
-            self._calllog_timer.stop()
-        self.read_calllog()
+        self.request_read()
         self.notify(f"window: {name}", timeout=1.5)
 
     def action_toggle_theme(self) -> None:
         """Dark ↔ light."""
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
         self.prefs.theme = self.theme
-        self._save_prefs()
+        self.save_prefs()
 
-    def action_help(self) -> None:
-        """Show the keys."""
-        from hermes_dash.tui.screens.help import HelpScreen
-
-        self.push_screen(HelpScreen())
-
-    def action_calls(self) -> None:
-        """Open the calls browser."""
-        from hermes_dash.tui.screens.calls import CallsScreen
-
-        self.push_screen(CallsScreen(self.store))
-
-    def action_settings(self) -> None:
-        """Open the budgets screen."""
-        from hermes_dash.tui.screens.settings import SettingsScreen
-
-        def saved(result: UserSettings | None) -> None:
-            if result is not None:
-                self.prefs = replace(result, theme=self.theme)
-                self._save_prefs()
-                self.notify("settings saved")
-                self.refresh_screen()
-
-        self.push_screen(SettingsScreen(self.prefs), saved)
-
-    def action_cost_check(self) -> None:
-        """Compare our logged cost with Hermes' own numbers."""
-        from hermes_dash.tui.screens.costcheck import CostCheckScreen
-
-        self.push_screen(CostCheckScreen(self.store, self.settings.paths, self.clock))
-
-    def action_routing(self) -> None:
-        """Open the routing editor."""
-        from hermes_dash.tui.screens.routing import RoutingScreen
-
-        self.push_screen(RoutingScreen(self.settings, self.api, self.store, clock=self.clock))
-
-    def _save_prefs(self) -> None:
+    def save_prefs(self) -> None:
+        """Write the user's preferences; a failure is shown, not raised."""
         try:
             self.prefs.save(self.prefs_path)
         except OSError as exc:
@@ -416,15 +407,16 @@ class HermesDashApp(App[None]):
             )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every unexpected worker failure ends up here, as one notification."""
-        if event.state == WorkerState.ERROR and event.worker.error is not None:
-            err = event.worker.error
-            self.notify(
-                clean(f"{type(err).__name__}: {err}", fmt.MAX_SHOWN),
-                title="Internal error",
-                severity="error",
-                markup=False,
-            )
+        """Every unexpected worker failure ends up here: shown once, and polling goes on
+        (the timers keep ticking; a failed call-log read frees the way for the next)."""
+        worker = event.worker
+        if worker.group == "calllog" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._reading = False
+        if event.state == WorkerState.ERROR and worker.error is not None:
+            text = clean(f"{type(worker.error).__name__}: {worker.error}", fmt.MAX_SHOWN)
+            if text not in self._reported:
+                self._reported.add(text)
+                self.notify(text, title="Internal error", severity="error", markup=False)
 
     async def on_unmount(self) -> None:
         """Close the shared HTTP client."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import gc
 from concurrent.futures import Future
+from typing import Any
+
+from textual.app import App
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
@@ -26,13 +29,14 @@ def run_dashboard(
     store: CallStore,
     first_read: Future[FirstRead] | None = None,
 ) -> int:
-    """Run the TUI until the user quits."""
+    """Run the TUI until the user quits; the exit code is not 0 when the app crashed."""
     _settle_imports()
     try:
-        make_app(settings, api, store, first_read=first_read).run()
+        app = make_app(settings, api, store, first_read=first_read)
+        app.run()
     finally:
         store.close()
-    return 0
+    return exit_code(app)
 
 
 def run_demo() -> int:
@@ -40,10 +44,17 @@ def run_demo() -> int:
     from hermes_dash.demo.session import demo_session
 
     session = demo_session()
-    session.feed.start()
-    _settle_imports()
     try:
-        make_app(session.settings, session.api, session.store).run()
+        session.feed.start()
+        _settle_imports()
+        app = make_app(session.settings, session.api, session.store)
+        app.run()
     finally:
-        session.close()
-    return 0
+        session.close()  # also removes the generated data
+    return exit_code(app)
+
+
+def exit_code(app: App[Any]) -> int:
+    """The process's exit code after ``app.run()``: Textual sets 1 when the app ended on
+    an unhandled exception (it has printed the traceback by then)."""
+    return app.return_code or 0

@@ -7,9 +7,8 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from hermes_dash.calllog.records import CallRow
 from hermes_dash.services.account import AccountState
-from hermes_dash.services.dashboard import DashboardData
+from hermes_dash.services.dashboard import LogRead
 
 if TYPE_CHECKING:
     from hermes_dash.services.plugin import PluginStatus
@@ -25,16 +24,10 @@ class AccountUpdated(Message):
 
 @dataclass
 class CallLogUpdated(Message):
-    """New call-log rows and, when anything changed, fresh aggregates."""
+    """A call-log read finished: new rows and, when anything changed, fresh aggregates."""
 
-    data: DashboardData | None
-    new_rows: list[CallRow]
+    read: LogRead
     plugin: PluginStatus | None
-    version: int  # the app state the aggregates were built from
-
-    def can_replace(self, message: Message) -> bool:
-        """A newer update makes an older, unprocessed one without new rows redundant."""
-        return isinstance(message, CallLogUpdated) and not message.new_rows
 
 
 @dataclass

@@ -71,6 +71,7 @@ class CallsScreen(Screen[None]):
         self.store = store
         self.page_start = 0
         self.rows: list[CallRow] = []
+        self._loads = 0  # loads asked for; only the newest one's rows are shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -130,20 +131,26 @@ class CallsScreen(Screen[None]):
             session=self.query_one("#f-session", Input).value.strip(),
         )
 
-    @work(thread=True, exclusive=True, exit_on_error=False)
     def load(self) -> None:
-        """Read one page off the UI thread."""
-        flt = self.current_filter()
+        """Read the page the widgets describe, off the UI thread."""
+        self._loads += 1
+        self._read_page(self.current_filter(), self.page_start, self._loads)
+
+    @work(thread=True, group="calls-page", exit_on_error=False)
+    def _read_page(self, flt: CallFilter, offset: int, load: int) -> None:
+        # The filter and the page come as arguments: the widgets belong to the UI thread.
         try:
-            rows = self.store.query_calls(flt, limit=PAGE, offset=self.page_start)
+            rows = self.store.query_calls(flt, limit=PAGE, offset=offset)
             total = self.store.count_calls(flt)
         except CallLogError as exc:
             self.app.call_from_thread(self.notify, clean(exc), severity="error", markup=False)
             return
-        self.app.call_from_thread(self.show, rows, total)
+        self.app.call_from_thread(self.show, rows, total, load, offset)
 
-    def show(self, rows: list[CallRow], total: int) -> None:
-        """Fill the table."""
+    def show(self, rows: list[CallRow], total: int, load: int, offset: int) -> None:
+        """Fill the table (unless a newer load was asked for since: it shows instead)."""
+        if load != self._loads:
+            return
         self.rows = rows
         table = self.query_one(DataTable)
         table.clear()
@@ -163,9 +170,9 @@ class CallsScreen(Screen[None]):
                 fmt.lit(r.session_id or "-"),
                 key=str(r.id),
             )
-        last = min(total, self.page_start + len(rows))
+        last = min(total, offset + len(rows))
         self.query_one("#count", Static).update(
-            f"{total:,} calls match · showing {self.page_start + 1 if rows else 0:,}-{last:,}"
+            f"{total:,} calls match · showing {offset + 1 if rows else 0:,}-{last:,}"
         )
 
     def on_select_changed(self, _: Select.Changed) -> None:

@@ -79,6 +79,10 @@ class DashboardScreen(Screen[None]):
         """Add new calls to the live table."""
         self.live.push(rows)
 
+    def clear_rows(self) -> None:
+        """Empty the live table (the call log was replaced: its ids start over)."""
+        self.live.clear_calls()
+
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
         self.spend.show(account, data, has_key)

@@ -228,6 +228,11 @@ class LiveCalls(TextTable):
         super().__init__(self.COLUMNS, right=("latency", "tokens", "cost"), id=id)
         self._calls: deque[CallRow] = deque(maxlen=self.MAX_ROWS)
 
+    def clear_calls(self) -> None:
+        """Forget every call shown."""
+        self._calls.clear()
+        self.set_rows([])
+
     def push(self, rows: list[CallRow]) -> None:
         """Add new rows (oldest first) and redraw newest first."""
         self._calls.extend(rows)

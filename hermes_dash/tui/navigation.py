@@ -1,0 +1,119 @@
+"""The screens the dashboard opens, and the rule that they open only from the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from hermes_dash.services.settings import UserSettings
+
+if TYPE_CHECKING:
+    from hermes_dash.calllog.store import CallStore
+    from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.services.settings import DashSettings
+
+WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
+#: Actions that change what the dashboard shows or open a screen over it: from any
+#: other screen they would stack copies of screens or act on a dashboard out of sight.
+DASHBOARD_ACTIONS = frozenset({"window", "calls", "routing", "settings", "cost_check"})
+
+
+class ScreenNavigation(App[None]):
+    """The app's screen actions: each screen opens over the dashboard and nowhere else,
+    so no key or command stacks a second copy of a screen."""
+
+    settings: DashSettings
+    api: OpenRouterClient
+    store: CallStore
+    clock: Callable[[], float]
+    prefs: UserSettings
+    # Provided by the app.
+    action_refresh: Callable[[], None]
+    action_window: Callable[[str], None]
+    action_toggle_theme: Callable[[], None]
+    refresh_screen: Callable[[], None]
+    save_prefs: Callable[[], None]
+
+    def on_dashboard(self) -> bool:
+        """Whether the dashboard (the base screen) is the screen on top."""
+        return len(self.screen_stack) == 1
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dashboard keys work (and show in the footer) on the dashboard only."""
+        return action not in DASHBOARD_ACTIONS or self.on_dashboard()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every dashboard action in the command palette, beside Textual's own; those
+        that act on the dashboard only when the palette was opened there."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Refresh now", "Poll OpenRouter and re-read the call log", self.action_refresh
+        )
+        if screen is self.screen_stack[0]:
+            for key, name in WINDOW_KEYS.items():
+                yield SystemCommand(
+                    f"Window: {name}",
+                    f"Show the last {name} (key {key})",
+                    partial(self.action_window, name),
+                )
+            yield SystemCommand(
+                "Calls browser", "Every logged call, with filters", self.action_calls
+            )
+            yield SystemCommand(
+                "Routing editor", "Edit provider_routing in config.yaml", self.action_routing
+            )
+            yield SystemCommand(
+                "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
+            )
+            yield SystemCommand(
+                "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
+            )
+        yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
+        yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        from hermes_dash.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_calls(self) -> None:
+        """Open the calls browser."""
+        from hermes_dash.tui.screens.calls import CallsScreen
+
+        if self.on_dashboard():
+            self.push_screen(CallsScreen(self.store))
+
+    def action_settings(self) -> None:
+        """Open the budgets screen."""
+        from hermes_dash.tui.screens.settings import SettingsScreen
+
+        def saved(result: UserSettings | None) -> None:
+            if result is not None:
+                self.prefs = replace(result, theme=self.theme)
+                self.save_prefs()
+                self.notify("settings saved")
+                self.refresh_screen()
+
+        if self.on_dashboard():
+            self.push_screen(SettingsScreen(self.prefs), saved)
+
+    def action_cost_check(self) -> None:
+        """Compare our logged cost with Hermes' own numbers."""
+        from hermes_dash.tui.screens.costcheck import CostCheckScreen
+
+        if self.on_dashboard():
+            self.push_screen(CostCheckScreen(self.store, self.settings.paths, self.clock))
+
+    def action_routing(self) -> None:
+        """Open the routing editor."""
+        from hermes_dash.tui.screens.routing import RoutingScreen
+
+        if self.on_dashboard():
+            self.push_screen(RoutingScreen(self.settings, self.api, self.store, clock=self.clock))
