@@ -22,7 +22,7 @@ def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
     """A fixed folder per test: the routing screen shows the config's path, which must
     not vary. A lock beside it keeps two runs of the same test (two clones on one
     machine, parallel workers) from sharing it at once."""
-    base = Path(tempfile.gettempdir()) / "hermes-dash-snapshots"
+    base = Path(tempfile.gettempdir()) / "hermes-dash-snapshot-tests"
     base.mkdir(exist_ok=True)
     name = request.node.name.replace("[", "-").replace("]", "")
     with open(base / f"{name}.lock", "w") as lock:
