@@ -192,7 +192,7 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
     store = CallStore(db)
     store.insert(
         [
-            call(NOW - 100 + i, model=f, session_id=f, upstream=f, error_reason=f, cost_usd=-0.5)
+            call(NOW - 100 + i, model=f, session_id=f, upstream=f, error_reason=f, cost_usd=0.5)
             for i, f in enumerate(FORMULAS)
         ]
     )
@@ -205,5 +205,6 @@ def test_csv_cells_never_start_a_formula(tmp_path: Path) -> None:
         for column in ("model", "session_id", "upstream", "error_reason"):
             assert row[column].startswith("'"), (column, row[column])
             assert row[column][1:].lstrip()[0] in "=+-@", row[column]
-        # Numbers stay numbers: a negative cost is written as a number, not as text.
-        assert row["cost_usd"] == "-0.5" and row["input_tokens"] == "100"
+        # Numbers stay numbers, never quoted as text (a negative cost is an impossible
+        # value that the reader writes as empty: tests/test_impossible_rows.py).
+        assert row["cost_usd"] == "0.5" and row["input_tokens"] == "100"
