@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from hermes_dash.calllog.store import CallStore
 from hermes_dash.hermes.paths import HermesPaths, Secrets
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import ModelInfo
-from hermes_dash.services.enrich import MAX_ATTEMPTS, PRICES_RETRY_S, Enricher
+from hermes_dash.services.enrich import MAX_ATTEMPTS, PRICES_RETRY_S, Enricher, PriceBook
 from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import make_app
 
@@ -117,9 +118,18 @@ async def test_a_huge_models_does_not_stall_an_enrichment_round(store: CallStore
         for i in range(n)
     ]
     body = json.dumps({"data": models}).encode()
-    started = time.perf_counter()
-    ModelInfo.parse_list(json.loads(body))
-    in_place = time.perf_counter() - started
+    threads: list[str] = []
+    real_parse = ModelInfo.parse_list.__func__  # type: ignore[attr-defined]
+    real_build = PriceBook.build.__func__  # type: ignore[attr-defined]
+
+    def parse_spy(cls: type[ModelInfo], data: Any) -> list[ModelInfo]:
+        threads.append(threading.current_thread().name)
+        return real_parse(cls, data)
+
+    def build_spy(cls: type[PriceBook], models: Any) -> PriceBook:
+        threads.append(threading.current_thread().name)
+        return real_build(cls, models)
+
     t = time.time()
     # Direct providers log the model without its author: priced by name, not by a scan.
     store.insert(
@@ -140,14 +150,19 @@ async def test_a_huge_models_does_not_stall_an_enrichment_round(store: CallStore
 
     with FakeOpenRouter(prefixed({"/models": Reply(200, body)})) as srv:
         api = OpenRouterClient(FAKE_KEY, base_url=srv.url, deadline=60.0)
-        tick = asyncio.create_task(ticker())
-        priced = await Enricher(store, api).run_once()
-        done.set()
-        await tick
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ModelInfo, "parse_list", classmethod(parse_spy))
+            mp.setattr(PriceBook, "build", classmethod(build_spy))
+            tick = asyncio.create_task(ticker())
+            priced = await Enricher(store, api).run_once()
+            done.set()
+            await tick
         await api.aclose()
     assert priced == 40
-    # /models is parsed and indexed on threads: the loop only waits out the C JSON scan.
-    assert max(gaps) < max(0.4 * in_place, 0.05), (max(gaps), in_place)
+    # /models is parsed and indexed on threads while the loop keeps turning (how long
+    # its pauses are is for the benchmarks, not a test).
+    assert len(threads) == 2 and threading.main_thread().name not in threads, threads
+    assert len(gaps) > 1
 
 
 # -- settings.json --------------------------------------------------------------------------
