@@ -228,6 +228,7 @@ def test_clean_row_rejects_impossible_values() -> None:
 # --- context: Hermes' own structure, reproduced (module names and frame layout) ----------
 
 HERMES_LIKE = """
+import threading
 
 class AIAgent:
     def __init__(self, base_url, send):

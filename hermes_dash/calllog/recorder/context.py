@@ -12,10 +12,11 @@ and ``handle_max_iterations`` the iteration-limit summary. The hooks' context is
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -212,34 +213,56 @@ def infer(host: str | None, model: str | None) -> Context:
     return ctx
 
 
+def _new_key() -> str:
+    # A process-unique prefix and a counter: no system call (os.urandom would let another
+    # thread take the GIL in the middle of the agent's send).
+    global _key_counter
+    with _lock:
+        _key_counter += 1
+        return f"{_key_prefix}-{_key_counter:x}"
+
+
 def link(ctx: Context, started: float, sdk_retry: bool) -> tuple[str, int, float | None]:
     """(call_key, attempt number, seconds waited since the previous attempt ended).
 
-    An attempt continues a call when the previous attempt with the same anchor failed
-    recently and either Hermes retries the same request id or the SDK says it retries.
+    An attempt continues a call when Hermes sends the same api_request_id again (its own
+    retry loop: every attempt of one logical call shares it) or when the SDK says it is
+    retrying on the same thread, within ``RETRY_WINDOW_S`` of the previous attempt's end.
     """
     with _lock:
         state = _calls.get(ctx.anchor) if ctx.anchor else None
         if (
             state is not None
-            and state.last_failed
-            and (ctx.chained or sdk_retry)
+            and (ctx.chained or (sdk_retry and state.last_failed))
             and 0 <= started - state.last_end < RETRY_WINDOW_S
         ):
             state.attempts += 1
             wait = started - state.last_end
             state.last_end = float("inf")  # in flight
             return state.key, state.attempts, wait
-        key = uuid.uuid4().hex[:20]
-        if ctx.anchor:
+    key = _new_key()
+    if ctx.anchor:
+        with _lock:
             _remember(_calls, ctx.anchor, _CallState(key, 1, float("inf"), True))
-        return key, 1, None
+    return key, 1, None
 
 
 def finished(ctx: Context, key: str, ended: float, failed: bool) -> None:
-    """An attempt ended: later attempts of the same anchor continue it only if it failed."""
+    """An attempt ended (SDK retries continue a call only after a failed attempt)."""
     with _lock:
         state = _calls.get(ctx.anchor) if ctx.anchor else None
         if state is not None and state.key == key:
             state.last_end = ended
             state.last_failed = failed
+
+
+def _reset_after_fork() -> None:
+    global _key_prefix, _lock
+    _lock = threading.Lock()
+    _key_prefix = f"{os.getpid():x}{secrets.token_hex(4)}"
+
+
+_key_counter = 0
+_key_prefix = f"{os.getpid():x}{secrets.token_hex(4)}"
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_after_fork)

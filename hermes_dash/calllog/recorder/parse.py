@@ -20,8 +20,6 @@ from typing import Any
 
 #: A JSON body larger than this is not decoded (nothing to learn from a huge body).
 MAX_JSON_BODY = 8 * 1024 * 1024
-#: An SSE line longer than this is skipped rather than buffered.
-MAX_LINE = 1024 * 1024
 #: How much of the request body's start and end is searched for the model asked.
 REQUEST_WINDOW = 16 * 1024
 
@@ -109,7 +107,6 @@ class BodyFacts:
     __slots__ = (
         "done",
         "error",
-        "events",
         "finish_reason",
         "generation_id",
         "model",
@@ -125,7 +122,6 @@ class BodyFacts:
         self.finish_reason: str | None = None
         self.error: Mapping[str, Any] | None = None
         self.done = False  # the stream's own end marker was seen
-        self.events = 0
 
     def absorb(self, obj: Any) -> None:
         """Take what matters from one decoded JSON object (a body or one SSE event)."""
@@ -171,7 +167,17 @@ class BodyFacts:
 
 
 class BodyReader:
-    """Fed the raw body chunks as they pass to the caller; keeps only ``BodyFacts``."""
+    """Fed the raw body chunks as they pass to the caller; keeps only what it needs.
+
+    On the caller's thread a chunk costs an append: an SSE stream keeps its first
+    ``HEAD`` bytes (the first event: id, upstream, model) and its last ``TAIL`` bytes
+    (the usage chunk, the finish reason, an error chunk: all at the end of a stream), a
+    JSON body is buffered up to ``MAX_JSON_BODY``. ``decode`` runs later, on the writer
+    thread, and drops the bytes once ``BodyFacts`` is filled.
+    """
+
+    HEAD = 64 * 1024
+    TAIL = 256 * 1024
 
     def __init__(self, content_type: str, content_encoding: str) -> None:
         self.sse = "text/event-stream" in content_type
@@ -185,9 +191,9 @@ class BodyReader:
             self._inflate = zlib.decompressobj()
         self.facts = BodyFacts()
         self.first_event_at: float | None = None
-        self._line = b""
-        self._skipping = False
-        self._body = bytearray()
+        self._head = bytearray()
+        self._body = bytearray()  # the tail of a stream, or a whole JSON body
+        self._trimmed = False
         self._too_big = False
 
     def feed(self, chunk: bytes) -> None:
@@ -195,9 +201,16 @@ class BodyReader:
         if not self.readable or not (self.sse or self.json):
             return
         if self._inflate is not None:
-            chunk = self._inflate.decompress(chunk, MAX_LINE)
+            chunk = self._inflate.decompress(chunk, MAX_JSON_BODY)
         if self.sse:
-            self._feed_sse(chunk)
+            if self.first_event_at is None and b"data:" in chunk:
+                self.first_event_at = time.time()  # time to the first event, not a comment
+            if len(self._head) < self.HEAD:
+                self._head += chunk[: self.HEAD - len(self._head)]
+            self._body += chunk
+            if len(self._body) > 2 * self.TAIL:  # trimmed now and then: amortised O(1)
+                del self._body[: -self.TAIL]
+                self._trimmed = True
         elif not self._too_big:
             if len(self._body) + len(chunk) > MAX_JSON_BODY:
                 self._too_big = True
@@ -205,50 +218,57 @@ class BodyReader:
             else:
                 self._body += chunk
 
-    def _feed_sse(self, chunk: bytes) -> None:
-        data = self._line + chunk
-        lines = data.split(b"\n")
-        self._line = lines.pop()
-        if len(self._line) > MAX_LINE:
-            self._line, self._skipping = b"", True
-        for line in lines:
-            if self._skipping:
-                self._skipping = False
-                continue
-            self._event_line(line)
+    def saw_end(self) -> bool:
+        """Whether the stream's own end marker has passed (a close after it loses nothing)."""
+        end = bytes(self._body[-4096:])
+        return self.sse and (
+            b"[DONE]" in end or b"message_stop" in end or b"response.completed" in end
+        )
 
-    def _event_line(self, line: bytes) -> None:
-        if not line.startswith(b"data:"):
-            return
-        payload = line[5:].strip()
-        if not payload:
-            return
-        if payload == b"[DONE]":
-            self.facts.done = True
-            return
-        facts = self.facts
-        facts.events += 1
-        first = facts.events == 1
-        if first:
-            self.first_event_at = time.time()
-        if first or _INTERESTING.search(payload):
-            with contextlib.suppress(ValueError, RecursionError):
-                facts.absorb(json.loads(payload))
-        if b'"message_stop"' in payload or b'"response.completed"' in payload:
-            facts.done = True
-
-    def finish(self) -> None:
-        """The body ended: a last unterminated SSE line still counts."""
-        if self.sse and self._line and not self._skipping:
-            self._event_line(self._line.rstrip(b"\r"))
-            self._line = b""
-
-    def decode_json(self) -> None:
-        """Decode a buffered JSON body (called on the writer thread)."""
-        if self.json and self._body and not self._too_big:
+    def decode(self) -> None:
+        """Fill ``facts`` from what was kept (called on the writer thread)."""
+        if self.sse:
+            if self._trimmed:
+                self._events(bytes(self._head), first_only=True)
+                tail = bytes(self._body)
+                self._events(tail[tail.find(b"\n") + 1 :])  # from the first whole line
+            else:
+                self._events(bytes(self._body))
+        elif self.json and self._body and not self._too_big:
             with contextlib.suppress(ValueError, RecursionError):
                 self.facts.absorb(json.loads(bytes(self._body)))
-            self._body = bytearray()
+        self._head = bytearray()
+        self._body = bytearray()
+
+    def _events(self, data: bytes, first_only: bool = False) -> None:
+        """Decode the first event, then only the lines an interesting pattern occurs in
+        (one regex pass in C rather than a Python loop over every token's event)."""
+        lines: list[bytes] = []
+        first = data.find(b"data:")
+        if first >= 0:
+            lines.append(_line_at(data, first))
+        if not first_only:
+            if b"[DONE]" in data:
+                self.facts.done = True
+            last = -1
+            for match in _INTERESTING.finditer(data):
+                if match.start() <= last:
+                    continue
+                line_end = data.find(b"\n", match.end())
+                last = len(data) if line_end < 0 else line_end
+                lines.append(_line_at(data, match.start()))
+        for line in lines:
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                if payload and payload != b"[DONE]":
+                    with contextlib.suppress(ValueError, RecursionError):
+                        self.facts.absorb(json.loads(payload))
+
+
+def _line_at(data: bytes, pos: int) -> bytes:
+    start = data.rfind(b"\n", 0, pos) + 1
+    end = data.find(b"\n", pos)
+    return data[start : len(data) if end < 0 else end].rstrip(b"\r")
 
 
 def usage_columns(usage: Mapping[str, Any]) -> dict[str, Any]:

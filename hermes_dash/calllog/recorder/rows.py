@@ -27,7 +27,7 @@ def attempt_row(a: Attempt) -> dict[str, Any]:
     reader = a.reader
     facts = None
     if reader is not None:
-        reader.decode_json()
+        reader.decode()
         facts = reader.facts
     http_ok = a.status is not None and 200 <= a.status < 300
     body_error = facts.error if facts is not None else None

@@ -34,6 +34,8 @@ RETRY_BUDGET_S = 30.0
 MAX_PENDING = 100_000
 #: Rows written per transaction at most.
 BATCH = 500
+#: How long the writer gathers rows after the first before writing them.
+COALESCE_S = 0.05
 #: How long the process may wait at exit for queued rows to be written.
 EXIT_FLUSH_S = 2.0
 
@@ -204,9 +206,12 @@ def _run() -> None:
             _mark_finished(0)
             continue
         batch = [first]
+        # Gather what arrives in the next moments into the same transaction: fewer
+        # wake-ups of this thread while the agent's threads run Python.
+        deadline = time.monotonic() + COALESCE_S
         with contextlib.suppress(queue.Empty):
             while len(batch) < BATCH:
-                nxt = _queue.get_nowait()
+                nxt = _queue.get(timeout=max(0.0, deadline - time.monotonic()))
                 if nxt is not None:
                     batch.append(nxt)
         by_path: dict[str, list[tuple[Any, ...]]] = {}
