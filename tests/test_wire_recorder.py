@@ -143,6 +143,37 @@ def test_a_cut_stream_and_one_closed_early_are_error_attempts(
     assert early["status"] == "error" and early["error_reason"] == "stream_closed_early"
 
 
+EXIT_MIDSTREAM = """
+import sys, httpx
+from hermes_dash.calllog import recorder
+recorder.configure(sys.argv[1]); recorder.install_wire()
+client = httpx.Client(base_url=sys.argv[2])
+done = client.send(client.build_request("POST", "/chat/completions",
+    json={"model": "s/ok", "stream": True}), stream=True)
+chunks = done.iter_raw()
+while b"[DONE]" not in next(chunks):  # read to the end marker, never close
+    pass
+held = client.send(client.build_request("POST", "/chat/completions",
+    json={"model": "s/ok", "stream": True}), stream=True)
+rest = held.iter_raw()
+next(rest)  # one chunk, then the process ends with the body unread
+"""
+
+
+def test_rows_land_without_a_close_and_at_exit(tmp_path: Path, server: WireServer) -> None:
+    path = tmp_path / "calls.db"
+    out = subprocess.run(
+        [sys.executable, "-c", EXIT_MIDSTREAM, str(path), server.base_url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    got = sqlite3.connect(path).execute("SELECT status, error_reason FROM calls ORDER BY id")
+    assert got.fetchall() == [("ok", None), ("error", "unfinished_at_exit")]
+
+
 def test_async_clients_and_other_apis(log: Path, server: WireServer) -> None:
     async def run() -> None:
         async with httpx.AsyncClient(base_url=server.base_url) as client:

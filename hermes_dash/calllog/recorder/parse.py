@@ -218,6 +218,11 @@ class BodyReader:
             else:
                 self._body += chunk
 
+    @staticmethod
+    def end_marker(chunk: bytes) -> bool:
+        """Whether a chunk carries a stream's end marker (checked on every chunk: cheap)."""
+        return b"[DONE]" in chunk or b"message_stop" in chunk or b"response.completed" in chunk
+
     def saw_end(self) -> bool:
         """Whether the stream's own end marker has passed (a close after it loses nothing)."""
         end = bytes(self._body[-4096:])

@@ -12,6 +12,7 @@ Every step of the observation is guarded: nothing is ever raised into Hermes.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -29,6 +30,10 @@ MODEL_PATHS = (
 
 _install_lock = threading.Lock()
 _originals: dict[str, Any] = {}
+#: Attempts still in flight, so that the process's exit can still record them.
+_open: dict[int, Attempt] = {}
+_open_lock = threading.Lock()
+_exit_hook: list[bool] = []
 #: Where rows go (set by the plugin: a callable so a later ``configure`` is followed).
 db_path: Callable[[], str] | None = None
 
@@ -72,6 +77,10 @@ class Attempt:
         self.outcome: str | None = None  # None while in flight, then complete/cut/failed
         self.error_reason: str | None = None
         self._path = db_path() if db_path is not None else None
+        self._expected: int | None = None  # Content-Length, when the server sent one
+        self._received = 0
+        with _open_lock:
+            _open[id(self)] = self
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._t0
@@ -92,14 +101,25 @@ class Attempt:
         self.reader = parse.BodyReader(
             h.get("content-type", "").lower(), h.get("content-encoding", "")
         )
+        length = h.get("content-length")
+        if length is not None and length.isdigit():
+            self._expected = int(length)
 
     def feed(self, chunk: bytes) -> None:
         """A raw body chunk passing to the caller."""
         try:
             if self.first_byte is None and chunk:
                 self.first_byte = self._elapsed()
-            if self.reader is not None:
-                self.reader.feed(chunk)
+            self._received += len(chunk)
+            reader = self.reader
+            if reader is not None:
+                reader.feed(chunk)
+                # The body's own end ends the attempt, even if the caller never closes
+                # the response (its row would otherwise wait for the garbage collector).
+                if reader.sse and reader.end_marker(chunk):
+                    self.end("complete")
+            if self._expected is not None and self._received >= self._expected:
+                self.end("complete")
         except Exception:
             self.reader = None  # a body we cannot follow: keep timing, drop the facts
 
@@ -107,6 +127,8 @@ class Attempt:
         """The attempt is over: hand it to the writer once."""
         if self.outcome is not None:
             return
+        with _open_lock:
+            _open.pop(id(self), None)
         if outcome == "cut" and self.reader is not None and self.reader.saw_end():
             # Closed after the stream's own end marker: nothing was lost.
             outcome, reason = "complete", None
@@ -303,7 +325,19 @@ def install() -> bool:
         _originals["async"] = async_send
         httpx.Client.send = send  # type: ignore[method-assign]
         httpx.AsyncClient.send = asend  # type: ignore[method-assign]
+        if not _exit_hook:
+            # Registered after the writer's own flush at exit, so it runs before it.
+            atexit.register(end_open_attempts)
+            _exit_hook.append(True)
         return True
+
+
+def end_open_attempts() -> None:
+    """At exit: record every attempt still in flight (a body nobody finished reading)."""
+    with _open_lock:
+        pending = list(_open.values())
+    for attempt in pending:
+        attempt.end("cut", "unfinished_at_exit")
 
 
 def installed() -> bool:
