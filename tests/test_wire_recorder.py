@@ -503,7 +503,8 @@ hooks = {{}}
 class Ctx:
     def register_hook(self, name, fn): hooks[name] = fn
 mod.register(Ctx())
-assert sorted(hooks) == ["api_request_error", "post_api_request", "pre_api_request"]
+assert sorted(hooks) == [
+    "api_request_error", "on_session_end", "post_api_request", "pre_api_request"]
 assert "hermes_dash" not in sys.modules  # standard library and httpx only
 httpx.post({server.base_url!r} + "/chat/completions", json={{"model": "scenario/ok"}})
 """

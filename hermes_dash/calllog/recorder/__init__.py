@@ -14,6 +14,7 @@ Nothing is ever raised into Hermes. No prompt, response text, header or key is s
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -216,9 +217,41 @@ def on_api_request_error(**kwargs: Any) -> None:
             write_row(call_row_from_error(kwargs))
 
 
+#: How long the end of a turn may wait for the turn's rows to be written.
+TURN_END_FLUSH_S = 0.5
+
+
+def on_session_end(**kwargs: Any) -> None:
+    """Hook: the end of a turn. Its rows are written before Hermes goes on: ``hermes -z``
+    leaves with ``os._exit``, which skips every ``atexit`` handler."""
+    with contextlib.suppress(Exception):
+        writer.flush(TURN_END_FLUSH_S)
+
+
+class _FlushOnLoggingShutdown(logging.Handler):
+    """Writes what is queued when ``logging.shutdown()`` runs: at a normal exit, and in
+    Hermes' one-shot exit, which calls it just before ``os._exit``. It handles no record:
+    ``logging`` keeps every handler it has seen and closes them all at shutdown."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        pass
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            wire.end_open_attempts()
+            writer.flush(writer.EXIT_FLUSH_S)
+        super().close()
+
+
+_shutdown_handler: logging.Handler | None = None
+
+
 def install_wire() -> bool:
     """Observe this process's httpx requests (what ``register`` does); idempotent."""
+    global _shutdown_handler
     wire.db_path = default_db_path
+    if _shutdown_handler is None:
+        _shutdown_handler = _FlushOnLoggingShutdown()
     return wire.install()
 
 
@@ -229,3 +262,4 @@ def register(ctx: Any) -> None:
     ctx.register_hook("pre_api_request", on_pre_api_request)
     ctx.register_hook("post_api_request", on_post_api_request)
     ctx.register_hook("api_request_error", on_api_request_error)
+    ctx.register_hook("on_session_end", on_session_end)

@@ -98,6 +98,7 @@ def pending() -> int:
 def flush(timeout: float = 5.0) -> bool:
     """Wait until every row queued so far is written or dropped; False on timeout."""
     deadline = time.monotonic() + timeout
+    _queue.put(None)  # wakes the writer out of its gathering pause
     with _lock:
         target = _enqueued
         while _finished < target:
@@ -212,8 +213,9 @@ def _run() -> None:
         with contextlib.suppress(queue.Empty):
             while len(batch) < BATCH:
                 nxt = _queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                if nxt is not None:
-                    batch.append(nxt)
+                if nxt is None:
+                    break  # a flush is waiting: write now
+                batch.append(nxt)
         by_path: dict[str, list[tuple[Any, ...]]] = {}
         failed = 0
         for path, item in batch:
