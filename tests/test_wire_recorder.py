@@ -174,6 +174,35 @@ def test_rows_land_without_a_close_and_at_exit(tmp_path: Path, server: WireServe
     assert got.fetchall() == [("ok", None), ("error", "unfinished_at_exit")]
 
 
+HARD_EXIT = """
+import logging, os, sys, httpx
+from hermes_dash.calllog import recorder
+recorder.configure(sys.argv[1]); recorder.install_wire()
+httpx.post(sys.argv[2] + "/chat/completions", json={"model": "s/ok"})
+if sys.argv[3] == "turn-end":
+    recorder.on_session_end(session_id="s", completed=True)
+else:
+    logging.shutdown()  # what hermes -z does right before os._exit
+os._exit(0)  # skips atexit, as hermes -z does
+"""
+
+
+@pytest.mark.parametrize("how", ["turn-end", "logging-shutdown"])
+def test_rows_survive_an_exit_that_skips_atexit(
+    tmp_path: Path, server: WireServer, how: str
+) -> None:
+    path = tmp_path / "calls.db"
+    out = subprocess.run(
+        [sys.executable, "-c", HARD_EXIT, str(path), server.base_url, how],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert sqlite3.connect(path).execute("SELECT status FROM calls").fetchall() == [("ok",)]
+
+
 def test_async_clients_and_other_apis(log: Path, server: WireServer) -> None:
     async def run() -> None:
         async with httpx.AsyncClient(base_url=server.base_url) as client:
