@@ -552,3 +552,51 @@ httpx.post({server.base_url!r} + "/chat/completions", json={{"model": "scenario/
         "SELECT source, status, generation_id FROM calls"
     )
     assert row[0] == "wire" and row[1] == "ok" and row[2].startswith("gen-")  # flushed at exit
+
+
+# --- the demo writes what the recorder writes ------------------------------------------
+
+
+def test_demo_rows_are_shaped_like_the_wire_recorders() -> None:
+    from hermes_dash.demo.generator import generate_rows
+
+    now = 1_795_618_800.0
+    got = list(generate_rows(20_000, seed=3, days=7, now=now))
+    assert len(got) == 20_000  # --generate N writes N rows (attempts)
+    assert [r["started_at"] for r in got] == sorted(r["started_at"] for r in got)
+    assert all(r["source"] == "wire" and r["started_at"] < now for r in got)
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for r in got:
+        calls.setdefault(r["call_key"], []).append(r)
+    retried = [a for a in calls.values() if len(a) > 1]
+    assert retried and all([r["attempt"] for r in a] == list(range(1, len(a) + 1)) for a in retried)
+    assert all(a[i]["wait_s"] > 0 for a in retried for i in range(1, len(a)))
+    limited = [r for r in got if r["http_status"] == 429]
+    assert any(r.get("error_provider") for r in limited)  # an upstream's own 429
+    assert any(r.get("ratelimit_limit") for r in limited)  # OpenRouter's, with its headers
+    assert all(r.get("error_provider") or r.get("ratelimit_limit") for r in limited)
+    assert any(r.get("limit_source") for r in got if r["http_status"] == 402)
+    assert {"stream_error", "stream_cut"} <= {r.get("error_reason") for r in got}
+    ok = [r for r in got if r["status"] == "ok"]
+    assert all(0 < r["ttft_s"] < r["latency_s"] and r["endpoint"] for r in ok)
+    billed = [r for r in ok if r["provider"] == "openrouter"]
+    assert all(
+        r["generation_id"] and r["upstream"] and r["cost_source"] == "openrouter" for r in billed
+    )
+    assert {r["task"] for r in got} >= {"main", "subagent", "compression", "title_generation"}
+    for r in got[:2000]:  # what the demo writes is already what the recorder would store
+        cleaned = values.clean_row(r, now)
+        assert {k: cleaned[k] for k in r} == r
+
+
+def test_demo_feed_records_each_attempt_when_it_ends(log: Path) -> None:
+    from hermes_dash.demo.live import DemoFeed
+
+    feed = DemoFeed(seed=5)
+    t = time.time()
+    for i in range(50):
+        feed.emit(t + i)
+    feed.due(t + 10_000)  # every attempt, retries included, has ended by then
+    got = rows(log)
+    assert len(got) >= 50 and len({r["call_key"] for r in got}) == 50
+    assert all(r["source"] == "wire" for r in got)
