@@ -125,10 +125,11 @@ class Attempt:
 
     def end(self, outcome: str, reason: str | None = None) -> None:
         """The attempt is over: hand it to the writer once."""
-        if self.outcome is not None:
-            return
+        # Taking the attempt out of the in-flight registry is the once-only guard: the
+        # body's end, a close, the garbage collector and the exit may race for it.
         with _open_lock:
-            _open.pop(id(self), None)
+            if _open.pop(id(self), None) is None:
+                return
         if outcome == "cut" and self.reader is not None and self.reader.saw_end():
             # Closed after the stream's own end marker: nothing was lost.
             outcome, reason = "complete", None
