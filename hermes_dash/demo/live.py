@@ -1,7 +1,8 @@
-"""The demo's live feed: synthetic calls pushed through the real recorder plugin hooks."""
+"""The demo's live feed: synthetic attempts written through the real recorder's writer."""
 
 from __future__ import annotations
 
+import heapq
 import random
 import threading
 import time
@@ -11,75 +12,35 @@ from hermes_dash.calllog import recorder
 from hermes_dash.demo.generator import CallSynth
 
 
-def hook_kwargs(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Turn a synthetic row into the hook name and keyword arguments Hermes would send."""
-    common = {
-        "task_id": row.get("task_id") or "",
-        "turn_id": "",
-        "api_request_id": row.get("request_id") or "",
-        "session_id": row.get("session_id") or "",
-        "platform": row.get("platform") or "",
-        "model": row["model"],
-        "provider": row["provider"],
-        "base_url": f"https://{row['base_url_host']}/v1",
-        "api_mode": "chat_completions",
-        "api_call_count": 1,
-        "api_duration": row["latency_s"],
-        "started_at": row["started_at"],
-        "ended_at": row["ended_at"],
-    }
-    if row["status"] != "ok":
-        return "api_request_error", {
-            **common,
-            "status_code": row["http_status"],
-            "retry_count": row.get("retry_count"),
-            "max_retries": 3,
-            "retryable": True,
-            "reason": row.get("error_reason"),
-            "error": {"type": "RateLimitError", "message": "(demo)"},
-            "request": {},
-        }
-    response: dict[str, Any] = {"model": row["model"], "finish_reason": row.get("finish_reason")}
-    if row.get("upstream"):
-        response["upstream_provider"] = row["upstream"]
-    if row.get("generation_id"):
-        response["id"] = row["generation_id"]
-    usage = {
-        "input_tokens": row.get("input_tokens"),
-        "output_tokens": row.get("output_tokens"),
-        "cache_read_tokens": row.get("cache_read_tokens"),
-        "cache_write_tokens": 0,
-        "reasoning_tokens": 0,
-    }
-    if row.get("cost_source") == "openrouter":
-        usage["cost"] = row.get("cost_usd")
-    return "post_api_request", {
-        **common,
-        "finish_reason": row.get("finish_reason"),
-        "response_model": row["model"],
-        "response": response,
-        "usage": usage,
-    }
-
-
 class DemoFeed:
-    """A background thread that records a call every second or so, in bursts."""
+    """A background thread that starts a call every second or so, in bursts, and records
+    each attempt when it ends, as the wire recorder would (retries follow their wait)."""
 
     def __init__(self, seed: int = 2, rate_per_s: float = 1.5):
         self.synth = CallSynth(seed)
         self.rng = random.Random(seed)
         self.rate_per_s = rate_per_s
+        self._pending: list[tuple[float, int, dict[str, Any]]] = []
+        self._seq = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-feed", daemon=True)
 
     def emit(self, now: float | None = None) -> None:
-        """Record one call through the recorder's hooks, as Hermes would."""
-        row = self.synth.call(time.time() if now is None else now)
-        name, kwargs = hook_kwargs(row)
-        if name == "post_api_request":
-            recorder.on_post_api_request(**kwargs)
-        else:
-            recorder.on_api_request_error(**kwargs)
+        """Start one call now; its attempts are recorded as they end (see ``due``)."""
+        t = time.time() if now is None else now
+        for row in self.synth.calls(t):
+            self._seq += 1
+            heapq.heappush(self._pending, (row.get("ended_at") or t, self._seq, row))
+        self.due(t)
+
+    def due(self, now: float | None = None) -> int:
+        """Record every attempt that has ended by ``now``; returns how many."""
+        t = time.time() if now is None else now
+        n = 0
+        while self._pending and self._pending[0][0] <= t:
+            recorder.write_row(heapq.heappop(self._pending)[2])
+            n += 1
+        return n
 
     def _run(self) -> None:
         while not self._stop.wait(self.rng.expovariate(self.rate_per_s)):
