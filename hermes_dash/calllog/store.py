@@ -208,6 +208,19 @@ class CallStore(WindowQueries):
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 
+    def mark_refused(self) -> int:
+        """Give every unpriced attempt the server refused (HTTP 4xx/5xx: a 429, a 402) a
+        known cost of 0: nobody bills a refusal. Returns how many rows changed."""
+        self.forget_cached()
+        try:
+            with self._lock:
+                return self.conn.execute(
+                    "UPDATE calls SET cost_usd = 0, cost_source = 'none' "
+                    "WHERE cost_source IS NULL AND http_status >= 400"
+                ).rowcount
+        except sqlite3.Error as exc:
+            raise _describe(exc, self.path) from None
+
     def unpriced_hosts(self) -> list[str]:
         """The endpoints that have calls with no cost yet (from the rollups)."""
         rows = self._query("SELECT DISTINCT endpoint FROM calls_daily WHERE unpriced > 0")

@@ -250,7 +250,8 @@ class WindowQueries:
                 )
                 for key, values in acc.sums.items()
             ]
-            return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+            # A group may hold only retries (no first attempt): it still has attempts to show.
+            return sorted((g for g in out if g.totals.attempts), key=lambda g: (-g.calls, g.key))
 
         values = total.sums.get(("all",), [0.0] * len(MEASURES))
         return Breakdown(
