@@ -410,3 +410,66 @@ def test_export_prices_first_unless_offline(tmp_path: Path) -> None:
         rows[0]
     )
     assert [row["call_key"] for row in rows if row["cost_source"] is None] == ["g"]
+
+
+def test_reconciliation_per_day_and_model_from_activity(tmp_path: Path) -> None:
+    now = time.time()
+    yesterday = now - now % 86400 - 86400
+    day = time.strftime("%Y-%m-%d", time.gmtime(yesterday))
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    store.insert([call(yesterday + 43200, endpoint="openrouter.ai", cost_usd=0.3)])
+    store.close()
+    activity = {
+        "data": [
+            {
+                "date": f"{day}T00:00:00Z",
+                "model": "openai/gpt-4o-mini",
+                "usage": 0.4,
+                "requests": 2,
+            },
+            {"date": f"{day}T00:00:00Z", "model": "x/other", "usage": 0.1, "requests": 1},
+            {"date": "2020-01-01", "model": "openai/gpt-4o-mini", "usage": 9.0, "requests": 9},
+        ]
+    }
+    with _server(**{"/activity": Reply(200, activity)}) as srv:
+        env = {"OPENROUTER_API_KEY": FAKE_KEY, "OPENROUTER_MANAGEMENT_KEY": FAKE_KEY + "m"}
+        r = run(
+            "summary",
+            "--json",
+            "--window",
+            "7d",
+            "--db",
+            str(db),
+            "--openrouter-url",
+            srv.url,
+            env=env,
+        )
+        # /activity is asked with the management key, never the API key
+        (_path, headers), *_ = [q for q in srv.requests if q[0].endswith("/activity")]
+        assert headers["authorization"] == f"Bearer {FAKE_KEY}m"
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["reconciliation"]["by_day_model"] == [
+        {
+            "date": day,
+            "model": "openai/gpt-4o-mini",
+            "billed_usd": 0.4,
+            "requests": 2,
+            "logged_usd": 0.3,
+        },
+        {"date": day, "model": "x/other", "billed_usd": 0.1, "requests": 1, "logged_usd": 0.0},
+    ]
+    # without a management key there is nothing to compare per day: null, not []
+    with _server() as srv:
+        r = run(
+            "summary",
+            "--json",
+            "--window",
+            "7d",
+            "--db",
+            str(db),
+            "--openrouter-url",
+            srv.url,
+            env={"OPENROUTER_API_KEY": FAKE_KEY},
+        )
+    assert json.loads(r.stdout)["reconciliation"]["by_day_model"] is None
