@@ -207,3 +207,41 @@ async def test_cost_check_shows_hermes_calls_by_task(tmp_path: Path) -> None:
             assert rows["openai/gpt-4o-mini"][-1] == "main 5 · title_generation 1"
             assert rows["google/gemini-2.5-flash"][-1] == "compression 2"
             assert rows["google/gemini-2.5-flash"][1] == "-"  # the log never saw it
+
+
+async def test_429_banner_and_panel_tell_upstreams_from_the_endpoint(tmp_path: Path) -> None:
+    now = time.time()
+    store = CallStore(tmp_path / "calls.db")
+    store.insert(
+        [
+            call(now - 90, endpoint="openrouter.ai"),
+            call(
+                now - 60,
+                endpoint="openrouter.ai",
+                status="error",
+                http_status=429,
+                cost_usd=0.0,
+                cost_source="none",
+            ),
+            call(
+                now - 30,
+                endpoint="openrouter.ai",
+                status="error",
+                http_status=429,
+                error_provider="DeepInfra",
+                cost_usd=0.0,
+                cost_source="none",
+            ),
+        ]
+    )
+    routes = prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY)})
+    with FakeOpenRouter(routes) as srv:
+        app = _app(tmp_path, srv.url, store)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await _wait(pilot, lambda: "Rate limited now" in _banner(app))
+            assert "429 from upstream DeepInfra on openai/gpt-4o-mini" in _banner(app)
+            rate = str(app.screen.query_one("#rate-stats", Static).render())
+            assert "429s in 24h: 2 of 3 attempts" in rate
+            assert "From upstreams 1, from the endpoint itself 1" in rate
+            store.insert([call(time.time(), endpoint="openrouter.ai")])
+            await _wait(pilot, lambda: "Rate limited now" not in _banner(app))
