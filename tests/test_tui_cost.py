@@ -194,7 +194,7 @@ async def test_cost_check_shows_hermes_calls_by_task(tmp_path: Path) -> None:
     now = time.time()
     _state_db(tmp_path / "state.db", now)
     store = CallStore(tmp_path / "calls.db")
-    store.insert([call(now - 30)])
+    store.insert([call(now - 30), call(now - 20, task="title_generation")])
     routes = prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY)})
     with FakeOpenRouter(routes) as srv:
         app = _app(tmp_path, srv.url, store)
@@ -205,6 +205,7 @@ async def test_cost_check_shows_hermes_calls_by_task(tmp_path: Path) -> None:
             await _wait(pilot, lambda: table.row_count == 2)
             rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(2)}
             assert rows["openai/gpt-4o-mini"][-1] == "main 5 · title_generation 1"
+            assert rows["openai/gpt-4o-mini"][-2] == "main 1 · title_generation 1"
             assert rows["google/gemini-2.5-flash"][-1] == "compression 2"
             assert rows["google/gemini-2.5-flash"][1] == "-"  # the log never saw it
 

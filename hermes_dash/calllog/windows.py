@@ -319,6 +319,20 @@ class WindowQueries:
             )
         ]
 
+    def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
+        """Logical calls per model and task (main, subagent, auxiliary tasks) in the
+        window, read from the rows (tasks are not in the rollups): for the cost check."""
+        out: dict[str, dict[str, int]] = {}
+        for model, task, n in self._query(
+            "SELECT model, COALESCE(NULLIF(task, ''), 'main'), "
+            "SUM(COALESCE(attempt, 1) = 1) FROM calls "
+            "WHERE started_at >= ? AND started_at < ? GROUP BY 1, 2",
+            (window.start, window.end),
+        ):
+            if n:
+                out.setdefault(model, {})[task] = int(n)
+        return out
+
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""
         span = window.end - window.start
