@@ -26,8 +26,8 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.account import AccountState, fetch_activity, fetch_snapshot
 from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
-from hermes_dash.services.endpoints import EndpointPolicy, load_policy
-from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.services.endpoints import EndpointPolicy, policy_for
+from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import build_summary
 
 #: Failures every command reports as one line and exit 1, never a traceback.
@@ -155,13 +155,7 @@ PRICING_BUDGET_S = 30.0
 
 def endpoint_policy(settings: DashSettings) -> EndpointPolicy:
     """Local-or-paid from Hermes' config, the user's settings and OpenRouter's URL."""
-    prefs = UserSettings.load(settings.user_settings_path or user_settings_file())
-    return load_policy(
-        settings.paths.config,
-        local=prefs.local_endpoints,
-        paid=prefs.paid_endpoints,
-        openrouter_url=settings.openrouter_url,
-    )
+    return policy_for(settings)
 
 
 async def _price(client: OpenRouterClient, store: CallStore, policy: EndpointPolicy) -> None:

@@ -24,8 +24,11 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from hermes_dash.services.settings import DashSettings, UserSettings
 
 #: Hermes provider names that mean a server on the user's own machine or network
 #: (config.yaml documents ``lmstudio``, and ``ollama``/``vllm``/``llamacpp`` as aliases of
@@ -161,6 +164,21 @@ def _configured_endpoints(config: Mapping[str, Any]) -> list[tuple[str, dict[str
             if isinstance(item, Mapping):
                 out.append((str(item.get("provider") or "").lower(), dict(item)))
     return out
+
+
+def policy_for(settings: DashSettings, prefs: UserSettings | None = None) -> EndpointPolicy:
+    """The policy for these settings: Hermes' config.yaml, the user's lists (read from
+    the settings file when not given) and OpenRouter's URL."""
+    from hermes_dash.services.settings import UserSettings, user_settings_file
+
+    if prefs is None:
+        prefs = UserSettings.load(settings.user_settings_path or user_settings_file())
+    return load_policy(
+        settings.paths.config,
+        local=prefs.local_endpoints,
+        paid=prefs.paid_endpoints,
+        openrouter_url=settings.openrouter_url,
+    )
 
 
 def load_policy(

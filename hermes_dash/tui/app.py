@@ -289,15 +289,10 @@ class HermesDashApp(App[None]):
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         if self._enricher is None:
-            from hermes_dash.services.endpoints import load_policy
+            from hermes_dash.services.endpoints import policy_for
             from hermes_dash.services.enrich import Enricher
 
-            policy = load_policy(
-                self.settings.paths.config,
-                local=self.prefs.local_endpoints,
-                paid=self.prefs.paid_endpoints,
-                openrouter_url=self.settings.openrouter_url,
-            )
+            policy = policy_for(self.settings, self.prefs)
             self._enricher = Enricher(self.store, self.api, policy=policy)
         priced = await self._enricher.run_once()
         if priced:
