@@ -20,6 +20,7 @@ from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import HermesDashApp, make_app
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
+from hermes_dash.tui.widgets.panels import PROVIDER_COLUMNS, ProvidersTable
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed
@@ -246,3 +247,43 @@ async def test_429_banner_and_panel_tell_upstreams_from_the_endpoint(tmp_path: P
             assert "From upstreams 1, from the endpoint itself 1" in rate
             store.insert([call(time.time(), endpoint="openrouter.ai")])
             await _wait(pilot, lambda: "Rate limited now" not in _banner(app))
+
+
+async def test_providers_table_shows_endpoints_and_time_to_first_token(tmp_path: Path) -> None:
+    now = time.time()
+    store = CallStore(tmp_path / "calls.db")
+    store.insert(
+        [
+            call(now - 50, endpoint="openrouter.ai", upstream="DeepInfra", ttft_s=0.2),
+            call(
+                now - 40,
+                provider="custom",
+                endpoint="10.0.0.5:8000",
+                ttft_s=0.05,
+                cost_usd=0.0,
+                cost_source="none",
+            ),
+            call(
+                now - 30,
+                provider="custom",
+                endpoint="llm.example:443",
+                ttft_s=0.4,
+                cost_usd=None,
+                cost_source=None,
+            ),
+        ]
+    )
+    routes = prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY)})
+    with FakeOpenRouter(routes) as srv:
+        app = _app(tmp_path, srv.url, store)
+        async with app.run_test(size=(160, 48)) as pilot:
+            table = app.screen.query_one(ProvidersTable)
+            await _wait(pilot, lambda: table.row_count == 3)
+            rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(3)}
+            ttft = PROVIDER_COLUMNS.index("ttft")
+            # two custom endpoints are two rows, told apart by their host
+            assert set(rows) == {"openrouter", "custom@10.0.0.5:8000", "custom@llm.example:443"}
+            # a histogram percentile: within its bucket (5 %) of the one sample
+            assert abs(float(rows["openrouter"][ttft].removesuffix(" ms")) - 200) <= 10
+            assert rows["custom@10.0.0.5:8000"][-1] == "$0.00"  # local: a known 0
+            assert rows["custom@llm.example:443"][-1] == "unknown"  # never $0 for unknown
