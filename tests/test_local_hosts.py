@@ -9,7 +9,8 @@ import pytest
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.services.enrich import Enricher, is_local_host
+from hermes_dash.services.endpoints import is_private_address as is_local_host
+from hermes_dash.services.enrich import Enricher
 
 from .conftest import FAKE_KEY, call
 

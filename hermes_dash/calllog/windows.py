@@ -15,13 +15,16 @@ from typing import Any
 
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import (
+    CallRow,
     CallTotals,
     GroupStats,
+    LimitEvents,
     SeriesPoint,
     Window,
     finite,
     key_text,
     sane_count,
+    sane_time,
 )
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
@@ -39,8 +42,11 @@ def _sane(expr: str) -> str:
 #: turning the whole sum into inf or NaN.
 _RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in schema.ROLLUP_MEASURES)
 _ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
+#: The rows a partial index keeps apart: payment refusals and rate limits.
+LIMITED_WHERE = "http_status IN (402, 429)"
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
+    "endpoint": ("COALESCE(c.endpoint, c.base_url_host, '')", "endpoint"),
     "upstream": ("COALESCE(c.upstream, '')", "upstream"),
     "model": ("c.model", "model"),
 }
@@ -89,6 +95,9 @@ class WindowQueries:
         raise NotImplementedError
 
     def max_id(self) -> int:
+        raise NotImplementedError
+
+    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
         raise NotImplementedError
 
     def forget_cached(self) -> None:
@@ -187,23 +196,28 @@ class WindowQueries:
         return acc.sums
 
     def _latency_hist(
-        self, window: Window, group: tuple[str, ...]
+        self,
+        window: Window,
+        group: tuple[str, ...],
+        tables: tuple[tuple[str, str, int], ...] = schema.LATENCY_TABLES,
+        column: str = "latency_bucket",
     ) -> dict[tuple[str, ...], dict[int, int]]:
-        """Latency histogram per group over the window (successful calls only)."""
+        """Latency (or, with the TTFT tables, time-to-first-token) histogram per group
+        over the window (successful attempts only)."""
         hist: dict[tuple[str, ...], dict[int, int]] = {}
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
         rows = self._collect(
             window,
-            schema.LATENCY_TABLES,
+            tables,
             lambda table, period: (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket"
             ),
-            f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
+            f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c "
             "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-            f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
+            f"AND c.{column} IS NOT NULL GROUP BY {raw_cols}, c.{column}",
             keep=True,
         )
         for row in rows:
@@ -223,6 +237,7 @@ class WindowQueries:
     def requests_to(self, window: Window, model_suffix: str) -> int:
         """Requests (429s excluded) in the window to models whose id ends with a suffix,
         e.g. ':free'."""
+        # Attempts, not logical calls: OpenRouter counts every request it answered.
         calls, limited = MEASURES.index("calls"), MEASURES.index("rate_limited")
         return int(
             sum(
@@ -234,14 +249,16 @@ class WindowQueries:
 
     def breakdown(self, window: Window) -> Breakdown:
         """Totals, per-provider and per-model stats from one pass over the rollups."""
-        sums = self._grouped(window, ("provider", "upstream", "model"))
-        hist = self._latency_hist(window, ("provider", "upstream"))
+        endpoint = ("provider", "endpoint", "upstream")
+        sums = self._grouped(window, (*endpoint, "model"))
+        hist = self._latency_hist(window, endpoint)
+        ttft = self._latency_hist(window, endpoint, schema.TTFT_TABLES, "ttft_bucket")
         total = _Accumulator()
         providers = _Accumulator()
         models = _Accumulator()
-        for (provider, upstream, model), values in sums.items():
+        for (provider, host, upstream, model), values in sums.items():
             total.add(("all",), values)
-            providers.add((provider, upstream), values)
+            providers.add((provider, host, upstream), values)
             models.add((model,), values)
 
         def stats(acc: _Accumulator, with_latency: bool) -> list[GroupStats]:
@@ -250,10 +267,12 @@ class WindowQueries:
                     key,
                     dict(zip(MEASURES, values, strict=True)),
                     hist.get(key, {}) if with_latency else {},
+                    ttft.get(key, {}) if with_latency else {},
                 )
                 for key, values in acc.sums.items()
             ]
-            return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+            # A group may hold only retries (no first attempt): it still has attempts to show.
+            return sorted((g for g in out if g.totals.attempts), key=lambda g: (-g.calls, g.key))
 
         values = total.sums.get(("all",), [0.0] * len(MEASURES))
         return Breakdown(
@@ -262,13 +281,82 @@ class WindowQueries:
             stats(models, False),
         )
 
+    def by_endpoint(self, window: Window) -> dict[tuple[str, str], CallTotals]:
+        """Totals per (provider, endpoint), without latency (cheaper than breakdown)."""
+        return {
+            (provider, endpoint): CallTotals.from_measures(dict(zip(MEASURES, v, strict=True)))
+            for (provider, endpoint), v in self._grouped(window, ("provider", "endpoint")).items()
+        }
+
     def by_provider(self, window: Window) -> list[GroupStats]:
-        """Per (Hermes provider, upstream) stats with p50/p95 latency, busiest first."""
+        """Per (Hermes provider, endpoint, upstream) stats with p50/p95 latency, busiest first."""
         return self.breakdown(window).providers
 
     def by_model(self, window: Window) -> list[GroupStats]:
         """Per model stats, busiest first."""
         return self.breakdown(window).models
+
+    def limit_events(self, window: Window) -> LimitEvents:
+        """The window's 429s by origin and 402s by limit source (a partial index keeps
+        this off the window's other rows)."""
+        rows = self._query(
+            "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
+            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? "
+            "GROUP BY 1, 2, 3",
+            (window.start, window.end),
+        )
+        upstream: dict[str, int] = {}
+        own = 0
+        payment: dict[str, int] = {}
+        for status, raw_provider, raw_source, raw_n in rows:
+            # Another writer's odd values are read as text and counts, never trusted raw.
+            provider, source, n = key_text(raw_provider), key_text(raw_source), sane_count(raw_n)
+            if not n:
+                continue
+            if status == 429 and provider:
+                upstream[provider] = upstream.get(provider, 0) + n
+            elif status == 429:
+                own += n
+            else:
+                payment[source] = payment.get(source, 0) + n
+        last = self._rows(
+            f"WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? AND http_status = 402 "
+            "ORDER BY started_at DESC LIMIT 1",
+            (window.start, window.end),
+        )
+        ok = self._query(
+            "SELECT started_at FROM calls WHERE started_at >= ? AND status = 'ok' "
+            "ORDER BY started_at DESC LIMIT 1",
+            (window.start,),
+        )
+        return LimitEvents(
+            upstream, own, payment, last[0] if last else None, sane_time(ok[0][0]) if ok else None
+        )
+
+    def daily_costs(self, start: float, end: float) -> list[tuple[int, str, str, str, float]]:
+        """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
+        return [
+            (int(d), p, e, m, float(c or 0.0))
+            for d, p, e, m, c in self._query(
+                "SELECT day, provider, endpoint, model, SUM(cost_usd) FROM calls_daily "
+                "WHERE day >= ? AND day < ? GROUP BY 1, 2, 3, 4",
+                (start, end),
+            )
+        ]
+
+    def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
+        """Logical calls per model and task (main, subagent, auxiliary tasks) in the
+        window, read from the rows (tasks are not in the rollups): for the cost check."""
+        out: dict[str, dict[str, int]] = {}
+        for model, task, n in self._query(
+            "SELECT model, COALESCE(NULLIF(task, ''), 'main'), "
+            "SUM(COALESCE(attempt, 1) = 1) FROM calls "
+            "WHERE started_at >= ? AND started_at < ? GROUP BY 1, 2",
+            (window.start, window.end),
+        ):
+            if n:
+                out.setdefault(model, {})[task] = int(n)
+        return out
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""

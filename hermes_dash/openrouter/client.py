@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import httpx
 
     from hermes_dash.openrouter.records import (
+        ActivityRow,
         Credits,
         Endpoint,
         Generation,
@@ -240,6 +241,19 @@ class OpenRouterClient:
             return await self._get("/credits", Credits.parse, key=self._management_key)
         except errors.Forbidden:
             return None
+
+    @property
+    def has_management_key(self) -> bool:
+        """Whether a management key (for ``/credits`` and ``/activity``) is configured."""
+        return bool(self._management_key)
+
+    async def activity(self) -> list[ActivityRow]:
+        """``GET /activity`` (management key): the last 30 completed UTC days per model."""
+        from hermes_dash.openrouter.records import ActivityRow
+
+        if not self._management_key:
+            raise errors.Forbidden("GET /activity needs OPENROUTER_MANAGEMENT_KEY")
+        return await self._get("/activity", ActivityRow.parse_list, key=self._management_key)
 
     async def generation(self, generation_id: str) -> Generation:
         """``GET /generation?id=...``; NotFound right after a call is normal."""

@@ -15,10 +15,13 @@ from hermes_dash.calllog.records import (
     CallRow,
     CallTotals,
     GroupStats,
+    LimitEvents,
     SeriesPoint,
     Window,
 )
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.services.limits import FreeQuota, free_quota, utc_day_start
+from hermes_dash.services.reconcile import Reconciliation, reconcile
 from hermes_dash.services.summary import Burn, burn
 
 #: The window the dashboard opens on.
@@ -26,18 +29,6 @@ DEFAULT_WINDOW = "24h"
 #: Calls the live table starts with: about a screenful.
 LIVE_ROWS_AT_START = 40
 PREFETCH_SWITCH_INTERVAL_S = 0.0005
-
-#: OpenRouter's daily request quota for ``:free`` models.
-FREE_DAILY_QUOTA = 50
-FREE_DAILY_QUOTA_WITH_CREDITS = 1000
-
-
-@dataclass(frozen=True)
-class FreeQuota:
-    """Requests to ``:free`` models today (UTC) against the daily quota."""
-
-    used: int
-    quota: int
 
 
 @dataclass(frozen=True)
@@ -57,30 +48,14 @@ class DashboardData:
     snapshots: list[AccountSnapshot]
     last_rate_limit: CallRow | None
     free_quota: FreeQuota
-
-
-def utc_day_start(now: float) -> float:
-    """Midnight UTC of the day ``now`` is in."""
-    return now - (now % 86400)
+    limits: LimitEvents | None = None
+    reconciliation: Reconciliation | None = None
 
 
 def utc_month_start(now: float) -> float:
     """The first instant of the UTC month ``now`` is in."""
     d = dt.datetime.fromtimestamp(now, dt.UTC)
     return dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC).timestamp()
-
-
-def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> FreeQuota:
-    """Free-model requests today; the quota is 1000 once $10 of credits were bought."""
-    bought = False
-    if snap is not None:
-        if snap.is_free_tier is not None:
-            bought = not snap.is_free_tier
-        elif snap.credits_total is not None:
-            bought = snap.credits_total >= 10
-    quota = FREE_DAILY_QUOTA_WITH_CREDITS if bought else FREE_DAILY_QUOTA
-    today = Window(utc_day_start(now), now + 1)  # + 1: a call logged at this very second
-    return FreeQuota(store.requests_to(today, ":free"), quota)
 
 
 def account_spend_series(
@@ -101,7 +76,11 @@ def account_spend_series(
 
 
 def build_dashboard(
-    store: CallStore, window_name: str, now: float, snap: AccountSnapshot | None
+    store: CallStore,
+    window_name: str,
+    now: float,
+    snap: AccountSnapshot | None,
+    openrouter_url: str | None = None,
 ) -> DashboardData:
     """Query the store for the main screen."""
     window = Window.named(window_name, now)
@@ -128,6 +107,11 @@ def build_dashboard(
         snapshots=snapshots,
         last_rate_limit=store.last_rate_limit(window),
         free_quota=free_quota(store, now, snap),
+        limits=store.limit_events(window),
+        # Without a poll there is no bill to hold the log against yet.
+        reconciliation=None
+        if snap is None
+        else reconcile(store, window, openrouter_url=openrouter_url, providers=parts.providers),
     )
 
 
@@ -166,6 +150,8 @@ class ReadRequest:
     version: int
     """The app state the request was made in (see ``LogRead.version``)."""
     now: float
+    openrouter_url: str | None = None
+    """Where the account is billed: the reconciliation compares it with the log."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +180,13 @@ def read_update(
         return None
     data = None
     if rows or request.rebuild or reopened:
-        data = build_dashboard(store, request.window_name, request.now, request.snapshot)
+        data = build_dashboard(
+            store,
+            request.window_name,
+            request.now,
+            request.snapshot,
+            openrouter_url=request.openrouter_url,
+        )
     return LogRead(rows, last, data, reopened, request.version)
 
 

@@ -1,20 +1,25 @@
-"""Filling in what the recorder could not know: the cost (and upstream) of each call.
+"""Filling in what the wire could not see: the cost (and upstream) of unpriced calls.
 
-A call with a generation id is looked up with ``GET /generation`` (billed cost, upstream
-provider). Right after a call that answers 404, so a lookup is retried on later rounds, up
-to a cap; after that, or without an id, the tokens are priced from ``/models`` and the cost
-is marked as an estimate. Each call is priced once: only rows with no cost source are
-picked, and the rollups follow the update by trigger, so nothing is counted twice.
+OpenRouter's billed ``usage.cost``, read on the wire by the recorder, *is* the cost
+(``cost_source='openrouter'``); such rows are never touched here. What is left:
 
-A failed, malformed or slow lookup skips that call for this round and the round goes on.
-``/models`` (megabytes, hundreds of thousands of entries on a hostile server) is fetched at
-most once an hour, or once in five minutes after a failure, and indexed on a thread.
+- calls to a local endpoint (see :mod:`hermes_dash.services.endpoints`) cost a known 0
+  (``'none'``), as do refused attempts (HTTP 4xx/5xx: nobody bills a 429);
+- a call with a generation id is looked up with ``GET /generation`` (billed cost,
+  upstream). Right after a call that answers 404, so the dashboard retries on later
+  rounds, up to a cap; ``summary`` cannot wait and estimates at once;
+- otherwise the tokens are priced (``'estimate'``) at the upstream endpoint's own price
+  when the upstream is known (``/models/{id}/endpoints``), else at the model's price
+  from ``/models``, by the prompt-length tier the call fell into.
+
+A stream that was cut or failed after it began (HTTP 200, status error) is billed by
+OpenRouter, so it is priced like a success. Each call is priced once: only rows with no
+cost source are picked, and the rollups follow the update by trigger.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterable
@@ -24,7 +29,8 @@ from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.openrouter.records import ModelInfo, Pricing
+from hermes_dash.openrouter.records import Endpoint, ModelInfo, Pricing
+from hermes_dash.services.endpoints import EndpointPolicy
 from hermes_dash.text import clean
 
 #: Generation lookups per call before falling back to an estimate.
@@ -32,74 +38,52 @@ GENERATION_ATTEMPTS = 4
 #: Rounds a call stays eligible at all (unknown model, no prices): then it is left alone.
 MAX_ATTEMPTS = 8
 PRICES_TTL_S = 3600.0
+#: After ``/models`` failed, ask again no sooner than this (not once per call of a round).
+PRICES_RETRY_S = 300.0
 #: The most one call can plausibly cost, USD: a larger figure from a server is not stored.
 MAX_CALL_COST_USD = 10_000.0
 #: The longest upstream name stored (OpenRouter's are a few words).
 MAX_UPSTREAM_CHARS = 64
-#: After ``/models`` failed, ask again no sooner than this (not once per call of a round).
-PRICES_RETRY_S = 300.0
 #: A generation lookup that takes longer is skipped for this round: a server that drips
 #: its answer would otherwise hold the round for the client's whole deadline, call after call.
 LOOKUP_DEADLINE_S = 5.0
 #: No lookup starts after a round has run this long, so it ends before the dashboard
 #: starts the next (every 20 s); the calls left wait for that one, their tries not counted.
 ROUND_BUDGET_S = 12.0
-#: Host names that always mean this machine or the local network.
-LOCAL_NAMES = ("localhost", "host.docker.internal")
-#: Addresses of this machine and of private networks: a backend there is not billed.
-LOCAL_NETWORKS = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "127.0.0.0/8",
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",
-        "0.0.0.0/32",
-        "::1/128",
-        "::/128",
-        "fc00::/7",
-        "fe80::/10",
-    )
-)
 
-
-def is_local_host(host: str | None) -> bool:
-    """Whether a base-URL host is this machine or a private network (by address, not by
-    how the text starts: ``10.1.2.3`` and ``fd00::5`` are local, ``10.example.com`` not)."""
-    name = (host or "").strip().lower().rstrip(".")
-    if name.startswith("[") and "]" in name:  # a bracketed IPv6 literal, maybe with a port
-        name = name[1 : name.index("]")]
-    elif name.count(":") == 1:  # host:port
-        name = name.split(":", 1)[0]
-    if name in LOCAL_NAMES or name.endswith((".localhost", ".local")):
-        return True
-    try:
-        address = ipaddress.ip_address(name.split("%", 1)[0])  # drop an IPv6 zone (%eth0)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in net for net in LOCAL_NETWORKS)
-
-
-def is_local(row: CallRow) -> bool:
-    """A call to a backend on this machine or the local network (Ollama, LM Studio, vLLM):
-    it costs nothing."""
-    return is_local_host(row.base_url_host)
+Priced = tuple[float, str, str | None]
 
 
 def estimate_cost(row: CallRow, price: Pricing) -> float:
-    """USD for a call's tokens at a model's prices (cache reads/writes at their own rate)."""
-    cache_read = row.cache_read_tokens or 0
+    """USD for a call's tokens at these prices.
+
+    ``input_tokens`` is the prompt's full count (cache reads included), so the fresh part
+    is ``input - cache_read``; cache writes are billed at their own rate on top, reasoning
+    tokens (part of the output) at the reasoning rate when the model has one, plus any
+    per-request price. The prompt's length picks the price tier.
+    """
+    prompt = row.input_tokens or 0
+    price = price.for_prompt(prompt)
+    cache_read = min(prompt, row.cache_read_tokens or 0)
     cache_write = row.cache_write_tokens or 0
-    fresh = max(0, (row.input_tokens or 0) - cache_read - cache_write)
+    output = row.output_tokens or 0
+    reasoning = min(output, row.reasoning_tokens or 0) if price.reasoning is not None else 0
     return (
-        fresh * price.prompt
+        (prompt - cache_read) * price.prompt
         + cache_read * (price.cache_read if price.cache_read is not None else price.prompt)
         + cache_write * (price.cache_write if price.cache_write is not None else price.prompt)
-        + (row.output_tokens or 0) * price.completion
+        + (output - reasoning) * price.completion
+        + reasoning * (price.reasoning or 0.0)
+        + (price.request or 0.0)
     )
+
+
+def is_billed_attempt(row: CallRow) -> bool:
+    """Whether OpenRouter bills this attempt: a success, or a stream that broke after it
+    began (HTTP 200 with an error status, or no status seen); refusals are not billed."""
+    if row.status == "ok":
+        return True
+    return row.http_status is None or row.http_status < 400
 
 
 def sane_cost(value: float | None) -> float | None:
@@ -142,13 +126,15 @@ class PriceBook:
 
 
 class Enricher:
-    """One round at a time, driven by the dashboard's timer."""
+    """Prices unpriced calls; one round at a time for the dashboard's timer, or every
+    pending call until a deadline for ``summary`` and ``export``."""
 
     def __init__(
         self,
         store: CallStore,
         api: OpenRouterClient,
         clock: Callable[[], float] = time.time,
+        policy: EndpointPolicy | None = None,
         *,
         lookup_deadline_s: float = LOOKUP_DEADLINE_S,
         round_budget_s: float = ROUND_BUDGET_S,
@@ -156,10 +142,12 @@ class Enricher:
         self.store = store
         self.api = api
         self.clock = clock
+        self.policy = policy or EndpointPolicy()
         self.lookup_deadline_s = lookup_deadline_s
         self.round_budget_s = round_budget_s
         self._book = PriceBook()
         self._next_fetch: float | None = None
+        self._endpoints: dict[str, tuple[float, list[Endpoint]]] = {}
 
     async def prices(self) -> PriceBook:
         """Model prices from ``/models``, cached for an hour; the last good (or empty)
@@ -175,46 +163,104 @@ class Enricher:
             self._next_fetch = now + PRICES_TTL_S
         return self._book
 
+    async def _endpoint_price(self, model: str, upstream: str) -> Pricing | None:
+        """The price of one upstream's endpoint for a model (cached for an hour, failures
+        too, so an unknown model is not asked again every round)."""
+        now = self.clock()
+        cached = self._endpoints.get(model)
+        if cached is None or now - cached[0] > PRICES_TTL_S:
+            try:
+                async with asyncio.timeout(self.lookup_deadline_s):
+                    found = await self.api.endpoints(model)
+            except (errors.OpenRouterError, TimeoutError):
+                found = []
+            cached = self._endpoints[model] = (now, found)
+        wanted = upstream.lower()
+        for ep in cached[1]:
+            if wanted in (ep.provider_name.lower(), ep.slug.lower()):
+                return ep.pricing
+        return None
+
+    def mark_known_zero(self) -> int:
+        """Give every unpriced call to a local endpoint, and every refused attempt, its
+        known cost of 0 (no network needed)."""
+        local = self.store.mark_unbilled(self.policy.local_of(self.store.unpriced_hosts()))
+        return local + self.store.mark_refused()
+
     async def run_once(self, limit: int = 40) -> int:
         """Price up to ``limit`` calls; returns how many got a cost."""
+        priced = await asyncio.to_thread(self.mark_known_zero)
         rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, limit)
-        priced = 0
-        failed: list[int] = []
-        started = time.monotonic()
-        for row, attempts in rows:
-            if time.monotonic() - started > self.round_budget_s:
+        budget = time.monotonic() + self.round_budget_s
+        return priced + await self._price_rows(rows, patient=True, budget=budget)
+
+    async def run_until(self, deadline: float, batch: int = 200) -> int:
+        """Price every pending call, oldest lookups first, until ``deadline`` (a
+        ``time.monotonic()`` value); what is left stays unpriced. Generation lookups are
+        tried once: a 404 falls back to an estimate at once."""
+        priced = await asyncio.to_thread(self.mark_known_zero)
+        before: int | None = None
+        while time.monotonic() < deadline:
+            rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, batch, before)
+            if not rows:
                 break
-            cost = await self._price(row, attempts)
+            before = rows[-1][0].id
+            left = deadline - time.monotonic()
+            try:
+                priced += await asyncio.wait_for(self._price_rows(rows, patient=False), left)
+            except TimeoutError:
+                break
+        return priced
+
+    async def _price_rows(
+        self, rows: list[tuple[CallRow, int]], *, patient: bool, budget: float | None = None
+    ) -> int:
+        done: list[tuple[int, float, str, str | None]] = []
+        failed: list[int] = []
+        for row, attempts in rows:
+            if budget is not None and time.monotonic() > budget:
+                break  # the rest waits for the next round, its tries not counted
+            cost = await self._price(row, attempts, patient=patient)
             if cost is None:
                 failed.append(row.id)
             else:
-                await asyncio.to_thread(self.store.set_cost, row.id, *cost)
-                priced += 1
+                done.append((row.id, *cost))
+        if done:
+            await asyncio.to_thread(self.store.set_costs, done)
         if failed:
             await asyncio.to_thread(self.store.note_enrich_attempt, failed)
-        return priced
+        return len(done)
 
-    async def _price(self, row: CallRow, attempts: int) -> tuple[float, str, str | None] | None:
+    async def _price(self, row: CallRow, attempts: int, *, patient: bool) -> Priced | None:
         """(cost, source, upstream) for one call, or None to try again later."""
-        if row.status != "ok" or is_local(row):
+        if self.policy.is_local(row.host) or not is_billed_attempt(row):
             return 0.0, "none", None
+        upstream = row.upstream
         if row.generation_id and self.api.has_key and attempts < GENERATION_ATTEMPTS:
             try:
                 async with asyncio.timeout(self.lookup_deadline_s):
                     gen = await self.api.generation(row.generation_id)
-            except errors.NotFound:
-                return None  # not visible yet: normal right after a call
             except (errors.OpenRouterError, TimeoutError):
-                return None  # malformed, slow or refused: skip this call, the round goes on
+                gen = None  # a 404 right after a call is normal; slow or malformed: skip
             # The answer is outside data stored for good and shown on every start: only
             # sane values are kept (an insane cost falls back to an estimate).
-            cost = sane_cost(gen.total_cost)
-            if cost is not None:
+            cost = sane_cost(gen.total_cost) if gen is not None else None
+            if gen is not None and cost is not None:
                 return cost, "openrouter", sane_upstream(gen.provider_name)
-        price = (await self.prices()).price_for(row.model)
+            if gen is not None:
+                upstream = sane_upstream(gen.provider_name) or upstream
+            elif patient:
+                return None
+        price = None
+        if upstream and "/" in row.model:
+            price = await self._endpoint_price(row.model, upstream)
+        if price is None:
+            price = (await self.prices()).price_for(row.model)
         if price is None:
             return None
+        if row.status != "ok" and not (row.input_tokens or row.output_tokens):
+            return None  # a broken stream whose tokens nobody reported: wait for a lookup
         estimate = sane_cost(estimate_cost(row, price))
         if estimate is None:
             return None
-        return estimate, "estimate", None
+        return estimate, "estimate", upstream if upstream != row.upstream else None

@@ -22,7 +22,7 @@ from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot, status_for
 from hermes_dash.services.backoff import PollSchedule
-from hermes_dash.services.budget import Alert, budget_alerts
+from hermes_dash.services.budget import Alert, budget_alerts, limit_alerts
 from hermes_dash.services.dashboard import (
     DEFAULT_WINDOW,
     DashboardData,
@@ -250,6 +250,7 @@ class HermesDashApp(ScreenNavigation):
             self.account.snapshot,
             self._state_version,
             now,
+            self.settings.openrouter_url,
         )
         self._reading, self._read_again = True, False
         self.reads_started += 1
@@ -317,9 +318,11 @@ class HermesDashApp(ScreenNavigation):
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         if self._enricher is None:
+            from hermes_dash.services.endpoints import policy_for
             from hermes_dash.services.enrich import Enricher
 
-            self._enricher = Enricher(self.store, self.api)
+            policy = policy_for(self.settings, self.prefs)
+            self._enricher = Enricher(self.store, self.api, policy=policy)
         priced = await self._enricher.run_once()
         if priced:
             self.mark_stale()
@@ -339,7 +342,8 @@ class HermesDashApp(ScreenNavigation):
         """Push the current state into the dashboard and update the banner."""
         self.dashboard.show_data(self.account, self.data, self.api.has_key)
         if self.data is not None:
-            alerts = budget_alerts(self.data, self.account.snapshot, self.prefs)
+            alerts = limit_alerts(self.data, self.account.snapshot, self.clock())
+            alerts += budget_alerts(self.data, self.account.snapshot, self.prefs)
             new = {a.key for a in alerts} - {a.key for a in self.alerts}
             for alert in alerts:
                 if alert.key in new:
