@@ -63,11 +63,14 @@ def test_summary_json_matches_plain_sql(demo_db: Path, capsys: pytest.CaptureFix
     assert s["account"]["status"] == "offline" and s["account"]["usage"] is None
     assert s["window"] == "7d" and s["routing"] == {}
     conn = sqlite3.connect(demo_db)
-    total, errs, limited, cost, tin = conn.execute(
-        "SELECT COUNT(*), SUM(status <> 'ok'), SUM(http_status = 429), SUM(COALESCE(cost_usd, 0)), "
+    attempts, total, errs, limited, cost, tin = conn.execute(
+        "SELECT COUNT(*), SUM(COALESCE(attempt, 1) = 1), SUM(status <> 'ok'), "
+        "SUM(http_status = 429), SUM(COALESCE(cost_usd, 0)), "
         "SUM(COALESCE(input_tokens, 0)) FROM calls"
     ).fetchone()
-    assert s["calls"]["total"] == total == 20000
+    # The demo writes attempts as the wire recorder does: retries are rows of their own.
+    assert s["calls"]["attempts"] == attempts == 20000
+    assert s["calls"]["total"] == total < attempts
     assert s["calls"]["errors"] == errs
     assert s["calls"]["rate_limited"] == limited
     assert s["calls"]["cost_usd"] == pytest.approx(cost, abs=1e-5)
@@ -75,7 +78,7 @@ def test_summary_json_matches_plain_sql(demo_db: Path, capsys: pytest.CaptureFix
     by_provider = dict(
         conn.execute(
             "SELECT provider || '/' || COALESCE(endpoint, base_url_host, '') || '/' || "
-            "COALESCE(upstream, ''), COUNT(*) FROM calls GROUP BY 1"
+            "COALESCE(upstream, ''), SUM(COALESCE(attempt, 1) = 1) FROM calls GROUP BY 1"
         ).fetchall()
     )
     assert {
@@ -83,7 +86,9 @@ def test_summary_json_matches_plain_sql(demo_db: Path, capsys: pytest.CaptureFix
         for p in s["providers"]
     } == by_provider
     assert {m["model"]: m["calls"] for m in s["models"]} == dict(
-        conn.execute("SELECT model, COUNT(*) FROM calls GROUP BY model").fetchall()
+        conn.execute(
+            "SELECT model, SUM(COALESCE(attempt, 1) = 1) FROM calls GROUP BY model"
+        ).fetchall()
     )
     assert s["burn_rate_usd_per_hour"] == pytest.approx(cost / (7 * 24), rel=1e-4)
     assert s["runway_hours"] is None

@@ -133,15 +133,37 @@ def test_cli_formatting_prints_no_control(text: str) -> None:
                 ("usage", "usage_daily", "usage_monthly", "balance", "limit_remaining"), 1.0
             ),
         },
-        "calls": {"total": 1, "errors": 0, "rate_limited": 0, "cost_usd": float("nan")},
+        "calls": {
+            "total": 1,
+            "attempts": 2,
+            "errors": 1,
+            "rate_limited": 1,
+            "cost_usd": float("nan"),
+            "unpriced": 1,
+        },
         "burn_rate_usd_per_hour": float("inf"),
         "runway_hours": None,
         "providers": [
-            {"provider": text, "upstream": text, "calls": 1, "rate_limited": 0}
-            | {"latency_p50_s": 0.5, "latency_p95_s": None, "cost_usd": 0.1}
+            {"provider": text, "endpoint": text, "upstream": text, "calls": 1, "rate_limited": 0}
+            | {"latency_p50_s": 0.5, "latency_p95_s": None, "ttft_p50_s": 0.1}
+            | {"cost_usd": 0.1, "unpriced": 0}
         ],
-        "models": [{"model": text, "calls": 1, "rate_limited": 0, "cost_usd": 0.1}],
+        "models": [{"model": text, "calls": 1, "rate_limited": 0, "cost_usd": 0.1, "unpriced": 0}],
         "routing": {text: [text]},
+        "rate_limits": {
+            "rate_limited": 1,
+            "openrouter_429": 0,
+            "upstream_429": {text: 1},
+            "payment_required_402": {text: 1},
+            "last_402": {"at": text, "limit_source": text, "message": text},
+        },
+        "reconciliation": {
+            "billed_usd": 1.0,
+            "logged_usd": 0.5,
+            "coverage_pct": 50.0,
+            "difference_usd": 0.5,
+            "difference_is": text,
+        },
     }
     cleaned = clean_data(summary)
     out = io.StringIO()

@@ -270,7 +270,8 @@ async def test_generation_answers_are_stored_sane(tmp_path: Path) -> None:
     assert not RAW_CONTROL.search(up)
     assert rows["gen-1"].cost_usd == 0.25 and rows["gen-1"].cost_source == "openrouter"
     for gen in ("gen-2", "gen-3"):
-        # Not billed as the server said: priced from /models instead.
+        # Not billed as the server said: priced from /models instead; the upstream it
+        # named is a sane name and is kept.
         assert rows[gen].cost_source == "estimate" and rows[gen].cost_usd == pytest.approx(1e-4)
-        assert rows[gen].upstream is None
+        assert rows[gen].upstream == "Fine"
     store.close()

@@ -26,7 +26,7 @@ async def test_window_keys_switch_the_aggregates(tmp_path: Path) -> None:
             await pilot.press(key)
             await settle(pilot, app)
             assert app.window_name == name and app.data.window.name == name
-            counts[name] = app.data.totals.calls
+            counts[name] = app.data.totals.attempts
         assert counts["1h"] < counts["24h"] < counts["7d"] < counts["30d"] == 4000
 
 
