@@ -82,6 +82,7 @@ def test_success_and_429_hooks_write_rows_without_text(log: Path) -> None:
         error={"type": "RateLimitError", "message": "PROMPT TEXT MAYBE"},
         request={"messages": []},
     )
+    assert recorder.flush()
     rows = (
         sqlite3.connect(log)
         .execute(
@@ -95,7 +96,7 @@ def test_success_and_429_hooks_write_rows_without_text(log: Path) -> None:
         200,
         "Anthropic",
         "gen-abc",
-        1000,
+        1200,  # the prompt's full token count: Hermes' input_tokens plus cache reads
         0.0123,
         "openrouter",
         None,
@@ -115,6 +116,7 @@ def test_hooks_never_raise_and_count_drops(tmp_path: Path) -> None:
         before = recorder.dropped_total
         recorder.on_post_api_request(**IDENTITY, api_duration="junk", usage=["bad"], response=5)
         recorder.on_api_request_error()  # no arguments at all
+        assert recorder.flush()
         assert recorder.dropped_total == before + 2
     finally:
         recorder.configure(None)
@@ -123,6 +125,7 @@ def test_hooks_never_raise_and_count_drops(tmp_path: Path) -> None:
     recorder.configure(str(path))
     try:
         recorder.on_post_api_request(**IDENTITY, api_duration=1.0)
+        assert recorder.flush()
         assert CallStore(path).dropped_rows() >= 2
     finally:
         recorder.configure(None)
@@ -139,6 +142,7 @@ def _hammer(path: str, n: int) -> None:
             ended_at=t + i + 0.5,
             usage={"input_tokens": 1, "output_tokens": 1},
         )
+    assert recorder.flush(120)
     assert recorder.dropped_total == 0
 
 

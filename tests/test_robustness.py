@@ -239,11 +239,13 @@ import resource, sys, time
 from hermes_dash.calllog import recorder
 recorder.configure(sys.argv[1])
 recorder.on_post_api_request(api_duration=1.0, model="m", provider="p")  # creates the file
+recorder.flush()
 limit = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 import signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 for i in range(3000):
     recorder.on_post_api_request(api_duration=1.0, model="m" * 200, provider="p", api_request_id=str(i))
+recorder.flush(60)
 print(recorder.dropped_total)
 """
 
@@ -363,6 +365,7 @@ def test_recorder_file_is_0600(tmp_path: Path) -> None:
     recorder.configure(str(path))
     try:
         recorder.on_post_api_request(api_duration=0.1, model="m", provider="p")
+        assert recorder.flush()
     finally:
         recorder.configure(None)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600

@@ -101,7 +101,17 @@ def recorder_source() -> Path:
 
 
 #: Files that make up the plugin (the schema module travels with it: one definition).
-PLUGIN_FILES = ("__init__.py", "schema.py", "plugin.yaml")
+PLUGIN_FILES = (
+    "__init__.py",
+    "context.py",
+    "parse.py",
+    "rows.py",
+    "schema.py",
+    "values.py",
+    "wire.py",
+    "writer.py",
+    "plugin.yaml",
+)
 
 
 def _enable(block: dict[str, Any], on: bool) -> None:

@@ -1,36 +1,34 @@
-"""hermes-dash recorder: a Hermes Agent plugin that logs one row per LLM API call.
+"""hermes-dash recorder: a Hermes Agent plugin that logs one row per HTTP attempt Hermes
+makes to a model endpoint, from any code path.
 
-Standard library only. Hermes loads this folder from ``$HERMES_HOME/plugins/`` and calls
-``register(ctx)``. Every hook returns quickly and never raises: a row that cannot be
-written (locked database, full disk) is dropped and counted, the agent carries on.
-No prompt, response text, header or key is ever stored.
+Standard library plus the httpx Hermes already loaded. Hermes loads this folder from
+``$HERMES_HOME/plugins/`` and calls ``register(ctx)``, which wraps httpx's send (see
+``wire``) and registers the hooks that add context (session, platform, task). The wire row
+is the truth: a hook writes a row of its own (``source='hook'``) only for a request the
+wire did not see (a transport other than httpx, or the wire not installed, as in the demo).
+
+Nothing here waits on SQLite: rows go to one background writer thread (see ``writer``).
+Nothing is ever raised into Hermes. No prompt, response text, header or key is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
-import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import schema
+from . import context, values, wire, writer
 
 PLUGIN_NAME = "hermes-dash-recorder"
 
-#: How long a write may wait for another process's write lock before the row is dropped.
-BUSY_TIMEOUT_S = 2.0
-
-_lock = threading.Lock()
-_conn: sqlite3.Connection | None = None
-_conn_path: str | None = None
-_dropped_unreported = 0
-dropped_total = 0
 _pinned_path: str | None = None
+_hook_attempts: OrderedDict[str, int] = OrderedDict()
+_hook_lock = threading.Lock()
 
 
 def configure(db_path: str | None) -> None:
@@ -55,46 +53,22 @@ def default_db_path() -> str:
     return str(Path(home).expanduser() / "hermes-dash" / "calls.db")
 
 
-def _connection() -> sqlite3.Connection:
-    global _conn, _conn_path
-    path = default_db_path()
-    if _conn is None or _conn_path != path:
-        conn = schema.connect(path, timeout=BUSY_TIMEOUT_S)
-        schema.migrate(conn)
-        _conn, _conn_path = conn, path
-    return _conn
+def write_row(row: Mapping[str, Any]) -> None:
+    """Queue one calls row for the background writer (cleaned there); never blocks."""
+    snapshot = dict(row)
+    writer.submit(default_db_path(), lambda: snapshot)
 
 
-def write_row(row: Mapping[str, Any]) -> bool:
-    """Write one call row; on any failure drop it, count it and return False."""
-    global _dropped_unreported, dropped_total, _conn
-    with _lock:
-        try:
-            conn = _connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(schema.INSERT_CALL_SQL, schema.row_values(row))
-                if _dropped_unreported:
-                    conn.execute(
-                        "INSERT INTO recorder_state (key, value) VALUES ('dropped', ?) "
-                        "ON CONFLICT (key) DO UPDATE SET value = value + excluded.value",
-                        (_dropped_unreported,),
-                    )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            _dropped_unreported = 0
-            return True
-        except Exception:
-            _dropped_unreported += 1
-            dropped_total += 1
-            # A broken connection (file deleted, disk error) is reopened next time.
-            if _conn is not None:
-                with contextlib.suppress(Exception):
-                    _conn.close()
-            _conn = None
-            return False
+def flush(timeout: float = 5.0) -> bool:
+    """Wait until every queued row is written (or dropped and counted); False on timeout."""
+    return writer.flush(timeout)
+
+
+def __getattr__(name: str) -> Any:
+    # Rows dropped by this process so far (the writer thread keeps the count).
+    if name == "dropped_total":
+        return writer.dropped_total
+    raise AttributeError(name)
 
 
 def _host(base_url: Any) -> str | None:
@@ -106,52 +80,57 @@ def _host(base_url: Any) -> str | None:
         return None
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value:
-        return int(value)
-    return None
-
-
-def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and value == value:
-        return float(value)
-    return None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
 def _identity(kw: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields both hooks share."""
-    started = _float(kw.get("started_at"))
-    ended = _float(kw.get("ended_at"))
-    duration = _float(kw.get("api_duration"))
-    now = time.time()
-    if started is None:
-        started = (ended or now) - (duration or 0.0)
+    """The fields both hooks share (cleaned later, on the writer thread)."""
+    host = _host(kw.get("base_url"))
+    session = values.text(kw.get("session_id"))
+    request_id = values.text(kw.get("api_request_id"))
+    started = values.unix_time(kw.get("started_at"))
+    duration = values.number(kw.get("api_duration"), 1e9)
+    ended = values.unix_time(kw.get("ended_at"))
+    if started is None and ended is not None:
+        started = ended - (duration or 0.0)
+    if ended is None and started is not None:
+        ended = started + (duration or 0.0)
+    provider = values.text(kw.get("provider")) or context.provider_for_host(host)
     return {
         "started_at": started,
-        "ended_at": ended if ended is not None else started + (duration or 0.0),
-        "session_id": _str(kw.get("session_id")),
-        "task_id": _str(kw.get("task_id")),
-        "request_id": _str(kw.get("api_request_id")),
-        "platform": _str(kw.get("platform")),
-        "provider": _str(kw.get("provider")) or "",
-        "base_url_host": _host(kw.get("base_url")),
-        "model": _str(kw.get("model")) or "",
+        "ended_at": ended,
+        "session_id": session,
+        "task_id": values.text(kw.get("task_id")),
+        "request_id": request_id,
+        "platform": values.text(kw.get("platform")),
+        "provider": provider,
+        "base_url_host": host,
+        "endpoint": host,
+        "model": values.text(kw.get("model")) or "",
+        # Hook latency includes Hermes' retry backoff: it is what the hook measured.
         "latency_s": duration,
+        "source": "hook",
+        "task": "main",
+        "api": "chat" if kw.get("api_mode") == "chat_completions" else None,
+        "call_key": f"hook:{session or ''}:{request_id}" if request_id else None,
     }
+
+
+def _next_attempt(call_key: str | None, retry_count: Any = None) -> int | None:
+    """Attempts of one request id, counted from the hooks that fired for it."""
+    if call_key is None:
+        return None
+    with _hook_lock:
+        n = _hook_attempts.get(call_key, 0) + 1
+        given = values.count(retry_count)
+        if given is not None:
+            n = max(n, given + 1)
+        _hook_attempts[call_key] = n
+        _hook_attempts.move_to_end(call_key)
+        while len(_hook_attempts) > context.MAX_REMEMBERED:
+            _hook_attempts.popitem(last=False)
+        return n
 
 
 def call_row_from_success(kw: Mapping[str, Any]) -> dict[str, Any]:
@@ -159,32 +138,36 @@ def call_row_from_success(kw: Mapping[str, Any]) -> dict[str, Any]:
     row = _identity(kw)
     response = _mapping(kw.get("response"))
     usage = _mapping(kw.get("usage")) or _mapping(response.get("usage"))
-    input_tokens = _int(usage.get("input_tokens"))
-    if input_tokens is None:
-        input_tokens = _int(usage.get("prompt_tokens"))
-    output_tokens = _int(usage.get("output_tokens"))
-    if output_tokens is None:
-        output_tokens = _int(usage.get("completion_tokens"))
-    # Newer Hermes versions pass the upstream provider, a generation id and the cost.
-    cost = _float(usage.get("cost"))
+    cache_read = values.count(usage.get("cache_read_tokens"))
+    # The wire's prompt count includes cache reads; Hermes' input_tokens excludes them.
+    prompt = values.count(usage.get("prompt_tokens"))
+    if prompt is None:
+        base = values.count(usage.get("input_tokens"))
+        prompt = None if base is None else base + (cache_read or 0)
+    output = values.count(usage.get("output_tokens"))
+    if output is None:
+        output = values.count(usage.get("completion_tokens"))
+    # Newer Hermes versions may pass the upstream provider, a generation id and the cost.
+    cost = values.number(usage.get("cost"), values.MAX_USD)
     if cost is None:
-        cost = _float(response.get("cost"))
+        cost = values.number(response.get("cost"), values.MAX_USD)
     row.update(
         status="ok",
         http_status=200,
-        response_model=_str(kw.get("response_model")) or _str(response.get("model")),
-        upstream=_str(kw.get("upstream_provider"))
-        or _str(response.get("upstream_provider"))
-        or _str(response.get("provider")),
-        generation_id=_str(kw.get("generation_id"))
-        or _str(response.get("generation_id"))
-        or _str(response.get("id")),
-        finish_reason=_str(kw.get("finish_reason")) or _str(response.get("finish_reason")),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=_int(usage.get("cache_read_tokens")),
-        cache_write_tokens=_int(usage.get("cache_write_tokens")),
-        reasoning_tokens=_int(usage.get("reasoning_tokens")),
+        attempt=_next_attempt(row["call_key"]),
+        response_model=kw.get("response_model") or response.get("model"),
+        upstream=kw.get("upstream_provider")
+        or response.get("upstream_provider")
+        or response.get("provider"),
+        generation_id=kw.get("generation_id")
+        or response.get("generation_id")
+        or response.get("id"),
+        finish_reason=kw.get("finish_reason") or response.get("finish_reason"),
+        input_tokens=prompt,
+        output_tokens=output,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=usage.get("cache_write_tokens"),
+        reasoning_tokens=usage.get("reasoning_tokens"),
         cost_usd=cost,
         cost_source="openrouter" if cost is not None else None,
     )
@@ -195,15 +178,16 @@ def call_row_from_error(kw: Mapping[str, Any]) -> dict[str, Any]:
     """Map ``api_request_error`` keyword arguments to a calls row (no message text)."""
     row = _identity(kw)
     error = _mapping(kw.get("error"))
-    status = _int(kw.get("status_code"))
-    reason = _str(kw.get("reason")) or _str(error.get("type"))
+    status = values.count(kw.get("status_code"))
+    reason = kw.get("reason") or error.get("type")
     if status is None and reason == "rate_limit":
         status = 429
     row.update(
         status="error",
         http_status=status,
         error_reason=reason,
-        retry_count=_int(kw.get("retry_count")),
+        retry_count=kw.get("retry_count"),
+        attempt=_next_attempt(row["call_key"], kw.get("retry_count")),
         cost_usd=0.0,
         # A failed request is not billed: its cost is known, so enrichment skips it.
         cost_source="none",
@@ -211,19 +195,37 @@ def call_row_from_error(kw: Mapping[str, Any]) -> dict[str, Any]:
     return row
 
 
-def on_post_api_request(**kwargs: Any) -> None:
-    """Hook: one successful API call."""
+def on_pre_api_request(**kwargs: Any) -> None:
+    """Hook: Hermes is about to send a request (context for the wire rows)."""
     with contextlib.suppress(Exception):
-        write_row(call_row_from_success(kwargs))
+        context.hook_context(kwargs)
+
+
+def on_post_api_request(**kwargs: Any) -> None:
+    """Hook: one successful API call (a row only if the wire did not see it)."""
+    with contextlib.suppress(Exception):
+        context.hook_done(kwargs)
+        if not context.wire_saw(values.text(kwargs.get("api_request_id"))):
+            write_row(call_row_from_success(kwargs))
 
 
 def on_api_request_error(**kwargs: Any) -> None:
     """Hook: one failed API call (a 429 arrives as status_code=429)."""
     with contextlib.suppress(Exception):
-        write_row(call_row_from_error(kwargs))
+        if not context.wire_saw(values.text(kwargs.get("api_request_id"))):
+            write_row(call_row_from_error(kwargs))
+
+
+def install_wire() -> bool:
+    """Observe this process's httpx requests (what ``register`` does); idempotent."""
+    wire.db_path = default_db_path
+    return wire.install()
 
 
 def register(ctx: Any) -> None:
     """Entry point Hermes calls when the plugin is enabled."""
+    with contextlib.suppress(Exception):
+        install_wire()
+    ctx.register_hook("pre_api_request", on_pre_api_request)
     ctx.register_hook("post_api_request", on_post_api_request)
     ctx.register_hook("api_request_error", on_api_request_error)
