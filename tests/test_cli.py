@@ -57,6 +57,8 @@ def test_summary_json_matches_plain_sql(demo_db: Path, capsys: pytest.CaptureFix
         "providers",
         "models",
         "routing",
+        "rate_limits",
+        "reconciliation",
     }
     assert s["account"]["status"] == "offline" and s["account"]["usage"] is None
     assert s["window"] == "7d" and s["routing"] == {}
@@ -72,11 +74,13 @@ def test_summary_json_matches_plain_sql(demo_db: Path, capsys: pytest.CaptureFix
     assert s["calls"]["input_tokens"] == tin
     by_provider = dict(
         conn.execute(
-            "SELECT provider || '/' || COALESCE(upstream, ''), COUNT(*) FROM calls GROUP BY 1"
+            "SELECT provider || '/' || COALESCE(endpoint, base_url_host, '') || '/' || "
+            "COALESCE(upstream, ''), COUNT(*) FROM calls GROUP BY 1"
         ).fetchall()
     )
     assert {
-        f"{p['provider']}/{p['upstream'] or ''}": p["calls"] for p in s["providers"]
+        f"{p['provider']}/{p['endpoint'] or ''}/{p['upstream'] or ''}": p["calls"]
+        for p in s["providers"]
     } == by_provider
     assert {m["model"]: m["calls"] for m in s["models"]} == dict(
         conn.execute("SELECT model, COUNT(*) FROM calls GROUP BY model").fetchall()

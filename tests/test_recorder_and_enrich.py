@@ -217,7 +217,7 @@ async def test_generation_404_retried_then_priced_once(store: CallStore) -> None
     assert await e.run_once() == 0  # never priced twice
     w = Window(t - 1, t + 1)
     assert store.totals(w).cost_usd == pytest.approx(0.0042)
-    assert [g.key for g in store.by_provider(w)] == [("openrouter", "Together")]
+    assert [g.key for g in store.by_provider(w)] == [("openrouter", "", "Together")]
     assert len(lookups) == 2
 
 

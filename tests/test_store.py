@@ -86,18 +86,18 @@ def test_totals_and_groups_on_known_rows(store: CallStore) -> None:
     assert t.input_tokens == 407 and t.output_tokens == 43
     groups = {g.key: g for g in store.by_provider(w)}
     assert set(groups) == {
-        ("openrouter", "DeepInfra"),
-        ("openrouter", ""),
-        ("custom", ""),
-        ("openrouter", "Fireworks"),
+        ("openrouter", "", "DeepInfra"),
+        ("openrouter", "", ""),
+        ("custom", "", ""),
+        ("openrouter", "", "Fireworks"),
     }
-    deepinfra = groups[("openrouter", "DeepInfra")]
+    deepinfra = groups[("openrouter", "", "DeepInfra")]
     assert deepinfra.calls == 2
     assert deepinfra.totals.cost_usd == pytest.approx(0.75)
     assert 0.95 <= deepinfra.latency_p50_s <= 1.1  # between the two, near the lower
     assert deepinfra.latency_p95_s == pytest.approx(3.0, rel=0.1)
-    assert groups[("openrouter", "")].totals.rate_limited == 1
-    assert groups[("openrouter", "")].latency_p50_s is None  # a 429 has no latency sample
+    assert groups[("openrouter", "", "")].totals.rate_limited == 1
+    assert groups[("openrouter", "", "")].latency_p50_s is None  # a 429 has no latency sample
     models = {g.key[0]: g.calls for g in store.by_model(w)}
     assert models == {"openai/gpt-4o-mini": 4, "qwen3:8b": 1}
 
@@ -151,7 +151,8 @@ def test_window_sums_equal_a_plain_scan(
         hist: dict[int, int] = {}
         for (b,) in s.conn.execute(
             "SELECT latency_bucket FROM calls WHERE started_at >= ? AND started_at < ? "
-            "AND provider = ? AND COALESCE(upstream, '') = ? AND status = 'ok'",
+            "AND provider = ? AND COALESCE(endpoint, base_url_host, '') = ? "
+            "AND COALESCE(upstream, '') = ? AND status = 'ok'",
             (w.start, w.end, *g.key),
         ):
             hist[b] = hist.get(b, 0) + 1
@@ -165,7 +166,7 @@ def test_rollups_follow_updates_and_deletes(store: CallStore) -> None:
     (cid,) = store.conn.execute("SELECT id FROM calls").fetchone()
     store.set_cost(cid, 0.42, "openrouter", "Together")
     w = Window(T0 - 7200, T0 + 7200)
-    assert [g.key for g in store.by_provider(w)] == [("openrouter", "Together")]
+    assert [g.key for g in store.by_provider(w)] == [("openrouter", "", "Together")]
     assert store.totals(w).cost_usd == pytest.approx(0.42)
     store.conn.execute("DELETE FROM calls")
     assert store.totals(w).calls == 0
@@ -328,11 +329,12 @@ def test_patience_bounds_the_wait_for_a_lock_and_is_undone(tmp_path: Path) -> No
     assert s.conn.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
 
 
-def _plain_latency(s: CallStore, w: Window, key: tuple[str, str]) -> dict[int, int]:
+def _plain_latency(s: CallStore, w: Window, key: tuple[str, ...]) -> dict[int, int]:
     hist: dict[int, int] = {}
     for (b,) in s.conn.execute(
         "SELECT latency_bucket FROM calls WHERE started_at >= ? AND started_at < ? "
-        "AND provider = ? AND COALESCE(upstream, '') = ? AND status = 'ok'",
+        "AND provider = ? AND COALESCE(endpoint, base_url_host, '') = ? "
+        "AND COALESCE(upstream, '') = ? AND status = 'ok'",
         (w.start, w.end, *key),
     ):
         hist[b] = hist.get(b, 0) + 1

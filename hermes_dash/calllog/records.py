@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from hermes_dash.calllog.recorder.schema import bucket_bounds
@@ -53,7 +53,12 @@ def percentile(hist: dict[int, int], q: float) -> float | None:
 
 @dataclass(frozen=True)
 class CallTotals:
-    """Every call in a window, added up."""
+    """Every call in a window, added up.
+
+    ``calls`` counts logical calls (a call and its retries once), ``attempts`` the HTTP
+    requests on the wire; ``ok``, ``errors`` and ``rate_limited`` count attempts.
+    ``cost_usd`` adds up the known costs only; ``unpriced`` attempts have none yet.
+    """
 
     calls: int
     ok: int
@@ -63,12 +68,16 @@ class CallTotals:
     cost_estimated_usd: float
     input_tokens: int
     output_tokens: int
+    attempts: int = 0
+    unpriced: int = 0
 
     @classmethod
     def from_measures(cls, m: dict[str, float]) -> CallTotals:
         """Build from the rollup measure sums."""
         return cls(
-            calls=int(m["calls"]),
+            calls=int(m["logical_calls"]),
+            attempts=int(m["calls"]),
+            unpriced=int(m["unpriced"]),
             ok=int(m["ok"]),
             errors=int(m["errors"]),
             rate_limited=int(m["rate_limited"]),
@@ -78,27 +87,72 @@ class CallTotals:
             output_tokens=int(m["output_tokens"]),
         )
 
+    @property
+    def known_cost_usd(self) -> float | None:
+        """The cost when any of it is known; None when every attempt is still unpriced
+        (unknown is never shown as $0)."""
+        if self.attempts and self.unpriced >= self.attempts:
+            return None
+        return self.cost_usd
+
 
 @dataclass(frozen=True)
 class GroupStats:
-    """Stats of one provider (with upstream) or one model over a window."""
+    """Stats of one provider endpoint (provider, endpoint, upstream) or one model
+    (model,) over a window; latency is wire time of successful attempts."""
 
     key: tuple[str, ...]
     totals: CallTotals
     latency_p50_s: float | None
     latency_p95_s: float | None
+    ttft_p50_s: float | None = None
+    ttft_p95_s: float | None = None
 
     @classmethod
     def from_measures(
-        cls, key: tuple[str, ...], m: dict[str, float], hist: dict[int, int]
+        cls,
+        key: tuple[str, ...],
+        m: dict[str, float],
+        hist: dict[int, int],
+        ttft: dict[int, int] | None = None,
     ) -> GroupStats:
-        """Build from measure sums and a latency histogram."""
-        return cls(key, CallTotals.from_measures(m), percentile(hist, 0.5), percentile(hist, 0.95))
+        """Build from measure sums, a latency and a time-to-first-token histogram."""
+        ttft = ttft or {}
+        return cls(
+            key,
+            CallTotals.from_measures(m),
+            percentile(hist, 0.5),
+            percentile(hist, 0.95),
+            percentile(ttft, 0.5),
+            percentile(ttft, 0.95),
+        )
 
     @property
     def calls(self) -> int:
         """Number of calls."""
         return self.totals.calls
+
+
+@dataclass(frozen=True)
+class LimitEvents:
+    """The window's 429s and 402s, by where they came from.
+
+    An upstream's own 429 carries ``error.metadata.provider_name`` (``error_provider``);
+    one without it came from the endpoint itself (OpenRouter's own limit, or a local
+    server's). A 402 carries ``limit_source``: which of the key limit, the credits or
+    the in-flight budget was hit.
+    """
+
+    upstream_429: dict[str, int]
+    own_429: int
+    payment_402: dict[str, int]
+    last_402: CallRow | None = None
+    last_ok_at: float | None = None
+
+    @property
+    def rate_limited(self) -> int:
+        """Every 429 attempt."""
+        return self.own_429 + sum(self.upstream_429.values())
 
 
 @dataclass(frozen=True)
@@ -138,6 +192,24 @@ class CallRow:
         "cost_usd",
         "cost_source",
         "finish_reason",
+        # v2: the wire-level recorder.
+        "call_key",
+        "attempt",
+        "source",
+        "task",
+        "api",
+        "endpoint",
+        "stream",
+        "ttft_s",
+        "wait_s",
+        "retry_after_s",
+        "ratelimit_limit",
+        "ratelimit_remaining",
+        "ratelimit_reset",
+        "error_code",
+        "error_provider",
+        "limit_source",
+        "upstream_cost_usd",
     )
 
     id: int
@@ -162,6 +234,28 @@ class CallRow:
     cost_usd: float | None
     cost_source: str | None
     finish_reason: str | None
+    call_key: str | None = None
+    attempt: int | None = None
+    source: str | None = None
+    task: str | None = None
+    api: str | None = None
+    endpoint: str | None = None
+    stream: int | None = None
+    ttft_s: float | None = None
+    wait_s: float | None = None
+    retry_after_s: float | None = None
+    ratelimit_limit: int | None = None
+    ratelimit_remaining: int | None = None
+    ratelimit_reset: float | None = None
+    error_code: str | None = None
+    error_provider: str | None = None
+    limit_source: str | None = None
+    upstream_cost_usd: float | None = None
+
+    @property
+    def host(self) -> str:
+        """host[:port] the request went to (v1 rows only know the host)."""
+        return self.endpoint or self.base_url_host or ""
 
     @property
     def is_rate_limited(self) -> bool:
@@ -189,11 +283,29 @@ class AccountSnapshot:
     credits_total: float | None = None
     credits_used: float | None = None
     is_free_tier: bool | None = None
+    # Not stored in account_snapshots: only the newest poll's values matter.
+    free_requests_used: int | None = None
+    free_requests_limit: int | None = None
+
+    STORED: ClassVar[tuple[str, ...]] = (
+        "taken_at",
+        "label",
+        "usage",
+        "usage_daily",
+        "usage_weekly",
+        "usage_monthly",
+        "limit",
+        "limit_remaining",
+        "limit_reset",
+        "credits_total",
+        "credits_used",
+        "is_free_tier",
+    )
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> AccountSnapshot:
         """Build from an ``account_snapshots`` row."""
-        values = dict(zip([f.name for f in fields(cls)], row, strict=True))
+        values = dict(zip(cls.STORED, row, strict=True))
         free = values.pop("is_free_tier")
         return cls(**values, is_free_tier=None if free is None else bool(free))
 

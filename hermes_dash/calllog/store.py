@@ -21,7 +21,14 @@ from hermes_dash.calllog.records import (
     CallRow,
     Window,
 )
-from hermes_dash.calllog.windows import WindowQueries
+from hermes_dash.calllog.windows import LIMITED_WHERE, WindowQueries
+
+#: Indexes the dashboard's own queries need beyond the shared schema: the 402s and 429s
+#: of a window are read without scanning its other rows. Made when the log is writable;
+#: a read-only log answers the same queries, only slower.
+READER_INDEXES = (
+    f"CREATE INDEX IF NOT EXISTS calls_limited ON calls (started_at) WHERE {LIMITED_WHERE}",
+)
 
 
 class CallLogError(Exception):
@@ -68,6 +75,8 @@ class CallStore(WindowQueries):
             )
             if not readonly:
                 schema.migrate(self.conn)
+                for statement in READER_INDEXES:
+                    self.conn.execute(statement)
             else:
                 self._check_readable()
         except sqlite3.Error as exc:
@@ -181,6 +190,29 @@ class CallStore(WindowQueries):
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 
+    def mark_unbilled(self, hosts: list[str]) -> int:
+        """Give every unpriced call to these endpoints (host[:port]) a known cost of 0
+        (``cost_source='none'``); returns how many rows changed."""
+        if not hosts:
+            return 0
+        self.forget_cached()
+        marks = ", ".join("?" for _ in hosts)
+        try:
+            with self._lock:
+                cur = self.conn.execute(
+                    "UPDATE calls SET cost_usd = 0, cost_source = 'none' WHERE "
+                    f"cost_source IS NULL AND COALESCE(endpoint, base_url_host, '') IN ({marks})",
+                    hosts,
+                )
+                return cur.rowcount
+        except sqlite3.Error as exc:
+            raise _describe(exc, self.path) from None
+
+    def unpriced_hosts(self) -> list[str]:
+        """The endpoints that have calls with no cost yet (from the rollups)."""
+        rows = self._query("SELECT DISTINCT endpoint FROM calls_daily WHERE unpriced > 0")
+        return [r[0] for r in rows]
+
     def set_cost(self, call_id: int, cost: float, source: str, upstream: str | None) -> None:
         """Fill in a call's cost (and upstream provider when newly known)."""
         self.forget_cached()  # the upstream moves the call to another latency group
@@ -189,6 +221,25 @@ class CallStore(WindowQueries):
             "upstream = COALESCE(?, upstream) WHERE id = ?",
             (cost, source, upstream, call_id),
         )
+
+    def set_costs(self, costs: list[tuple[int, float, str, str | None]]) -> None:
+        """Fill in many calls' (id, cost, source, upstream) in one transaction."""
+        self.forget_cached()
+        try:
+            with self._lock:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self.conn.executemany(
+                        "UPDATE calls SET cost_usd = ?, cost_source = ?, "
+                        "upstream = COALESCE(?, upstream) WHERE id = ? AND cost_source IS NULL",
+                        [(cost, source, upstream, i) for i, cost, source, upstream in costs],
+                    )
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    self.conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            raise _describe(exc, self.path) from None
 
     def note_enrich_attempt(self, call_ids: list[int]) -> None:
         """Count one more failed attempt to price these calls."""
@@ -206,6 +257,12 @@ class CallStore(WindowQueries):
         )
         return rows[0] if rows else None
 
+    def attempts_of(self, call_key: str, limit: int = 50) -> list[CallRow]:
+        """Every attempt of one logical call, in order."""
+        return self._rows(
+            "WHERE call_key = ? ORDER BY COALESCE(attempt, 1), id LIMIT ?", (call_key, limit)
+        )
+
     # -- rows --------------------------------------------------------------------------
 
     def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
@@ -220,14 +277,18 @@ class CallStore(WindowQueries):
         """Rows newer than ``after_id``, oldest first (the live tail reads only these)."""
         return self._rows("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
 
-    def unpriced(self, max_attempts: int, limit: int = 50) -> list[tuple[CallRow, int]]:
-        """Calls whose cost is not known yet and that may still be retried, each with the
-        number of rounds that already failed to price it."""
+    def unpriced(
+        self, max_attempts: int, limit: int = 50, before_id: int | None = None
+    ) -> list[tuple[CallRow, int]]:
+        """Calls whose cost is not known yet and that may still be retried, newest first
+        (older than ``before_id`` when given), each with the number of rounds that
+        already failed to price it."""
         cols = ", ".join(CallRow.COLUMNS)
         rows = self._query(
             f"SELECT {cols}, enrich_attempts FROM calls "
-            "WHERE cost_source IS NULL AND enrich_attempts < ? ORDER BY id DESC LIMIT ?",
-            (max_attempts, limit),
+            "WHERE cost_source IS NULL AND enrich_attempts < ? AND id < ? "
+            "ORDER BY id DESC LIMIT ?",
+            (max_attempts, before_id if before_id is not None else 2**62, limit),
         )
         return [(CallRow(*r[:-1]), int(r[-1])) for r in rows]
 
@@ -299,6 +360,19 @@ class CallStore(WindowQueries):
             step = len(rows) / limit
             rows = [rows[int(i * step)] for i in range(limit)] + [rows[-1]]
         return [AccountSnapshot.from_row(r) for r in rows]
+
+    def snapshot_at(self, t: float, *, before: bool) -> AccountSnapshot | None:
+        """The last account poll with a usage figure at or before ``t`` (``before``), or
+        the first one at or after it."""
+        op, order = ("<=", "DESC") if before else (">=", "ASC")
+        rows = self._query(
+            "SELECT taken_at, label, usage, usage_daily, usage_weekly, usage_monthly, "
+            "limit_usd, limit_remaining, limit_reset, credits_total, credits_used, "
+            f"is_free_tier FROM account_snapshots WHERE taken_at {op} ? AND usage IS NOT NULL "
+            f"ORDER BY taken_at {order} LIMIT 1",
+            (t,),
+        )
+        return AccountSnapshot.from_row(rows[0]) if rows else None
 
     def last_write(self) -> float | None:
         """When the newest call row started (the recorder's last sign of life)."""

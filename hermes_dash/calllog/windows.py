@@ -14,14 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_dash.calllog.recorder import schema
-from hermes_dash.calllog.records import CallTotals, GroupStats, SeriesPoint, Window
+from hermes_dash.calllog.records import (
+    CallRow,
+    CallTotals,
+    GroupStats,
+    LimitEvents,
+    SeriesPoint,
+    Window,
+)
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
 MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
 RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
 _ROLLUP_SUMS = ", ".join(f"SUM({name})" for name in MEASURES)
+#: The rows a partial index keeps apart: payment refusals and rate limits.
+LIMITED_WHERE = "http_status IN (402, 429)"
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
+    "endpoint": ("COALESCE(c.endpoint, c.base_url_host, '')", "endpoint"),
     "upstream": ("COALESCE(c.upstream, '')", "upstream"),
     "model": ("c.model", "model"),
 }
@@ -67,6 +77,9 @@ class WindowQueries:
         raise NotImplementedError
 
     def max_id(self) -> int:
+        raise NotImplementedError
+
+    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
         raise NotImplementedError
 
     def forget_cached(self) -> None:
@@ -165,23 +178,28 @@ class WindowQueries:
         return acc.sums
 
     def _latency_hist(
-        self, window: Window, group: tuple[str, ...]
+        self,
+        window: Window,
+        group: tuple[str, ...],
+        tables: tuple[tuple[str, str, int], ...] = schema.LATENCY_TABLES,
+        column: str = "latency_bucket",
     ) -> dict[tuple[str, ...], dict[int, int]]:
-        """Latency histogram per group over the window (successful calls only)."""
+        """Latency (or, with the TTFT tables, time-to-first-token) histogram per group
+        over the window (successful attempts only)."""
         hist: dict[tuple[str, ...], dict[int, int]] = {}
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
         rows = self._collect(
             window,
-            schema.LATENCY_TABLES,
+            tables,
             lambda table, period: (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket"
             ),
-            f"SELECT {raw_cols}, c.latency_bucket, COUNT(*) FROM calls c "
+            f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c "
             "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-            f"AND c.latency_bucket IS NOT NULL GROUP BY {raw_cols}, c.latency_bucket",
+            f"AND c.{column} IS NOT NULL GROUP BY {raw_cols}, c.{column}",
             keep=True,
         )
         for row in rows:
@@ -198,6 +216,7 @@ class WindowQueries:
     def requests_to(self, window: Window, model_suffix: str) -> int:
         """Requests (429s excluded) in the window to models whose id ends with a suffix,
         e.g. ':free'."""
+        # Attempts, not logical calls: OpenRouter counts every request it answered.
         calls, limited = MEASURES.index("calls"), MEASURES.index("rate_limited")
         return int(
             sum(
@@ -209,14 +228,16 @@ class WindowQueries:
 
     def breakdown(self, window: Window) -> Breakdown:
         """Totals, per-provider and per-model stats from one pass over the rollups."""
-        sums = self._grouped(window, ("provider", "upstream", "model"))
-        hist = self._latency_hist(window, ("provider", "upstream"))
+        endpoint = ("provider", "endpoint", "upstream")
+        sums = self._grouped(window, (*endpoint, "model"))
+        hist = self._latency_hist(window, endpoint)
+        ttft = self._latency_hist(window, endpoint, schema.TTFT_TABLES, "ttft_bucket")
         total = _Accumulator()
         providers = _Accumulator()
         models = _Accumulator()
-        for (provider, upstream, model), values in sums.items():
+        for (provider, host, upstream, model), values in sums.items():
             total.add(("all",), values)
-            providers.add((provider, upstream), values)
+            providers.add((provider, host, upstream), values)
             models.add((model,), values)
 
         def stats(acc: _Accumulator, with_latency: bool) -> list[GroupStats]:
@@ -225,6 +246,7 @@ class WindowQueries:
                     key,
                     dict(zip(MEASURES, values, strict=True)),
                     hist.get(key, {}) if with_latency else {},
+                    ttft.get(key, {}) if with_latency else {},
                 )
                 for key, values in acc.sums.items()
             ]
@@ -237,13 +259,64 @@ class WindowQueries:
             stats(models, False),
         )
 
+    def by_endpoint(self, window: Window) -> dict[tuple[str, str], CallTotals]:
+        """Totals per (provider, endpoint), without latency (cheaper than breakdown)."""
+        return {
+            (provider, endpoint): CallTotals.from_measures(dict(zip(MEASURES, v, strict=True)))
+            for (provider, endpoint), v in self._grouped(window, ("provider", "endpoint")).items()
+        }
+
     def by_provider(self, window: Window) -> list[GroupStats]:
-        """Per (Hermes provider, upstream) stats with p50/p95 latency, busiest first."""
+        """Per (Hermes provider, endpoint, upstream) stats with p50/p95 latency, busiest first."""
         return self.breakdown(window).providers
 
     def by_model(self, window: Window) -> list[GroupStats]:
         """Per model stats, busiest first."""
         return self.breakdown(window).models
+
+    def limit_events(self, window: Window) -> LimitEvents:
+        """The window's 429s by origin and 402s by limit source (a partial index keeps
+        this off the window's other rows)."""
+        rows = self._query(
+            "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
+            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? "
+            "GROUP BY 1, 2, 3",
+            (window.start, window.end),
+        )
+        upstream: dict[str, int] = {}
+        own = 0
+        payment: dict[str, int] = {}
+        for status, provider, source, n in rows:
+            if status == 429 and provider:
+                upstream[provider] = upstream.get(provider, 0) + n
+            elif status == 429:
+                own += n
+            else:
+                payment[source] = payment.get(source, 0) + n
+        last = self._rows(
+            f"WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? AND http_status = 402 "
+            "ORDER BY started_at DESC LIMIT 1",
+            (window.start, window.end),
+        )
+        ok = self._query(
+            "SELECT started_at FROM calls WHERE started_at >= ? AND status = 'ok' "
+            "ORDER BY started_at DESC LIMIT 1",
+            (window.start,),
+        )
+        return LimitEvents(
+            upstream, own, payment, last[0] if last else None, ok[0][0] if ok else None
+        )
+
+    def daily_costs(self, start: float, end: float) -> list[tuple[int, str, str, str, float]]:
+        """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
+        return [
+            (int(d), p, e, m, float(c or 0.0))
+            for d, p, e, m, c in self._query(
+                "SELECT day, provider, endpoint, model, SUM(cost_usd) FROM calls_daily "
+                "WHERE day >= ? AND day < ? GROUP BY 1, 2, 3, 4",
+                (start, end),
+            )
+        ]
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""

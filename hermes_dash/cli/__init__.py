@@ -21,10 +21,13 @@ from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
+from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
-from hermes_dash.services.account import AccountState, fetch_snapshot
+from hermes_dash.openrouter.records import ActivityRow
+from hermes_dash.services.account import AccountState, fetch_activity, fetch_snapshot
 from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
-from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.endpoints import EndpointPolicy, load_policy
+from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.services.summary import build_summary
 
 #: Failures every command reports as one line and exit 1, never a traceback.
@@ -112,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--window", choices=list(WINDOWS), default=None, help="only this window (default: all)"
     )
     p.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    p.add_argument("--offline", action="store_true", help="do not price calls through OpenRouter")
 
     add_routing_parser(sub, lambda p: _add_common(p, nested=True))
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
@@ -144,21 +148,66 @@ def read_routing(settings: DashSettings) -> dict[str, Any]:
     return routing_block(load_config(settings.paths.config))
 
 
-async def _account(settings: DashSettings, store: CallStore, offline: bool) -> AccountState:
+#: Seconds ``summary`` and ``export`` spend pricing calls at most: with the account poll
+#: (10 s timeout) and start-up, ``summary`` ends well within its 60 s bound.
+PRICING_BUDGET_S = 30.0
+
+
+def endpoint_policy(settings: DashSettings) -> EndpointPolicy:
+    """Local-or-paid from Hermes' config, the user's settings and OpenRouter's URL."""
+    prefs = UserSettings.load(settings.user_settings_path or user_settings_file())
+    return load_policy(
+        settings.paths.config,
+        local=prefs.local_endpoints,
+        paid=prefs.paid_endpoints,
+        openrouter_url=settings.openrouter_url,
+    )
+
+
+async def _price(client: OpenRouterClient, store: CallStore, policy: EndpointPolicy) -> None:
+    """Price what the log holds unpriced, within PRICING_BUDGET_S."""
+    from hermes_dash.services.enrich import Enricher
+
+    deadline = time.monotonic() + PRICING_BUDGET_S
+    await Enricher(store, client, policy=policy).run_until(deadline)
+
+
+async def _account(
+    settings: DashSettings, store: CallStore, offline: bool, policy: EndpointPolicy
+) -> tuple[AccountState, list[ActivityRow] | None]:
+    """The account poll, the bill per day (management key), and the pricing of calls."""
     if offline or not settings.secrets.api_key:
-        return AccountState.offline()
+        if not store.readonly:
+            # No network needed: a local endpoint's calls are known to cost nothing.
+            from hermes_dash.services.enrich import Enricher
+
+            Enricher(store, make_client(settings), policy=policy).mark_local()
+        return AccountState.offline(), None
     client = make_client(settings)
     try:
         snap = await fetch_snapshot(client)
+        activity = await fetch_activity(client)
+        if not store.readonly:
+            store.add_snapshot(snap)
+            await _price(client, store, policy)
     finally:
         await client.aclose()
-    if not store.readonly:
-        store.add_snapshot(snap)
-    return AccountState("ok", snap)
+    return AccountState("ok", snap), activity
 
 
-def _money(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.2f}"
+def _money(v: float | None, unknown: str = "-") -> str:
+    return unknown if v is None else f"${v:,.2f}"
+
+
+def _cost(v: float | None, unpriced: int) -> str:
+    """A cost that never reads $0 for unknown: 'unknown', or the known part + a count."""
+    if v is None:
+        return "unknown" if unpriced else "-"
+    return f"${v:,.4f}" + (f" +{unpriced:,} unpriced" if unpriced else "")
+
+
+def _secs(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
 
 
 def _print_summary_table(s: dict[str, Any]) -> None:
@@ -175,27 +224,43 @@ def _print_summary_table(s: dict[str, Any]) -> None:
     burn = s["burn_rate_usd_per_hour"]
     runway = s["runway_hours"]
     print(
-        f"  calls     {calls['total']:,} ({calls['errors']:,} errors, {calls['rate_limited']:,} "
-        f"rate limited)  cost {_money(calls['cost_usd'])}  burn "
+        f"  calls     {calls['total']:,} ({calls['attempts']:,} attempts, {calls['errors']:,} "
+        f"errors, {calls['rate_limited']:,} rate limited)  cost "
+        f"{_cost(calls['cost_usd'], calls['unpriced'])}  burn "
         f"{'-' if burn is None else f'${burn:,.4f}/h'}  runway "
         f"{'-' if runway is None else f'{runway:,.1f} h'}"
     )
+    rec = s["reconciliation"]
+    if rec["billed_usd"] is not None:
+        print(
+            f"  bill      OpenRouter billed {_money(rec['billed_usd'])}, the log holds "
+            f"{_money(rec['logged_usd'])} ({rec['coverage_pct'] or 0:.0f} %); "
+            f"{_money(rec['difference_usd'])} {rec['difference_is']}"
+        )
+    limits = s["rate_limits"]
+    if limits["rate_limited"] or limits["payment_required_402"]:
+        upstream = ", ".join(f"{k} {v}" for k, v in limits["upstream_429"].items())
+        print(
+            f"  limits    429s: {limits['openrouter_429']:,} from the endpoint itself"
+            + (f", upstream {upstream}" if upstream else "")
+            + (f"; last 402: {limits['last_402']['message']}" if limits["last_402"] else "")
+        )
     print(
-        f"\n  {'provider':<12} {'upstream':<18} {'calls':>8} {'429s':>6} "
-        f"{'p50 s':>7} {'p95 s':>7} {'cost':>10}"
+        f"\n  {'provider':<12} {'endpoint':<22} {'upstream':<14} {'calls':>7} {'429s':>5} "
+        f"{'p50 s':>6} {'p95 s':>6} {'ttft':>6} {'cost':>10}"
     )
     for p in s["providers"]:
-        p50 = "-" if p["latency_p50_s"] is None else f"{p['latency_p50_s']:.2f}"
-        p95 = "-" if p["latency_p95_s"] is None else f"{p['latency_p95_s']:.2f}"
         print(
-            f"  {p['provider']:<12} {(p['upstream'] or '-'):<18} {p['calls']:>8,} "
-            f"{p['rate_limited']:>6,} {p50:>7} {p95:>7} {_money(p['cost_usd']):>10}"
+            f"  {p['provider'][:12]:<12} {(p['endpoint'] or '-')[:22]:<22} "
+            f"{(p['upstream'] or '-')[:14]:<14} {p['calls']:>7,} {p['rate_limited']:>5,} "
+            f"{_secs(p['latency_p50_s']):>6} {_secs(p['latency_p95_s']):>6} "
+            f"{_secs(p['ttft_p50_s']):>6} {_cost(p['cost_usd'], p['unpriced']):>10}"
         )
     print(f"\n  {'model':<42} {'calls':>8} {'429s':>6} {'cost':>10}")
     for m in s["models"]:
         print(
             f"  {m['model'][:42]:<42} {m['calls']:>8,} {m['rate_limited']:>6,} "
-            f"{_money(m['cost_usd']):>10}"
+            f"{_cost(m['cost_usd'], m['unpriced']):>10}"
         )
 
 
@@ -203,10 +268,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
     settings = settings_from(args)
     store = open_store(settings.db_path, must_exist=True)
+    policy = endpoint_policy(settings)
+    account, activity = asyncio.run(_account(settings, store, args.offline, policy))
     now = time.time()
-    account = asyncio.run(_account(settings, store, args.offline))
     summary = build_summary(
-        store, Window.named(args.window, now), account, read_routing(settings), now
+        store,
+        Window.named(args.window, now),
+        account,
+        read_routing(settings),
+        now,
+        policy=policy,
+        openrouter_url=settings.openrouter_url,
+        activity=activity,
     )
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -237,6 +310,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     store = open_store(settings.db_path, must_exist=True)
+    if not args.offline:
+        asyncio.run(_price_for_export(settings, store))
     flt = CallFilter(window=Window.named(args.window, time.time()) if args.window else None)
     writer = write_csv if args.format == "csv" else write_json
     if args.output:
@@ -249,6 +324,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         writer(store.iter_calls(flt), sys.stdout)
     return 0
+
+
+async def _price_for_export(settings: DashSettings, store: CallStore) -> None:
+    """Price the unpriced rows before they are written (bounded; needs a key)."""
+    policy = endpoint_policy(settings)
+    if store.readonly:
+        return
+    client = make_client(settings)
+    try:
+        if settings.secrets.api_key:
+            await _price(client, store, policy)
+        else:
+            from hermes_dash.services.enrich import Enricher
+
+            Enricher(store, client, policy=policy).mark_local()
+    finally:
+        await client.aclose()
 
 
 def cmd_tui(args: argparse.Namespace) -> int:

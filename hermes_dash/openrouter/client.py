@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import httpx
 
     from hermes_dash.openrouter.records import (
+        ActivityRow,
         Credits,
         Endpoint,
         Generation,
@@ -225,6 +226,19 @@ class OpenRouterClient:
         except errors.Forbidden:
             return None
         return Credits.parse(body)
+
+    @property
+    def has_management_key(self) -> bool:
+        """Whether a management key (for ``/credits`` and ``/activity``) is configured."""
+        return bool(self._management_key)
+
+    async def activity(self) -> list[ActivityRow]:
+        """``GET /activity`` (management key): the last 30 completed UTC days per model."""
+        from hermes_dash.openrouter.records import ActivityRow
+
+        if not self._management_key:
+            raise errors.Forbidden("GET /activity needs OPENROUTER_MANAGEMENT_KEY")
+        return ActivityRow.parse_list(await self._get("/activity", key=self._management_key))
 
     async def generation(self, generation_id: str) -> Generation:
         """``GET /generation?id=...``; NotFound right after a call is normal."""

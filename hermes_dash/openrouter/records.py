@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hermes_dash.openrouter.errors import MalformedResponse
@@ -72,12 +72,18 @@ class KeyInfo:
     limit_reset: str | None
     is_free_tier: bool | None
     is_management_key: bool | None
+    free_requests_used: int | None = None
+    free_requests_limit: int | None = None
 
     @classmethod
     def parse(cls, body: Any) -> KeyInfo:
         """Parse a ``/key`` body."""
         d = _data(body)
+        free = _mapping(d, "free_model_daily_requests")
+        used, limit = _num(free, "used"), _num(free, "limit")
         return cls(
+            free_requests_used=None if used is None else int(used),
+            free_requests_limit=None if limit is None else int(limit),
             label=_str(d, "label"),
             usage=_num(d, "usage"),
             usage_daily=_num(d, "usage_daily"),
@@ -146,24 +152,109 @@ class Generation:
         )
 
 
+#: Price keys of a ``pricing`` object and the field each one fills.
+_PRICE_KEYS = {
+    "prompt": "prompt",
+    "completion": "completion",
+    "input_cache_read": "cache_read",
+    "input_cache_write": "cache_write",
+    "request": "request",
+    "internal_reasoning": "reasoning",
+}
+
+
+@dataclass(frozen=True)
+class PriceTier:
+    """Prices that replace the base ones from ``min_prompt_tokens`` prompt tokens on
+    (OpenRouter's ``pricing.overrides``); keys it leaves out keep the base price."""
+
+    min_prompt_tokens: int
+    prices: tuple[tuple[str, float], ...]
+
+
 @dataclass(frozen=True)
 class Pricing:
-    """USD per token (OpenRouter publishes them as strings)."""
+    """USD per token (per request for ``request``); OpenRouter publishes them as strings."""
 
     prompt: float = 0.0
     completion: float = 0.0
     cache_read: float | None = None
     cache_write: float | None = None
+    request: float | None = None
+    reasoning: float | None = None
+    tiers: tuple[PriceTier, ...] = ()
 
     @classmethod
     def parse(cls, d: Mapping[str, Any]) -> Pricing:
-        """Parse a ``pricing`` object."""
+        """Parse a ``pricing`` object (prompt-length tiers included)."""
+        tiers: list[PriceTier] = []
+        overrides = d.get("overrides")
+        for item in overrides if isinstance(overrides, list) else []:
+            if not isinstance(item, Mapping) or set(item) & {"utc_start", "utc_end"}:
+                continue  # time-of-day discounts: not a prompt-length tier
+            try:
+                floor = _num(item, "min_prompt_tokens")
+                prices = tuple(
+                    (field, value)
+                    for key, field in _PRICE_KEYS.items()
+                    if (value := _num(item, key)) is not None
+                )
+            except MalformedResponse:
+                continue  # one odd tier must not cost the whole price list
+            if floor is not None and prices:
+                tiers.append(PriceTier(int(floor), prices))
         return cls(
             prompt=_num(d, "prompt") or 0.0,
             completion=_num(d, "completion") or 0.0,
             cache_read=_num(d, "input_cache_read"),
             cache_write=_num(d, "input_cache_write"),
+            request=_num(d, "request"),
+            reasoning=_num(d, "internal_reasoning"),
+            tiers=tuple(tiers),
         )
+
+    def for_prompt(self, prompt_tokens: int) -> Pricing:
+        """The prices a call with this many prompt tokens pays: among the tiers whose
+        floor it reaches, later ones win per key (as OpenRouter applies them)."""
+        changes: dict[str, float] = {}
+        for tier in self.tiers:
+            if prompt_tokens >= tier.min_prompt_tokens:
+                changes.update(tier.prices)
+        if not changes:
+            return self
+        return replace(self, tiers=(), **changes)
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """One row of ``GET /activity``: a completed UTC day's spend on one model."""
+
+    date: str
+    model: str
+    provider_name: str | None
+    usage: float
+    requests: int
+
+    @classmethod
+    def parse_list(cls, body: Any) -> list[ActivityRow]:
+        """Parse an ``/activity`` body."""
+        out = []
+        for item in _data(body, list):
+            if not isinstance(item, Mapping):
+                raise MalformedResponse("activity entry is not an object")
+            day = _str(item, "date")
+            if not day:
+                raise MalformedResponse("activity entry lacks a date")
+            out.append(
+                cls(
+                    date=day[:10],
+                    model=_str(item, "model") or "",
+                    provider_name=_str(item, "provider_name"),
+                    usage=_num(item, "usage") or 0.0,
+                    requests=int(_num(item, "requests") or 0),
+                )
+            )
+        return out
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.openrouter.records import ActivityRow
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,20 @@ async def fetch_snapshot(client: OpenRouterClient, now: float | None = None) -> 
         credits_total=credits.total_credits if credits else None,
         credits_used=credits.total_usage if credits else None,
         is_free_tier=key.is_free_tier,
+        free_requests_used=key.free_requests_used,
+        free_requests_limit=key.free_requests_limit,
     )
+
+
+async def fetch_activity(client: OpenRouterClient) -> list[ActivityRow] | None:
+    """``/activity`` per day and model when a management key is set; None otherwise or
+    when OpenRouter refuses it (the reconciliation then says it cannot tell)."""
+    if not client.has_management_key:
+        return None
+    try:
+        return await client.activity()
+    except errors.OpenRouterError:
+        return None
 
 
 def status_for(exc: errors.OpenRouterError) -> str:

@@ -14,10 +14,13 @@ from hermes_dash.calllog.records import (
     CallRow,
     CallTotals,
     GroupStats,
+    LimitEvents,
     SeriesPoint,
     Window,
 )
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.services.limits import FreeQuota, free_quota, utc_day_start
+from hermes_dash.services.reconcile import Reconciliation, reconcile
 from hermes_dash.services.summary import Burn, burn
 
 #: The window the dashboard opens on.
@@ -25,18 +28,6 @@ DEFAULT_WINDOW = "24h"
 #: Calls the live table starts with: about a screenful.
 LIVE_ROWS_AT_START = 40
 PREFETCH_SWITCH_INTERVAL_S = 0.0005
-
-#: OpenRouter's daily request quota for ``:free`` models.
-FREE_DAILY_QUOTA = 50
-FREE_DAILY_QUOTA_WITH_CREDITS = 1000
-
-
-@dataclass(frozen=True)
-class FreeQuota:
-    """Requests to ``:free`` models today (UTC) against the daily quota."""
-
-    used: int
-    quota: int
 
 
 @dataclass(frozen=True)
@@ -56,30 +47,14 @@ class DashboardData:
     snapshots: list[AccountSnapshot]
     last_rate_limit: CallRow | None
     free_quota: FreeQuota
-
-
-def utc_day_start(now: float) -> float:
-    """Midnight UTC of the day ``now`` is in."""
-    return now - (now % 86400)
+    limits: LimitEvents | None = None
+    reconciliation: Reconciliation | None = None
 
 
 def utc_month_start(now: float) -> float:
     """The first instant of the UTC month ``now`` is in."""
     d = dt.datetime.fromtimestamp(now, dt.UTC)
     return dt.datetime(d.year, d.month, 1, tzinfo=dt.UTC).timestamp()
-
-
-def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> FreeQuota:
-    """Free-model requests today; the quota is 1000 once $10 of credits were bought."""
-    bought = False
-    if snap is not None:
-        if snap.is_free_tier is not None:
-            bought = not snap.is_free_tier
-        elif snap.credits_total is not None:
-            bought = snap.credits_total >= 10
-    quota = FREE_DAILY_QUOTA_WITH_CREDITS if bought else FREE_DAILY_QUOTA
-    today = Window(utc_day_start(now), now + 1)  # + 1: a call logged at this very second
-    return FreeQuota(store.requests_to(today, ":free"), quota)
 
 
 def account_spend_series(
@@ -100,7 +75,11 @@ def account_spend_series(
 
 
 def build_dashboard(
-    store: CallStore, window_name: str, now: float, snap: AccountSnapshot | None
+    store: CallStore,
+    window_name: str,
+    now: float,
+    snap: AccountSnapshot | None,
+    openrouter_url: str | None = None,
 ) -> DashboardData:
     """Query the store for the main screen."""
     window = Window.named(window_name, now)
@@ -127,6 +106,11 @@ def build_dashboard(
         snapshots=snapshots,
         last_rate_limit=store.last_rate_limit(window),
         free_quota=free_quota(store, now, snap),
+        limits=store.limit_events(window),
+        # Without a poll there is no bill to hold the log against yet.
+        reconciliation=None
+        if snap is None
+        else reconcile(store, window, openrouter_url=openrouter_url),
     )
 
 

@@ -82,6 +82,10 @@ class UserSettings:
     """Warn when the money left lasts fewer hours than this at the current burn."""
     theme: str = "textual-dark"
     """The Textual theme."""
+    local_endpoints: list[str] = field(default_factory=list)
+    """Endpoints (host or host:port) whose calls cost nothing, whatever else says."""
+    paid_endpoints: list[str] = field(default_factory=list)
+    """Endpoints that bill, even on a private address (a company gateway)."""
 
     @classmethod
     def load(cls, path: Path) -> UserSettings:
@@ -100,6 +104,9 @@ class UserSettings:
             if f.name == "theme":
                 if isinstance(value, str):
                     settings.theme = value
+            elif f.name in ("local_endpoints", "paid_endpoints"):
+                if isinstance(value, list):
+                    setattr(settings, f.name, [v for v in value if isinstance(v, str)])
             elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
                 setattr(settings, f.name, None if value is None else float(value))
         return settings

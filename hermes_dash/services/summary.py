@@ -6,9 +6,19 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from hermes_dash.calllog.records import AccountSnapshot, CallTotals, GroupStats, Window
+from hermes_dash.calllog.records import (
+    AccountSnapshot,
+    CallTotals,
+    GroupStats,
+    LimitEvents,
+    Window,
+)
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.account import AccountState
+from hermes_dash.services.endpoints import EndpointPolicy
+from hermes_dash.services.limits import FreeQuota, free_quota, payment_message
+from hermes_dash.services.reconcile import reconcile, reconciliation_json
 
 
 @dataclass(frozen=True)
@@ -88,18 +98,26 @@ def _round(v: float | None, digits: int = 6) -> float | None:
     return None if v is None else round(v, digits)
 
 
-def provider_json(g: GroupStats) -> dict[str, Any]:
-    """One entry of ``providers``."""
+def provider_json(g: GroupStats, policy: EndpointPolicy | None = None) -> dict[str, Any]:
+    """One entry of ``providers``: one endpoint (provider and host[:port]) and upstream."""
     t = g.totals
+    provider, endpoint, upstream = g.key
     return {
-        "provider": g.key[0],
-        "upstream": g.key[1] or None,
+        "provider": provider,
+        "endpoint": endpoint or None,
+        "upstream": upstream or None,
+        "local": (policy or EndpointPolicy()).is_local(endpoint),
         "calls": t.calls,
+        "attempts": t.attempts,
         "errors": t.errors,
         "rate_limited": t.rate_limited,
         "latency_p50_s": _round(g.latency_p50_s, 4),
         "latency_p95_s": _round(g.latency_p95_s, 4),
-        "cost_usd": _round(t.cost_usd),
+        "ttft_p50_s": _round(g.ttft_p50_s, 4),
+        "ttft_p95_s": _round(g.ttft_p95_s, 4),
+        "cost_usd": _round(t.known_cost_usd),
+        "cost_estimated_usd": _round(t.cost_estimated_usd),
+        "unpriced": t.unpriced,
     }
 
 
@@ -109,11 +127,53 @@ def model_json(g: GroupStats) -> dict[str, Any]:
     return {
         "model": g.key[0],
         "calls": t.calls,
+        "attempts": t.attempts,
         "errors": t.errors,
         "rate_limited": t.rate_limited,
-        "cost_usd": _round(t.cost_usd),
+        "cost_usd": _round(t.known_cost_usd),
+        "unpriced": t.unpriced,
         "input_tokens": t.input_tokens,
         "output_tokens": t.output_tokens,
+    }
+
+
+def calls_json(t: CallTotals) -> dict[str, Any]:
+    """The ``calls`` object: logical calls and attempts, known cost and what is unpriced."""
+    return {
+        "total": t.calls,
+        "attempts": t.attempts,
+        "ok": t.ok,
+        "errors": t.errors,
+        "rate_limited": t.rate_limited,
+        "cost_usd": _round(t.known_cost_usd),
+        "cost_estimated_usd": _round(t.cost_estimated_usd),
+        "unpriced": t.unpriced,
+        "input_tokens": t.input_tokens,
+        "output_tokens": t.output_tokens,
+    }
+
+
+def rate_limits_json(
+    events: LimitEvents, free: FreeQuota, snap: AccountSnapshot | None
+) -> dict[str, Any]:
+    """The ``rate_limits`` object: every 429 attempt by origin, 402s by limit source."""
+    return {
+        "rate_limited": events.rate_limited,
+        "openrouter_429": events.own_429,
+        "upstream_429": dict(sorted(events.upstream_429.items())),
+        "payment_required_402": dict(sorted(events.payment_402.items())),
+        "free_model_daily_requests": {
+            "used": free.used,
+            "limit": free.quota,
+            "source": free.source,
+        },
+        "last_402": None
+        if events.last_402 is None
+        else {
+            "at": _iso(events.last_402.started_at),
+            "limit_source": events.last_402.limit_source,
+            "message": payment_message(events.last_402.limit_source, snap),
+        },
     }
 
 
@@ -123,28 +183,30 @@ def build_summary(
     account: AccountState,
     routing: dict[str, Any],
     now: float,
+    *,
+    policy: EndpointPolicy | None = None,
+    openrouter_url: str | None = None,
+    activity: list[ActivityRow] | None = None,
 ) -> dict[str, Any]:
     """The whole ``summary --json`` object."""
     parts = store.breakdown(window)
     totals = parts.totals
     b = burn(store, window, totals, account.snapshot)
+    events = store.limit_events(window)
     return {
         "generated_at": _iso(now),
         "window": window.name,
         "account": account_json(account),
-        "calls": {
-            "total": totals.calls,
-            "ok": totals.ok,
-            "errors": totals.errors,
-            "rate_limited": totals.rate_limited,
-            "cost_usd": _round(totals.cost_usd),
-            "cost_estimated_usd": _round(totals.cost_estimated_usd),
-            "input_tokens": totals.input_tokens,
-            "output_tokens": totals.output_tokens,
-        },
+        "calls": calls_json(totals),
         "burn_rate_usd_per_hour": _round(b.usd_per_hour),
         "runway_hours": _round(b.runway_hours, 2),
-        "providers": [provider_json(g) for g in parts.providers],
+        "providers": [provider_json(g, policy) for g in parts.providers],
         "models": [model_json(g) for g in parts.models],
         "routing": routing,
+        "rate_limits": rate_limits_json(
+            events, free_quota(store, now, account.snapshot), account.snapshot
+        ),
+        "reconciliation": reconciliation_json(
+            reconcile(store, window, openrouter_url=openrouter_url, activity=activity)
+        ),
     }
