@@ -2,8 +2,14 @@
 
 The test installs Hermes into its own virtual environment (cached between runs under
 ``~/.cache/hermes-dash/e2e``, or ``$HERMES_DASH_E2E_CACHE``), points a temporary
-HERMES_HOME at a local OpenAI-compatible server that rate limits the first call, installs
-the recorder with ``hermes-dash plugin install``, runs ``hermes -z`` and reads the log.
+HERMES_HOME at local servers, installs the recorder with ``hermes-dash plugin install``,
+runs Hermes and reads the log.
+
+The wire scenarios run Hermes against ``OpenRouterSim``, a server that answers and bills
+like OpenRouter and keeps its own request log and bill: the ground truth. For each, the
+call log must hold one attempt per request the server received, the generation id and
+upstream of every OpenRouter success, and ``hermes-dash summary --json``, run as a process
+pointed at the same server, must report the cost the server billed, within 1 %.
 """
 
 from __future__ import annotations
@@ -14,12 +20,17 @@ import sqlite3
 import subprocess
 import sys
 import venv
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from .openai_server import MODEL, USAGE, OpenAIServer
+from .openrouter_sim import MODEL as SIM_MODEL
+from .openrouter_sim import Meeting, OpenRouterSim, Request
 
 HERMES_VERSION = "0.19.0"
 pytestmark = pytest.mark.e2e
@@ -117,9 +128,11 @@ def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
     r = _dash("summary", "--json", "--offline", env=env)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
-    assert s["calls"]["total"] == 2 and s["calls"]["rate_limited"] == 1
+    # One logical call: the 429 and its retry are two attempts of it.
+    assert s["calls"]["total"] == 1 and s["calls"]["attempts"] == 2
+    assert s["calls"]["rate_limited"] == 1
     [prov] = s["providers"]
-    assert prov["provider"] == "custom" and prov["calls"] == 2 and prov["rate_limited"] == 1
+    assert prov["provider"] == "custom" and prov["calls"] == 1 and prov["rate_limited"] == 1
     assert prov["latency_p50_s"] == pytest.approx(latency, rel=0.06)
     r = _dash("plugin", "status", env=env)
     assert "receiving rows" in r.stdout and "same as" in r.stdout
@@ -167,3 +180,168 @@ def test_hermes_reads_the_routing_we_write(hermes_bin: Path, tmp_path: Path) -> 
         "require_parameters": True,
         "data_collection": "deny",
     }
+
+
+# -- wire scenarios against a server that bills like OpenRouter ----------------------------
+
+SIM_KEY = "sk-or-v1-e2e0000000000000000000000000000000000000000000000000000sim"
+DRIVER = Path(__file__).with_name("hermes_gateway_driver.py")
+#: Main-loop answers, in order: a 429 then success; an upstream 429 and a 5xx then
+#: success; a length finish (Hermes asks to continue); a stream cut mid-way and a 200
+#: stream ending in an error chunk, then success.
+RETRY_FAULTS = ["429", "ok", "429up", "500", "ok", "length", "ok", "cut", "errchunk", "ok"]
+
+
+@dataclass
+class WireRun:
+    """What one Hermes run left behind: the servers' truth and our log and summary."""
+
+    requests: list[Request]  # every model request the servers received
+    billed: float
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+    output: str
+
+
+def _config(sim: OpenRouterSim) -> str:
+    aux = f'    base_url: "{sim.base_url}"\n    api_key: {SIM_KEY}\n    model: {SIM_MODEL}\n'
+    return (
+        "# end-to-end test config\n"
+        f"model:\n  default: {SIM_MODEL}\n  provider: openrouter\n"
+        # Auxiliary tasks dial openrouter.ai unless pointed elsewhere per task.
+        f"auxiliary:\n  compression:\n{aux}  title_generation:\n{aux}"
+        # A tail budget small enough that the short test conversation can be compressed.
+        "compression:\n  protect_first_n: 1\n  protect_last_n: 2\n  target_ratio: 0.01\n"
+    )
+
+
+def _wire_run(
+    hermes: list[str], home: Path, sim: OpenRouterSim, local: OpenRouterSim | None = None
+) -> WireRun:
+    """Install the recorder, run Hermes, then read the log and ask for the summary."""
+    home.mkdir(parents=True)
+    (home / "config.yaml").write_text(_config(sim))
+    env = {
+        **os.environ,
+        "HERMES_HOME": str(home),
+        "OPENROUTER_BASE_URL": sim.base_url,
+        "OPENROUTER_API_KEY": SIM_KEY,
+        "HERMES_DASH_OPENROUTER_URL": sim.base_url,
+    }
+    env.pop("HERMES_DASH_DB", None)
+    r = _dash("plugin", "install", env=env)
+    assert r.returncode == 0, r.stderr
+    run = subprocess.run(
+        hermes, capture_output=True, text=True, env=env, cwd=home.parent, timeout=300
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    r = _dash("summary", "--json", "--window", "1h", env=env)
+    assert r.returncode == 0, r.stderr
+    assert SIM_KEY not in r.stdout + r.stderr
+    conn = sqlite3.connect(f"file:{home / 'hermes-dash' / 'calls.db'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    rows = [dict(x) for x in conn.execute("SELECT * FROM calls ORDER BY started_at, id")]
+    conn.close()
+    servers = [sim] if local is None else [sim, local]
+    return WireRun(
+        requests=[q for s in servers for q in s.chat_requests()],
+        billed=sim.billed(),
+        rows=rows,
+        summary=json.loads(r.stdout),
+        output=run.stdout,
+    )
+
+
+def _gen(generation_id: Any) -> str | None:
+    return (
+        generation_id
+        if isinstance(generation_id, str) and generation_id.startswith("gen-")
+        else None
+    )
+
+
+def _assert_reconciles(run: WireRun) -> None:
+    """One log attempt per server request, ids and upstreams filled, cost within 1 %."""
+    detail = json.dumps({"server": [vars(q) for q in run.requests], "log": run.rows}, default=str)
+    served = Counter((q.status, _gen(q.generation_id)) for q in run.requests)
+    logged = Counter((row["http_status"], _gen(row["generation_id"])) for row in run.rows)
+    assert logged == served, f"log != server requests: {detail}"
+    by_id = {row["generation_id"]: row for row in run.rows if _gen(row["generation_id"])}
+    for q in run.requests:
+        if q.upstream and q.status == 200 and q.fault in ("ok", "length"):
+            assert by_id[q.generation_id]["upstream"] == q.upstream, detail
+    calls = run.summary["calls"]
+    assert calls["attempts"] == len(run.requests), run.summary
+    assert calls["cost_usd"] == pytest.approx(run.billed, rel=0.01), (run.billed, run.summary)
+    assert run.summary["account"]["usage"] == pytest.approx(run.billed, rel=1e-6)
+
+
+@pytest.fixture(scope="module")
+def retries_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireRun:
+    """A tool loop through 429s, a 5xx, a length finish and broken streams."""
+    prompt = f"Make a plan. [tools:3] [faults:{','.join(RETRY_FAULTS)}]"
+    with OpenRouterSim() as sim:
+        home = tmp_path_factory.mktemp("retries") / "home"
+        return _wire_run([str(hermes_bin), "chat", "-Q", "-q", prompt], home, sim)
+
+
+@pytest.fixture(scope="module")
+def aux_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireRun:
+    """A huge reported prompt (compression), then the iteration-limit summary."""
+    prompt = "Make a long plan. [tools:9] [prompt_tokens:230000]"
+    with OpenRouterSim() as sim:
+        home = tmp_path_factory.mktemp("aux") / "home"
+        hermes = [str(hermes_bin), "chat", "-Q", "--max-turns", "5", "-q", prompt]
+        return _wire_run(hermes, home, sim)
+
+
+@pytest.fixture(scope="module")
+def gateway_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireRun:
+    """Three turns at once in one process, two on OpenRouter and one on a local backend."""
+    meeting = Meeting(3)
+    with OpenRouterSim(meeting=meeting) as sim, OpenRouterSim(False, meeting=meeting) as local:
+        root = tmp_path_factory.mktemp("gateway")
+        turns = [
+            ("openrouter", sim, "Chat one. [tools:2] [meet:gw] [faults:ok,429]"),
+            ("openrouter", sim, "Chat two. [tools:2] [meet:gw]"),
+            ("custom", local, "Chat three. [tools:2] [meet:gw]"),
+        ]
+        spec = [
+            {
+                "model": SIM_MODEL if provider == "openrouter" else "local-model",
+                "provider": provider,
+                "base_url": server.base_url,
+                "api_key": SIM_KEY if provider == "openrouter" else "sk-local",
+                "prompt": prompt,
+                "session_id": f"gw-{i}",
+            }
+            for i, (provider, server, prompt) in enumerate(turns, 1)
+        ]
+        (root / "spec.json").write_text(json.dumps(spec))
+        python = str(hermes_bin.parent / "python")
+        run = _wire_run([python, str(DRIVER), str(root / "spec.json")], root / "home", sim, local)
+        assert meeting.met, "the three turns never were in flight together"
+        return run
+
+
+def test_tool_loop_with_429_5xx_length_and_cut_streams(retries_run: WireRun) -> None:
+    main = [q for q in retries_run.requests if q.kind == "main"]
+    # Hermes really went through every scripted answer, then finished the tool loop.
+    assert [q.fault for q in main][: len(RETRY_FAULTS)] == RETRY_FAULTS
+    assert main[-1].finish_reason == "stop"
+    _assert_reconciles(retries_run)
+
+
+def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
+    kinds = Counter(q.kind for q in aux_run.requests)
+    assert kinds["aux"] == 1 and kinds["summary"] == 1, kinds
+    assert "Reached maximum iterations" in aux_run.output
+    _assert_reconciles(aux_run)
+
+
+def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> None:
+    local = [q for q in gateway_run.requests if q.upstream is None and q.status == 200]
+    assert len(local) == 3 and all(q.cost == 0 for q in local)
+    _assert_reconciles(gateway_run)
+    [custom] = [p for p in gateway_run.summary["providers"] if p["provider"] == "custom"]
+    assert custom["calls"] == 3 and not custom["cost_usd"]
