@@ -61,6 +61,7 @@ class Request:
     stream: bool = False
     has_tools: bool = False
     kind: str = ""  # main (offers tools), summary (no tools, after tool results), aux
+    conversation: str = ""  # the first user message: which conversation sent it
     fault: str = ""
     status: int = 0
     generation_id: str | None = None
@@ -209,6 +210,7 @@ class OpenRouterSim:
         raw_messages = body.get("messages")
         messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
         text = _first_user_text(messages)
+        req.conversation = text[:200]
         marks = {k: v for k, v in _MARKER.findall(text)}
         fault_marker = next((m.group(0) for m in _MARKER.finditer(text) if m[1] == "faults"), None)
         faults = [f.strip() for f in marks.get("faults", "").split(",") if f.strip()]

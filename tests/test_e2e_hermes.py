@@ -269,7 +269,13 @@ def _assert_reconciles(run: WireRun) -> None:
     by_id = {row["generation_id"]: row for row in run.rows if _gen(row["generation_id"])}
     for q in run.requests:
         if q.upstream and q.status == 200 and q.fault in ("ok", "length"):
-            assert by_id[q.generation_id]["upstream"] == q.upstream, detail
+            row = by_id[q.generation_id]
+            assert row["upstream"] == q.upstream, detail
+            assert row["cost_source"] == "openrouter" and row["cost_usd"] == q.cost, detail
+            # Tokens as the wire reports them: the full prompt, cache reads included.
+            tokens = ("input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens")
+            served_tokens = (q.prompt_tokens, q.cached_tokens, q.completion_tokens)
+            assert tuple(row[k] for k in tokens) == (*served_tokens, q.reasoning_tokens)
     calls = run.summary["calls"]
     assert calls["attempts"] == len(run.requests), run.summary
     assert calls["cost_usd"] == pytest.approx(run.billed, rel=0.01), (run.billed, run.summary)
@@ -325,11 +331,36 @@ def gateway_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
 
 
 def test_tool_loop_with_429_5xx_length_and_cut_streams(retries_run: WireRun) -> None:
-    main = [q for q in retries_run.requests if q.kind == "main"]
+    served = retries_run.requests
     # Hermes really went through every scripted answer, then finished the tool loop.
-    assert [q.fault for q in main][: len(RETRY_FAULTS)] == RETRY_FAULTS
-    assert main[-1].finish_reason == "stop"
+    assert [q.fault for q in served][: len(RETRY_FAULTS)] == RETRY_FAULTS
+    assert served[-1].finish_reason == "stop"
     _assert_reconciles(retries_run)
+    # One request at a time here, so the log's attempts line up with the server's in order.
+    rows = retries_run.rows
+    assert [(r["http_status"], _gen(r["generation_id"])) for r in rows] == [
+        (q.status, _gen(q.generation_id)) for q in served
+    ]
+    by_fault = {q.fault: row for q, row in zip(served, rows, strict=True) if q.fault != "ok"}
+    cut_cost = next(q.cost for q in served if q.fault == "cut")
+    limited, upstream_limited, failed = by_fault["429"], by_fault["429up"], by_fault["500"]
+    assert (limited["retry_after_s"], limited["ratelimit_limit"]) == (1.0, 20)
+    assert limited["ratelimit_remaining"] == 0 and limited["error_provider"] is None
+    assert upstream_limited["error_provider"] == "DeepInfra"
+    assert failed["status"] == "error" and failed["error_code"] == "500"
+    assert by_fault["length"]["finish_reason"] == "length"
+    assert by_fault["cut"]["status"] == by_fault["errchunk"]["status"] == "error"
+    # A cut or failed stream is billed for what was generated, and the log says so.
+    assert by_fault["cut"]["cost_usd"] == pytest.approx(cut_cost)
+    # 429 -> ok and 429up -> 500 -> ok are retries of one call each: linked attempts,
+    # with the backoff apart from the wire time.
+    first, second = rows[0:2], rows[2:5]
+    for attempts in (first, second):
+        assert len({r["call_key"] for r in attempts}) == 1
+        assert [r["attempt"] for r in attempts] == list(range(1, len(attempts) + 1))
+        assert attempts[-1]["latency_s"] < attempts[-1]["wait_s"]
+    assert first[1]["wait_s"] >= 0.9  # Hermes honoured Retry-After: 1
+    assert retries_run.summary["calls"]["rate_limited"] == 2
 
 
 def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
@@ -337,11 +368,22 @@ def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
     assert kinds["aux"] == 1 and kinds["summary"] == 1, kinds
     assert "Reached maximum iterations" in aux_run.output
     _assert_reconciles(aux_run)
+    [compression] = [q for q in aux_run.requests if q.kind == "aux"]
+    [row] = [r for r in aux_run.rows if r["generation_id"] == compression.generation_id]
+    assert row["task"] == "compression"
 
 
 def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> None:
     local = [q for q in gateway_run.requests if q.upstream is None and q.status == 200]
     assert len(local) == 3 and all(q.cost == 0 for q in local)
     _assert_reconciles(gateway_run)
+    # Each attempt is credited to the conversation (thread) that made it.
+    for i, text in enumerate(("Chat one.", "Chat two.", "Chat three."), 1):
+        sent = [q for q in gateway_run.requests if q.conversation.startswith(text)]
+        logged = [r for r in gateway_run.rows if r["session_id"] == f"gw-{i}"]
+        assert sorted((q.status, _gen(q.generation_id)) for q in sent) == sorted(
+            (r["http_status"], _gen(r["generation_id"])) for r in logged
+        )
+        assert {r["platform"] for r in logged} == {"telegram"}
     [custom] = [p for p in gateway_run.summary["providers"] if p["provider"] == "custom"]
     assert custom["calls"] == 3 and not custom["cost_usd"]
