@@ -216,9 +216,14 @@ def _config(sim: OpenRouterSim) -> str:
 
 
 def _wire_run(
-    hermes: list[str], home: Path, sim: OpenRouterSim, local: OpenRouterSim | None = None
+    hermes: list[list[str]],
+    home: Path,
+    sim: OpenRouterSim,
+    local: OpenRouterSim | None = None,
+    refused: bool = False,
 ) -> WireRun:
-    """Install the recorder, run Hermes, then read the log and ask for the summary."""
+    """Install the recorder, run Hermes (each command in turn: all succeed, or with
+    ``refused`` all end in the server's refusal), then read the log and the summary."""
     home.mkdir(parents=True)
     (home / "config.yaml").write_text(_config(sim))
     env = {
@@ -231,10 +236,13 @@ def _wire_run(
     env.pop("HERMES_DASH_DB", None)
     r = _dash("plugin", "install", env=env)
     assert r.returncode == 0, r.stderr
-    run = subprocess.run(
-        hermes, capture_output=True, text=True, env=env, cwd=home.parent, timeout=300
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    output = ""
+    for command in hermes:
+        run = subprocess.run(
+            command, capture_output=True, text=True, env=env, cwd=home.parent, timeout=300
+        )
+        assert (run.returncode != 0) == refused, run.stdout + run.stderr
+        output += run.stdout
     r = _dash("summary", "--json", "--window", "1h", env=env)
     assert r.returncode == 0, r.stderr
     assert SIM_KEY not in r.stdout + r.stderr
@@ -248,7 +256,7 @@ def _wire_run(
         billed=sim.billed(),
         rows=rows,
         summary=json.loads(r.stdout),
-        output=run.stdout,
+        output=output,
     )
 
 
@@ -288,7 +296,7 @@ def retries_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
     prompt = f"Make a plan. [tools:3] [faults:{','.join(RETRY_FAULTS)}]"
     with OpenRouterSim() as sim:
         home = tmp_path_factory.mktemp("retries") / "home"
-        return _wire_run([str(hermes_bin), "chat", "-Q", "-q", prompt], home, sim)
+        return _wire_run([[str(hermes_bin), "chat", "-Q", "-q", prompt]], home, sim)
 
 
 @pytest.fixture(scope="module")
@@ -298,7 +306,19 @@ def aux_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireR
     with OpenRouterSim() as sim:
         home = tmp_path_factory.mktemp("aux") / "home"
         hermes = [str(hermes_bin), "chat", "-Q", "--max-turns", "5", "-q", prompt]
-        return _wire_run(hermes, home, sim)
+        return _wire_run([hermes], home, sim)
+
+
+@pytest.fixture(scope="module")
+def refusals_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireRun:
+    """A 400 after a paid tool call, then a 402 (key limit): Hermes gives up on both."""
+    with OpenRouterSim() as sim:
+        home = tmp_path_factory.mktemp("refusals") / "home"
+        hermes = [
+            [str(hermes_bin), "chat", "-Q", "-q", f"Do it. [tools:1] [faults:{faults}]"]
+            for faults in ("ok,400", "402")
+        ]
+        return _wire_run(hermes, home, sim, refused=True)
 
 
 @pytest.fixture(scope="module")
@@ -325,7 +345,7 @@ def gateway_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
         ]
         (root / "spec.json").write_text(json.dumps(spec))
         python = str(hermes_bin.parent / "python")
-        run = _wire_run([python, str(DRIVER), str(root / "spec.json")], root / "home", sim, local)
+        run = _wire_run([[python, str(DRIVER), str(root / "spec.json")]], root / "home", sim, local)
         assert meeting.met, "the three turns never were in flight together"
         return run
 
@@ -371,6 +391,17 @@ def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
     [compression] = [q for q in aux_run.requests if q.kind == "aux"]
     [row] = [r for r in aux_run.rows if r["generation_id"] == compression.generation_id]
     assert row["task"] == "compression"
+
+
+def test_400_and_402_refusals(refusals_run: WireRun) -> None:
+    assert [q.fault for q in refusals_run.requests] == ["ok", "400", "402"]
+    assert "HTTP 402" in refusals_run.output
+    _assert_reconciles(refusals_run)
+    _, bad, limited = refusals_run.rows
+    assert (bad["status"], bad["http_status"], bad["cost_source"]) == ("error", 400, "none")
+    assert limited["limit_source"] == "openrouter_key_limit"
+    calls = refusals_run.summary["calls"]
+    assert (calls["errors"], calls["rate_limited"]) == (2, 0)
 
 
 def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> None:
