@@ -34,44 +34,26 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-MODEL = "sim/e2e-model"
-#: Per-upstream prices in USD per token, as OpenRouter's endpoints list them.
-UPSTREAMS: dict[str, dict[str, float]] = {
-    "DeepInfra": {"prompt": 3e-6, "completion": 15e-6, "input_cache_read": 0.3e-6},
-    "Together": {"prompt": 2e-6, "completion": 10e-6, "input_cache_read": 0.5e-6},
-}
+from .openrouter_sim_replies import (
+    MODEL,
+    UPSTREAMS,
+    Request,
+    chunk,
+    endpoints,
+    error_reply,
+    generation_body,
+    key_body,
+    model_body,
+    send_json,
+)
+
 REPLY = "Done: the simulated model answers."
 _MARKER = re.compile(r"\[(faults|tools|tool|prompt_tokens|meet):([^\]]*)\]")
-
-
-@dataclass
-class Request:
-    """One request as the server saw it (ground truth)."""
-
-    n: int
-    path: str
-    started: float
-    ended: float = 0.0
-    model: str = ""
-    stream: bool = False
-    has_tools: bool = False
-    kind: str = ""  # main (offers tools), summary (no tools, after tool results), aux
-    conversation: str = ""  # the first user message: which conversation sent it
-    fault: str = ""
-    status: int = 0
-    generation_id: str | None = None
-    upstream: str | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    completion_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: float = 0.0  # what this request adds to the bill
 
 
 class Meeting:
@@ -205,7 +187,7 @@ class OpenRouterSim:
     def _post(self, h: BaseHTTPRequestHandler, req: Request, body: dict[str, Any]) -> None:
         if not req.path.rstrip("/").endswith("/chat/completions"):
             req.status = 404
-            _send_json(h, 404, {"error": {"code": 404, "message": "not found"}})
+            send_json(h, 404, {"error": {"code": 404, "message": "not found"}})
             return
         raw_messages = body.get("messages")
         messages: list[Any] = raw_messages if isinstance(raw_messages, list) else []
@@ -264,7 +246,7 @@ class OpenRouterSim:
             self._stream(h, req, message, usage)
         else:
             req.status = 200
-            _send_json(h, 200, self._completion(req, message, usage))
+            send_json(h, 200, self._completion(req, message, usage))
 
     def _tool_call(self, body: dict[str, Any], name: str, i: int) -> dict[str, Any]:
         offered = [
@@ -363,51 +345,19 @@ class OpenRouterSim:
             chunks += [{**base, "choices": [fin]}, {**base, "choices": [], "usage": usage}]
         try:
             for c in chunks:
-                _chunk(h, f"data: {json.dumps(c)}\n\n".encode())
+                chunk(h, f"data: {json.dumps(c)}\n\n".encode())
                 time.sleep(self.chunk_delay_s)
             if req.fault != "cut":
                 if req.fault != "errchunk":
-                    _chunk(h, b"data: [DONE]\n\n")
-                _chunk(h, b"")
+                    chunk(h, b"data: [DONE]\n\n")
+                chunk(h, b"")
         except (BrokenPipeError, ConnectionResetError):
             pass
         h.close_connection = True
 
     def _error(self, h: BaseHTTPRequestHandler, req: Request) -> None:
-        f = req.fault
-        headers: dict[str, str] = {}
-        if f == "429":
-            req.status = 429
-            body = {"error": {"code": 429, "message": "Rate limit exceeded: too many requests"}}
-            headers = {
-                "Retry-After": "1",
-                "X-RateLimit-Limit": "20",
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(int((time.time() + 1) * 1000)),
-            }
-        elif f == "429up":
-            req.status = 429
-            body = {
-                "error": {
-                    "code": 429,
-                    "message": "Provider returned error",
-                    "metadata": {"provider_name": "DeepInfra", "provider_code": 429, "raw": "busy"},
-                }
-            }
-        elif f == "402":
-            req.status = 402
-            body = {
-                "error": {
-                    "code": 402,
-                    "message": "Key limit exceeded",
-                    "metadata": {"limit_source": "openrouter_key_limit"},
-                }
-            }
-        else:
-            req.status = int(f)
-            msg = {"400": "Invalid request", "500": "Internal error", "502": "Bad gateway"}[f]
-            body = {"error": {"code": req.status, "message": msg}}
-        _send_json(h, req.status, body, headers)
+        req.status, body, headers = error_reply(req.fault)
+        send_json(h, req.status, body, headers)
 
     # -- the account side, consistent with the bill ----------------------------------------
 
@@ -416,113 +366,26 @@ class OpenRouterSim:
         path = parts.path.rstrip("/")
         if path.endswith("/key"):
             total = round(self.billed(), 10)
-            _send_json(h, 200, {"data": _key_body(total)})
+            send_json(h, 200, {"data": key_body(total)})
         elif path.endswith("/credits"):
-            _send_json(h, 403, {"error": {"code": 403, "message": "management key required"}})
+            send_json(h, 403, {"error": {"code": 403, "message": "management key required"}})
         elif path.endswith("/generation"):
             gid = (parse_qs(parts.query).get("id") or [""])[0]
             with self.lock:
                 match = [r for r in self.log if r.generation_id == gid and r.cost > 0]
             if not match:
-                _send_json(h, 404, {"error": {"code": 404, "message": "Generation not found"}})
+                send_json(h, 404, {"error": {"code": 404, "message": "Generation not found"}})
             else:
-                _send_json(h, 200, {"data": _generation_body(match[0])})
+                send_json(h, 200, {"data": generation_body(match[0])})
         elif path.endswith("/endpoints"):
-            _send_json(h, 200, {"data": {"id": MODEL, "endpoints": _endpoints()}})
+            send_json(h, 200, {"data": {"id": MODEL, "endpoints": endpoints()}})
         elif path.endswith("/models"):
-            _send_json(h, 200, {"data": [_model_body()]})
+            send_json(h, 200, {"data": [model_body()]})
         elif path.endswith("/providers"):
             data = [{"name": n, "slug": n.lower()} for n in UPSTREAMS]
-            _send_json(h, 200, {"data": data})
+            send_json(h, 200, {"data": data})
         else:
-            _send_json(h, 404, {"error": {"code": 404, "message": "not found"}})
-
-
-def _price_strings(p: dict[str, float]) -> dict[str, str]:
-    return {k: f"{v:.10f}".rstrip("0") for k, v in p.items()}
-
-
-def _model_body() -> dict[str, Any]:
-    # The list price OpenRouter shows is the cheapest upstream's.
-    cheapest = min(UPSTREAMS.values(), key=lambda p: p["prompt"])
-    return {
-        "id": MODEL,
-        "name": "Simulated e2e model",
-        "context_length": 262144,
-        "pricing": _price_strings(cheapest),
-    }
-
-
-def _endpoints() -> list[dict[str, Any]]:
-    return [
-        {
-            "provider_name": name,
-            "tag": name.lower(),
-            "pricing": _price_strings(p),
-            "context_length": 262144,
-            "status": 0,
-        }
-        for name, p in UPSTREAMS.items()
-    ]
-
-
-def _generation_body(r: Request) -> dict[str, Any]:
-    return {
-        "id": r.generation_id,
-        "model": r.model,
-        "provider_name": r.upstream,
-        "total_cost": r.cost,
-        "usage": r.cost,
-        "tokens_prompt": r.prompt_tokens,
-        "tokens_completion": r.completion_tokens,
-        "native_tokens_prompt": r.prompt_tokens,
-        "native_tokens_completion": r.completion_tokens,
-        "native_tokens_cached": r.cached_tokens,
-        "native_tokens_reasoning": r.reasoning_tokens,
-        "finish_reason": r.finish_reason,
-        "cancelled": r.fault == "cut",
-        "latency": 50,
-        "generation_time": 50,
-        "streamed": r.stream,
-        "provider_responses": [{"provider_name": r.upstream, "status": 200, "latency": 50}],
-    }
-
-
-def _key_body(total: float) -> dict[str, Any]:
-    return {
-        "label": "sk-or-v1-sim...e2e",
-        "limit": None,
-        "limit_remaining": None,
-        "limit_reset": None,
-        "usage": total,
-        "usage_daily": total,
-        "usage_weekly": total,
-        "usage_monthly": total,
-        "is_free_tier": False,
-        "is_management_key": False,
-    }
-
-
-def _chunk(h: BaseHTTPRequestHandler, data: bytes) -> None:
-    """One HTTP/1.1 chunk; an empty one ends the body."""
-    h.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-    h.wfile.flush()
-
-
-def _send_json(
-    h: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None
-) -> None:
-    data = json.dumps(body).encode()
-    try:
-        h.send_response(status)
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
+            send_json(h, 404, {"error": {"code": 404, "message": "not found"}})
 
 
 if __name__ == "__main__":

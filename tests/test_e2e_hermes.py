@@ -18,19 +18,17 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import venv
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
+from .e2e_wire import DRIVER, SIM_KEY, WireRun, assert_reconciles, dash, gen, wire_run
 from .openai_server import MODEL, USAGE, OpenAIServer
 from .openrouter_sim import MODEL as SIM_MODEL
-from .openrouter_sim import Meeting, OpenRouterSim, Request
+from .openrouter_sim import Meeting, OpenRouterSim
 
 HERMES_VERSION = "0.19.0"
 pytestmark = pytest.mark.e2e
@@ -65,16 +63,6 @@ def hermes_bin() -> Path:
     return exe
 
 
-def _dash(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hermes_dash", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-
-
 def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
     home = tmp_path / "hermes-home"
     home.mkdir()
@@ -89,7 +77,7 @@ def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
         )
         env = {**os.environ, "HERMES_HOME": str(home)}
         env.pop("HERMES_DASH_DB", None)
-        r = _dash("plugin", "install", env=env)
+        r = dash("plugin", "install", env=env)
         assert r.returncode == 0, r.stderr
         assert (
             "hermes-dash-recorder"
@@ -125,7 +113,7 @@ def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
     assert tin == USAGE["prompt_tokens"] and tout == USAGE["completion_tokens"]
     assert latency is not None and 0 < latency < 60
 
-    r = _dash("summary", "--json", "--offline", env=env)
+    r = dash("summary", "--json", "--offline", env=env)
     assert r.returncode == 0, r.stderr
     s = json.loads(r.stdout)
     # One logical call: the 429 and its retry are two attempts of it.
@@ -134,7 +122,7 @@ def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
     [prov] = s["providers"]
     assert prov["provider"] == "custom" and prov["calls"] == 1 and prov["rate_limited"] == 1
     assert prov["latency_p50_s"] == pytest.approx(latency, rel=0.06)
-    r = _dash("plugin", "status", env=env)
+    r = dash("plugin", "status", env=env)
     assert "receiving rows" in r.stdout and "same as" in r.stdout
 
 
@@ -144,7 +132,7 @@ def test_hermes_reads_the_routing_we_write(hermes_bin: Path, tmp_path: Path) -> 
     home.mkdir()
     (home / "config.yaml").write_text("# mine\nmodel:\n  default: a/b   # keep\n")
     env = {**os.environ, "HERMES_HOME": str(home)}
-    r = _dash(
+    r = dash(
         "routing",
         "set",
         "--sort",
@@ -184,110 +172,10 @@ def test_hermes_reads_the_routing_we_write(hermes_bin: Path, tmp_path: Path) -> 
 
 # -- wire scenarios against a server that bills like OpenRouter ----------------------------
 
-SIM_KEY = "sk-or-v1-e2e0000000000000000000000000000000000000000000000000000sim"
-DRIVER = Path(__file__).with_name("hermes_gateway_driver.py")
 #: Main-loop answers, in order: a 429 then success; an upstream 429 and a 5xx then
 #: success; a length finish (Hermes asks to continue); a stream cut mid-way and a 200
 #: stream ending in an error chunk, then success.
 RETRY_FAULTS = ["429", "ok", "429up", "500", "ok", "length", "ok", "cut", "errchunk", "ok"]
-
-
-@dataclass
-class WireRun:
-    """What one Hermes run left behind: the servers' truth and our log and summary."""
-
-    requests: list[Request]  # every model request the servers received
-    billed: float
-    rows: list[dict[str, Any]]
-    summary: dict[str, Any]
-    output: str
-
-
-def _config(sim: OpenRouterSim) -> str:
-    aux = f'    base_url: "{sim.base_url}"\n    api_key: {SIM_KEY}\n    model: {SIM_MODEL}\n'
-    return (
-        "# end-to-end test config\n"
-        f"model:\n  default: {SIM_MODEL}\n  provider: openrouter\n"
-        # Auxiliary tasks dial openrouter.ai unless pointed elsewhere per task.
-        f"auxiliary:\n  compression:\n{aux}  title_generation:\n{aux}"
-        # A tail budget small enough that the short test conversation can be compressed.
-        "compression:\n  protect_first_n: 1\n  protect_last_n: 2\n  target_ratio: 0.01\n"
-    )
-
-
-def _wire_run(
-    hermes: list[list[str]],
-    home: Path,
-    sim: OpenRouterSim,
-    local: OpenRouterSim | None = None,
-    refused: bool = False,
-) -> WireRun:
-    """Install the recorder, run Hermes (each command in turn: all succeed, or with
-    ``refused`` all end in the server's refusal), then read the log and the summary."""
-    home.mkdir(parents=True)
-    (home / "config.yaml").write_text(_config(sim))
-    env = {
-        **os.environ,
-        "HERMES_HOME": str(home),
-        "OPENROUTER_BASE_URL": sim.base_url,
-        "OPENROUTER_API_KEY": SIM_KEY,
-        "HERMES_DASH_OPENROUTER_URL": sim.base_url,
-    }
-    env.pop("HERMES_DASH_DB", None)
-    r = _dash("plugin", "install", env=env)
-    assert r.returncode == 0, r.stderr
-    output = ""
-    for command in hermes:
-        run = subprocess.run(
-            command, capture_output=True, text=True, env=env, cwd=home.parent, timeout=300
-        )
-        assert (run.returncode != 0) == refused, run.stdout + run.stderr
-        output += run.stdout
-    r = _dash("summary", "--json", "--window", "1h", env=env)
-    assert r.returncode == 0, r.stderr
-    assert SIM_KEY not in r.stdout + r.stderr
-    conn = sqlite3.connect(f"file:{home / 'hermes-dash' / 'calls.db'}?mode=ro", uri=True)
-    conn.row_factory = sqlite3.Row
-    rows = [dict(x) for x in conn.execute("SELECT * FROM calls ORDER BY started_at, id")]
-    conn.close()
-    servers = [sim] if local is None else [sim, local]
-    return WireRun(
-        requests=[q for s in servers for q in s.chat_requests()],
-        billed=sim.billed(),
-        rows=rows,
-        summary=json.loads(r.stdout),
-        output=output,
-    )
-
-
-def _gen(generation_id: Any) -> str | None:
-    return (
-        generation_id
-        if isinstance(generation_id, str) and generation_id.startswith("gen-")
-        else None
-    )
-
-
-def _assert_reconciles(run: WireRun) -> None:
-    """One log attempt per server request, ids and upstreams filled, cost within 1 %."""
-    detail = json.dumps({"server": [vars(q) for q in run.requests], "log": run.rows}, default=str)
-    served = Counter((q.status, _gen(q.generation_id)) for q in run.requests)
-    logged = Counter((row["http_status"], _gen(row["generation_id"])) for row in run.rows)
-    assert logged == served, f"log != server requests: {detail}"
-    by_id = {row["generation_id"]: row for row in run.rows if _gen(row["generation_id"])}
-    for q in run.requests:
-        if q.upstream and q.status == 200 and q.fault in ("ok", "length"):
-            row = by_id[q.generation_id]
-            assert row["upstream"] == q.upstream, detail
-            assert row["cost_source"] == "openrouter" and row["cost_usd"] == q.cost, detail
-            # Tokens as the wire reports them: the full prompt, cache reads included.
-            tokens = ("input_tokens", "cache_read_tokens", "output_tokens", "reasoning_tokens")
-            served_tokens = (q.prompt_tokens, q.cached_tokens, q.completion_tokens)
-            assert tuple(row[k] for k in tokens) == (*served_tokens, q.reasoning_tokens)
-    calls = run.summary["calls"]
-    assert calls["attempts"] == len(run.requests), run.summary
-    assert calls["cost_usd"] == pytest.approx(run.billed, rel=0.01), (run.billed, run.summary)
-    assert run.summary["account"]["usage"] == pytest.approx(run.billed, rel=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -296,7 +184,7 @@ def retries_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
     prompt = f"Make a plan. [tools:3] [faults:{','.join(RETRY_FAULTS)}]"
     with OpenRouterSim() as sim:
         home = tmp_path_factory.mktemp("retries") / "home"
-        return _wire_run([[str(hermes_bin), "chat", "-Q", "-q", prompt]], home, sim)
+        return wire_run([[str(hermes_bin), "chat", "-Q", "-q", prompt]], home, sim)
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +194,7 @@ def aux_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> WireR
     with OpenRouterSim() as sim:
         home = tmp_path_factory.mktemp("aux") / "home"
         hermes = [str(hermes_bin), "chat", "-Q", "--max-turns", "5", "-q", prompt]
-        return _wire_run([hermes], home, sim)
+        return wire_run([hermes], home, sim)
 
 
 @pytest.fixture(scope="module")
@@ -318,7 +206,7 @@ def refusals_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             [str(hermes_bin), "chat", "-Q", "-q", f"Do it. [tools:1] [faults:{faults}]"]
             for faults in ("ok,400", "402")
         ]
-        return _wire_run(hermes, home, sim, refused=True)
+        return wire_run(hermes, home, sim, refused=True)
 
 
 @pytest.fixture(scope="module")
@@ -345,7 +233,7 @@ def gateway_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
         ]
         (root / "spec.json").write_text(json.dumps(spec))
         python = str(hermes_bin.parent / "python")
-        run = _wire_run([[python, str(DRIVER), str(root / "spec.json")]], root / "home", sim, local)
+        run = wire_run([[python, str(DRIVER), str(root / "spec.json")]], root / "home", sim, local)
         assert meeting.met, "the three turns never were in flight together"
         return run
 
@@ -355,11 +243,11 @@ def test_tool_loop_with_429_5xx_length_and_cut_streams(retries_run: WireRun) -> 
     # Hermes really went through every scripted answer, then finished the tool loop.
     assert [q.fault for q in served][: len(RETRY_FAULTS)] == RETRY_FAULTS
     assert served[-1].finish_reason == "stop"
-    _assert_reconciles(retries_run)
+    assert_reconciles(retries_run)
     # One request at a time here, so the log's attempts line up with the server's in order.
     rows = retries_run.rows
-    assert [(r["http_status"], _gen(r["generation_id"])) for r in rows] == [
-        (q.status, _gen(q.generation_id)) for q in served
+    assert [(r["http_status"], gen(r["generation_id"])) for r in rows] == [
+        (q.status, gen(q.generation_id)) for q in served
     ]
     by_fault = {q.fault: row for q, row in zip(served, rows, strict=True) if q.fault != "ok"}
     cut_cost = next(q.cost for q in served if q.fault == "cut")
@@ -387,7 +275,7 @@ def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
     kinds = Counter(q.kind for q in aux_run.requests)
     assert kinds["aux"] == 1 and kinds["summary"] == 1, kinds
     assert "Reached maximum iterations" in aux_run.output
-    _assert_reconciles(aux_run)
+    assert_reconciles(aux_run)
     [compression] = [q for q in aux_run.requests if q.kind == "aux"]
     [row] = [r for r in aux_run.rows if r["generation_id"] == compression.generation_id]
     assert row["task"] == "compression"
@@ -396,7 +284,7 @@ def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
 def test_400_and_402_refusals(refusals_run: WireRun) -> None:
     assert [q.fault for q in refusals_run.requests] == ["ok", "400", "402"]
     assert "HTTP 402" in refusals_run.output
-    _assert_reconciles(refusals_run)
+    assert_reconciles(refusals_run)
     _, bad, limited = refusals_run.rows
     assert (bad["status"], bad["http_status"], bad["cost_source"]) == ("error", 400, "none")
     assert limited["limit_source"] == "openrouter_key_limit"
@@ -407,13 +295,13 @@ def test_400_and_402_refusals(refusals_run: WireRun) -> None:
 def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> None:
     local = [q for q in gateway_run.requests if q.upstream is None and q.status == 200]
     assert len(local) == 3 and all(q.cost == 0 for q in local)
-    _assert_reconciles(gateway_run)
+    assert_reconciles(gateway_run)
     # Each attempt is credited to the conversation (thread) that made it.
     for i, text in enumerate(("Chat one.", "Chat two.", "Chat three."), 1):
         sent = [q for q in gateway_run.requests if q.conversation.startswith(text)]
         logged = [r for r in gateway_run.rows if r["session_id"] == f"gw-{i}"]
-        assert sorted((q.status, _gen(q.generation_id)) for q in sent) == sorted(
-            (r["http_status"], _gen(r["generation_id"])) for r in logged
+        assert sorted((q.status, gen(q.generation_id)) for q in sent) == sorted(
+            (r["http_status"], gen(r["generation_id"])) for r in logged
         )
         assert {r["platform"] for r in logged} == {"telegram"}
     [custom] = [p for p in gateway_run.summary["providers"] if p["provider"] == "custom"]
