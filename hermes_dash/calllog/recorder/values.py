@@ -23,7 +23,12 @@ MAX_USD = 1e6
 MIN_TIME = 1_577_836_800.0
 MAX_AHEAD_S = 86_400.0
 
-# C0 and C1 control characters, DEL, and the bidi overrides that reorder a terminal line.
+# Whole terminal escape sequences first (CSI, OSC up to its terminator, two-byte ESC),
+# so no "[31m" is left behind; then any C0/C1 control character, DEL, and the bidi
+# overrides that reorder a terminal line.
+_ESCAPES = re.compile(
+    "\x1b\\[[0-?]*[ -/]*[@-~]|\x1b\\][^\x07\x1b]*(?:\x07|\x1b\\\\)?|\x1b[@-Z\\\\-_]"
+)
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 #: Text columns of a calls row.
@@ -91,7 +96,7 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
             value = str(value)  # error codes arrive as numbers too
         else:
             return None
-    cleaned = _CONTROL.sub("", value[: limit * 4]).strip()[:limit]
+    cleaned = _CONTROL.sub("", _ESCAPES.sub("", value[: limit * 4])).strip()[:limit]
     return cleaned or None
 
 

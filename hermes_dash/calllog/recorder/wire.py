@@ -249,6 +249,8 @@ def install() -> bool:
             import httpx
         except ImportError:
             return False
+        if getattr(httpx.Client.send, "_hermes_dash_wire", False):
+            return True  # another copy of the recorder in this process observes already
         sync_send = httpx.Client.send
         async_send = httpx.AsyncClient.send
 
@@ -293,6 +295,8 @@ def install() -> bool:
 
         send.__wrapped__ = sync_send  # type: ignore[attr-defined]
         asend.__wrapped__ = async_send  # type: ignore[attr-defined]
+        send._hermes_dash_wire = True  # type: ignore[attr-defined]
+        asend._hermes_dash_wire = True  # type: ignore[attr-defined]
         _originals["sync"] = sync_send
         _originals["async"] = async_send
         httpx.Client.send = send  # type: ignore[method-assign]
