@@ -272,7 +272,7 @@ async def test_clicking_a_providers_header_sorts_by_it(tmp_path: Path) -> None:
         inf = float("inf")
         expected = sorted(app.data.providers, key=lambda g: g.latency_p95_s or inf)
         shown = [table.get_row_at(i)[:2] for i in range(table.row_count)]
-        assert shown == [(g.key[0], g.key[1] or "-") for g in expected]
+        assert shown == [(g.key[0], (g.key[2] or "-")[:13]) for g in expected]
         # A click below the header sorts nothing.
         assert await pilot.click(ProvidersTable, offset=(2, 3))
         await pilot.pause()

@@ -89,9 +89,10 @@ class CallTotals:
 
     @property
     def known_cost_usd(self) -> float | None:
-        """The cost when any of it is known; None when every attempt is still unpriced
-        (unknown is never shown as $0)."""
-        if self.attempts and self.unpriced >= self.attempts:
+        """The known cost: with unpriced attempts a lower bound (``unpriced`` says how
+        many), and None when some are unpriced and nothing billed is known, so unknown
+        is never shown as $0."""
+        if self.unpriced and self.cost_usd == 0:
             return None
         return self.cost_usd
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.services.dashboard import DashboardData
+from hermes_dash.services.limits import blocking_402, payment_message
 from hermes_dash.services.settings import UserSettings
 
 WARN_FRACTION = 0.8
@@ -64,5 +65,44 @@ def budget_alerts(
     if prefs.runway_alert_hours and runway is not None and runway < prefs.runway_alert_hours:
         alerts.append(
             Alert("runway", "error", f"Runway {runway:,.1f} h: money runs out at the current burn")
+        )
+    return alerts
+
+
+#: A run of 429s this recent, with no success after it, deserves a banner.
+RECENT_429_S = 300.0
+
+
+def limit_alerts(data: DashboardData, snap: AccountSnapshot | None, now: float) -> list[Alert]:
+    """A banner when calls are being refused right now: a 402 newer than the last
+    success (saying which limit: key limit, credits, in-flight budget), or 429s in the
+    last minutes with no success since (saying whose: an upstream's or the endpoint's)."""
+    events = data.limits
+    if events is None:
+        return []
+    alerts: list[Alert] = []
+    if blocking_402(events):
+        assert events.last_402 is not None
+        source = events.last_402.limit_source or "unknown"
+        alerts.append(
+            Alert(
+                f"402-{source}",
+                "error",
+                payment_message(events.last_402.limit_source, snap, now),
+            )
+        )
+    last = data.last_rate_limit
+    if (
+        last is not None
+        and now - last.started_at <= RECENT_429_S
+        and (events.last_ok_at is None or last.started_at > events.last_ok_at)
+    ):
+        who = (
+            f"upstream {last.error_provider}"
+            if last.error_provider
+            else f"{last.upstream or last.provider} itself"
+        )
+        alerts.append(
+            Alert("429-now", "warning", f"Rate limited now: 429 from {who} on {last.model}")
         )
     return alerts

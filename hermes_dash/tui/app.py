@@ -26,7 +26,7 @@ from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.services.account import AccountState, fetch_snapshot, status_for
 from hermes_dash.services.backoff import PollSchedule
-from hermes_dash.services.budget import Alert, budget_alerts
+from hermes_dash.services.budget import Alert, budget_alerts, limit_alerts
 from hermes_dash.services.dashboard import (
     DEFAULT_WINDOW,
     DashboardData,
@@ -250,7 +250,13 @@ class HermesDashApp(App[None]):
         data = None
         version = self._state_version
         if rows or self.stale_aggregates:
-            data = build_dashboard(self.store, self.window_name, now, self.account.snapshot)
+            data = build_dashboard(
+                self.store,
+                self.window_name,
+                now,
+                self.account.snapshot,
+                openrouter_url=self.settings.openrouter_url,
+            )
         plugin = None
         if check_plugin and (now - self._plugin_checked >= PLUGIN_CHECK_S or self.plugin is None):
             from hermes_dash.services.plugin import plugin_status
@@ -283,9 +289,16 @@ class HermesDashApp(App[None]):
     async def enrich_costs(self) -> None:
         """Price calls whose cost is not known yet (generation lookups, /models prices)."""
         if self._enricher is None:
+            from hermes_dash.services.endpoints import load_policy
             from hermes_dash.services.enrich import Enricher
 
-            self._enricher = Enricher(self.store, self.api)
+            policy = load_policy(
+                self.settings.paths.config,
+                local=self.prefs.local_endpoints,
+                paid=self.prefs.paid_endpoints,
+                openrouter_url=self.settings.openrouter_url,
+            )
+            self._enricher = Enricher(self.store, self.api, policy=policy)
         priced = await self._enricher.run_once()
         if priced:
             self.mark_stale()
@@ -305,7 +318,8 @@ class HermesDashApp(App[None]):
         """Push the current state into the dashboard and update the banner."""
         self.dashboard.show_data(self.account, self.data, self.api.has_key)
         if self.data is not None:
-            alerts = budget_alerts(self.data, self.account.snapshot, self.prefs)
+            alerts = limit_alerts(self.data, self.account.snapshot, self.clock())
+            alerts += budget_alerts(self.data, self.account.snapshot, self.prefs)
             new = {a.key for a in alerts} - {a.key for a in self.alerts}
             for alert in alerts:
                 if alert.key in new:

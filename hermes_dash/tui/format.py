@@ -10,6 +10,11 @@ def money(v: float | None, digits: int = 2) -> str:
     return "-" if v is None else f"${v:,.{digits}f}"
 
 
+def percent(v: float | None) -> str:
+    """``87 %`` or ``-``."""
+    return "-" if v is None else f"{v:,.0f} %"
+
+
 def rate(v: float | None) -> str:
     """``$0.95/h`` or ``-``."""
     if v is None:

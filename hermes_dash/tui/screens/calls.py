@@ -17,9 +17,24 @@ PAGE = 200
 STATUS_CHOICES = [("ok", "ok"), ("errors", "error"), ("429 only", "429")]
 
 
-def describe(row: CallRow) -> str:
-    """The detail of one call, as markup lines."""
+def describe_attempts(rows: list[CallRow]) -> str:
+    """One logical call's attempts in a line: '1 call, 3 attempts, 2.90 s waiting on 429s,
+    50 ms on the wire' (waiting is the backoff between attempts, apart from wire time)."""
+    waiting = sum(r.wait_s or 0.0 for r in rows)
+    wire = sum(r.latency_s or 0.0 for r in rows)
+    limited = any(r.http_status == 429 for r in rows[:-1])
+    on = "on 429s" if limited else "between retries"
+    n = len(rows)
+    return (
+        f"1 call, {n} attempt{'s' if n != 1 else ''}, {fmt.seconds(waiting)} waiting {on}, "
+        f"{fmt.seconds(wire)} on the wire"
+    )
+
+
+def describe(row: CallRow, attempts: list[CallRow] | None = None) -> str:
+    """The detail of one call (and of its attempts when known), as markup lines."""
     cost = "-" if row.cost_usd is None else fmt.money(row.cost_usd, 6)
+    extra = [describe_attempts(attempts)] if attempts and len(attempts) > 1 else []
     return "\n".join(
         [
             f"[b]#{row.id}[/] {fmt.clock(row.started_at)}  {row.model}  status "
@@ -33,6 +48,11 @@ def describe(row: CallRow) -> str:
             f"cost {cost} ({row.cost_source or 'not priced yet'})  generation "
             f"{row.generation_id or '-'}  finish {row.finish_reason or '-'}  retries "
             f"{row.retry_count if row.retry_count is not None else '-'}",
+            f"attempt {row.attempt or 1}  task {row.task or '-'}  endpoint {row.host or '-'}  "
+            f"time to first token {fmt.seconds(row.ttft_s)}  waited {fmt.seconds(row.wait_s)}"
+            + (f"  from upstream {row.error_provider}" if row.error_provider else "")
+            + (f"  limit {row.limit_source}" if row.limit_source else ""),
+            *extra,
         ]
     )
 
@@ -171,6 +191,17 @@ class CallsScreen(Screen[None]):
         row = next((r for r in self.rows if str(r.id) == key), None)
         if row is not None:
             self.query_one("#detail", Static).update(describe(row))
+            if row.call_key:
+                self.load_attempts(row)
+
+    @work(thread=True, exclusive=True, group="attempts", exit_on_error=False)
+    def load_attempts(self, row: CallRow) -> None:
+        """Read the other attempts of the call off the UI thread, then show them."""
+        try:
+            attempts = self.store.attempts_of(row.call_key or "")
+        except CallLogError:
+            return
+        self.app.call_from_thread(self.query_one("#detail", Static).update, describe(row, attempts))
 
     def action_focus_filters(self) -> None:
         """Jump to the filters."""

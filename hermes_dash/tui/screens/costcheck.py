@@ -1,4 +1,5 @@
-"""Cost check: our logged cost per model beside Hermes' own estimate and actual cost."""
+"""Cost check: our logged cost per model beside Hermes' own estimate and actual cost, and
+Hermes' own count of calls per task (auxiliary tasks included) beside the log's."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from textual.widgets import DataTable, Static
 from hermes_dash.calllog.records import GroupStats, Window
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.paths import HermesPaths
-from hermes_dash.hermes.state_db import HermesModelCost, StateDbError, read_model_costs
+from hermes_dash.hermes.state_db import (
+    HermesModelCost,
+    HermesTaskUsage,
+    StateDbError,
+    read_model_costs,
+    read_task_usage,
+)
 from hermes_dash.tui import format as fmt
 
 WINDOW = "7d"
@@ -58,6 +65,7 @@ class CostCheckScreen(ModalScreen[None]):
             "Hermes estimate",
             "Hermes actual",
             "estimate - logged",
+            "Hermes calls by task",
         ):
             table.add_column(col, key=col)
         self.load()
@@ -71,19 +79,27 @@ class CostCheckScreen(ModalScreen[None]):
             ours = {g.key[0]: g for g in self.store.by_model(window)}
         except CallLogError as exc:
             ours, note = {}, str(exc)
+        tasks: dict[str, list[HermesTaskUsage]] = {}
         try:
             theirs = {c.model: c for c in read_model_costs(self.paths.state_db, since=window.start)}
+            for usage in read_task_usage(self.paths.state_db, since=window.start):
+                tasks.setdefault(usage.model, []).append(usage)
         except StateDbError as exc:
             theirs, note = {}, f"{exc} (Hermes' columns stay empty)"
-        self.app.call_from_thread(self.show, ours, theirs, note)
+        self.app.call_from_thread(self.show, ours, theirs, note, tasks)
 
     def show(
-        self, ours: dict[str, GroupStats], theirs: dict[str, HermesModelCost], note: str
+        self,
+        ours: dict[str, GroupStats],
+        theirs: dict[str, HermesModelCost],
+        note: str,
+        tasks: dict[str, list[HermesTaskUsage]] | None = None,
     ) -> None:
         """Fill the table."""
         table = self.query_one(DataTable)
+        tasks = tasks or {}
         for model in sorted(
-            set(ours) | set(theirs), key=lambda m: -(ours[m].calls if m in ours else 0)
+            set(ours) | set(theirs) | set(tasks), key=lambda m: -(ours[m].calls if m in ours else 0)
         ):
             g, h = ours.get(model), theirs.get(model)
             logged = g.totals.cost_usd if g else None
@@ -97,5 +113,6 @@ class CostCheckScreen(ModalScreen[None]):
                 fmt.money(est, 4),
                 fmt.money(h.actual_usd if h else None, 4),
                 "-" if delta is None else f"{'+' if delta >= 0 else '-'}{fmt.money(abs(delta), 4)}",
+                " · ".join(f"{u.task} {u.api_calls or 0:,}" for u in tasks.get(model, [])) or "-",
             )
         self.query_one("#costcheck-note", Static).update(note)

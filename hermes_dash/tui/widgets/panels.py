@@ -82,14 +82,23 @@ class SpendPanel(Panel):
                 f"Runway [b]{fmt.hours(data.burn_1h.runway_hours or data.burn_24h.runway_hours)}[/]"
             )
             t = data.totals
+            notes = [
+                f"{fmt.money(t.cost_estimated_usd)} estimated" if t.cost_estimated_usd else "",
+                f"{t.unpriced:,} unpriced" if t.unpriced else "",
+            ]
+            note = ", ".join(n for n in notes if n)
             lines.append(
-                f"Logged {data.window.name}: {fmt.money(t.cost_usd)} over {t.calls:,} calls"
-                + (
-                    f" ({fmt.money(t.cost_estimated_usd)} estimated)"
-                    if t.cost_estimated_usd
-                    else ""
-                )
+                f"Logged {data.window.name}: {fmt.money(t.known_cost_usd)} over {t.calls:,} calls"
+                + (f" ({note})" if note else "")
             )
+            rec = data.reconciliation
+            if rec is not None and rec.billed_usd is not None:
+                other = rec.difference_usd or 0.0
+                lines.append(
+                    f"Bill since {fmt.clock(rec.start)}: {fmt.money(rec.billed_usd)}, "
+                    f"log holds {fmt.percent(rec.coverage_pct)}"
+                    + (f"; {fmt.money(other)} from other apps or machines" if other > 0.005 else "")
+                )
             self.chart.show(data.series, data.window.end, data.account_series)
             self.border_subtitle = data.window.name
         self.stats.update("\n".join(lines))
@@ -107,10 +116,17 @@ class RateLimitPanel(Panel):
     def show(self, data: DashboardData) -> None:
         """Redraw from the newest data."""
         t = data.totals
-        share = f" ({t.rate_limited / t.calls:.1%})" if t.calls else ""
+        share = f" ({t.rate_limited / t.attempts:.1%})" if t.attempts else ""
         lines = [
-            f"429s in {data.window.name}: [b]{t.rate_limited:,}[/] of {t.calls:,} calls{share}"
+            f"429s in {data.window.name}: [b]{t.rate_limited:,}[/] of {t.attempts:,} "
+            f"attempts{share}"
         ]
+        ev = data.limits
+        if ev is not None and ev.upstream_429:
+            lines.append(
+                f"From upstreams {sum(ev.upstream_429.values()):,}, from the endpoint "
+                f"itself {ev.own_429:,}"
+            )
         last = data.last_rate_limit
         if last is not None:
             via = last.upstream or last.provider
@@ -136,32 +152,51 @@ class RateLimitPanel(Panel):
             )
         q = data.free_quota
         colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
-        lines.append(f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests")
+        lines.append(
+            f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
+            + (" (OpenRouter)" if q.source == "openrouter" else "")
+        )
         self.stats.update("\n".join(lines))
         self.chart.show(data.series, data.window.end)
         self.border_subtitle = data.window.name
 
 
 def _provider_name(g: GroupStats) -> str:
-    provider, upstream = g.key
+    provider, _, upstream = g.key
     return f"{provider}/{upstream}" if upstream else provider
 
 
-PROVIDER_COLUMNS = ("provider", "upstream", "calls", "p50", "p95", "errors", "429s", "cost")
+PROVIDER_COLUMNS = (
+    "provider",
+    "upstream",
+    "calls",
+    "p50",
+    "p95",
+    "ttft",
+    "err",
+    "429s",
+    "cost",
+)
 _SORT_KEYS = {
     "provider": lambda g: g.key,
-    "upstream": lambda g: (g.key[1], g.key[0]),
+    "upstream": lambda g: (g.key[2], g.key[0]),
     "calls": lambda g: -g.calls,
     "p50": lambda g: g.latency_p50_s if g.latency_p50_s is not None else float("inf"),
     "p95": lambda g: g.latency_p95_s if g.latency_p95_s is not None else float("inf"),
-    "errors": lambda g: -g.totals.errors,
+    "ttft": lambda g: g.ttft_p50_s if g.ttft_p50_s is not None else float("inf"),
+    "err": lambda g: -g.totals.errors,
     "429s": lambda g: -g.totals.rate_limited,
     "cost": lambda g: -g.totals.cost_usd,
 }
 
 
+#: Long upstream names are cut so every column fits a half-width panel at 160 columns.
+UPSTREAM_WIDTH = 13
+
+
 class ProvidersTable(TextTable):
-    """Per-provider calls, latency, errors, 429s and cost; sortable."""
+    """Per endpoint (provider and host) and upstream: calls, wire latency p50/p95, time
+    to first token (p50), errors, 429 attempts and cost; sortable."""
 
     def __init__(self, *, id: str) -> None:
         super().__init__(PROVIDER_COLUMNS, right=PROVIDER_COLUMNS[2:], id=id)
@@ -174,20 +209,29 @@ class ProvidersTable(TextTable):
         self._groups = groups
         self._window = window or self._window
         self.border_subtitle = f"{self._window} · sorted by {self.sort_column}"
+        # Two endpoints under one provider name (two custom servers) are told apart
+        # by their host.
+        hosts: dict[str, set[str]] = {}
+        for g in groups:
+            hosts.setdefault(g.key[0], set()).add(g.key[1])
         rows: list[tuple[Cell, ...]] = []
         for g in sorted(groups, key=_SORT_KEYS[self.sort_column]):
             t = g.totals
-            local = g.key[0] != "openrouter"
+            provider, endpoint, upstream = g.key
+            name = f"{provider}@{endpoint}" if len(hosts[provider]) > 1 and endpoint else provider
+            cost = t.known_cost_usd
             rows.append(
                 (
-                    (g.key[0], "cyan" if local else ""),
-                    g.key[1] or "-",
+                    (name, "cyan" if provider != "openrouter" else ""),
+                    (upstream or "-")[:UPSTREAM_WIDTH],
                     f"{t.calls:,}",
                     fmt.seconds(g.latency_p50_s),
                     fmt.seconds(g.latency_p95_s),
+                    fmt.seconds(g.ttft_p50_s),
                     f"{t.errors:,}",
                     (f"{t.rate_limited:,}", "bold red" if t.rate_limited else ""),
-                    fmt.money(t.cost_usd),
+                    # "+?": more was spent than the known part, not priced yet.
+                    "unknown" if cost is None else fmt.money(cost) + ("+?" if t.unpriced else ""),
                 )
             )
         self.set_rows(rows)
@@ -237,7 +281,7 @@ class LiveCalls(TextTable):
                     (r.upstream or r.provider)[:12],
                     fmt.seconds(r.latency_s),
                     fmt.tokens(tok),
-                    fmt.money(r.cost_usd, 4) if r.cost_source != "none" else "-",
+                    "-" if r.cost_source == "none" else fmt.money(r.cost_usd, 4),
                     status,
                 )
             )
