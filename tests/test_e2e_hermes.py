@@ -228,6 +228,7 @@ def gateway_run(hermes_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> W
                 "api_key": SIM_KEY if provider == "openrouter" else "sk-local",
                 "prompt": prompt,
                 "session_id": f"gw-{i}",
+                "platform": "telegram",
             }
             for i, (provider, server, prompt) in enumerate(turns, 1)
         ]
