@@ -27,7 +27,9 @@ from hermes_dash.calllog.windows import LIMITED_WHERE, WindowQueries
 #: of a window are read without scanning its other rows. Made when the log is writable;
 #: a read-only log answers the same queries, only slower.
 READER_INDEXES = (
-    f"CREATE INDEX IF NOT EXISTS calls_limited ON calls (started_at) WHERE {LIMITED_WHERE}",
+    # Covering: counting a month of 429s by origin never reads the rows themselves.
+    "CREATE INDEX IF NOT EXISTS calls_limits ON calls "
+    f"(started_at, http_status, error_provider, limit_source) WHERE {LIMITED_WHERE}",
 )
 
 
@@ -205,6 +207,19 @@ class CallStore(WindowQueries):
                     hosts,
                 )
                 return cur.rowcount
+        except sqlite3.Error as exc:
+            raise _describe(exc, self.path) from None
+
+    def mark_refused(self) -> int:
+        """Give every unpriced attempt the server refused (HTTP 4xx/5xx: a 429, a 402) a
+        known cost of 0: nobody bills a refusal. Returns how many rows changed."""
+        self.forget_cached()
+        try:
+            with self._lock:
+                return self.conn.execute(
+                    "UPDATE calls SET cost_usd = 0, cost_source = 'none' "
+                    "WHERE cost_source IS NULL AND http_status >= 400"
+                ).rowcount
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 

@@ -250,7 +250,8 @@ class WindowQueries:
                 )
                 for key, values in acc.sums.items()
             ]
-            return sorted((g for g in out if g.calls), key=lambda g: (-g.calls, g.key))
+            # A group may hold only retries (no first attempt): it still has attempts to show.
+            return sorted((g for g in out if g.totals.attempts), key=lambda g: (-g.calls, g.key))
 
         values = total.sums.get(("all",), [0.0] * len(MEASURES))
         return Breakdown(
@@ -317,6 +318,20 @@ class WindowQueries:
                 (start, end),
             )
         ]
+
+    def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
+        """Logical calls per model and task (main, subagent, auxiliary tasks) in the
+        window, read from the rows (tasks are not in the rollups): for the cost check."""
+        out: dict[str, dict[str, int]] = {}
+        for model, task, n in self._query(
+            "SELECT model, COALESCE(NULLIF(task, ''), 'main'), "
+            "SUM(COALESCE(attempt, 1) = 1) FROM calls "
+            "WHERE started_at >= ? AND started_at < ? GROUP BY 1, 2",
+            (window.start, window.end),
+        ):
+            if n:
+                out.setdefault(model, {})[task] = int(n)
+        return out
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets (hourly data for long windows)."""

@@ -172,16 +172,20 @@ async def _price(client: OpenRouterClient, store: CallStore, policy: EndpointPol
     await Enricher(store, client, policy=policy).run_until(deadline)
 
 
+def _known_zero(settings: DashSettings, store: CallStore, policy: EndpointPolicy) -> None:
+    """Without the network: local calls and refused attempts are known to cost nothing."""
+    if not store.readonly:
+        from hermes_dash.services.enrich import Enricher
+
+        Enricher(store, make_client(settings), policy=policy).mark_known_zero()
+
+
 async def _account(
     settings: DashSettings, store: CallStore, offline: bool, policy: EndpointPolicy
 ) -> tuple[AccountState, list[ActivityRow] | None]:
     """The account poll, the bill per day (management key), and the pricing of calls."""
     if offline or not settings.secrets.api_key:
-        if not store.readonly:
-            # No network needed: a local endpoint's calls are known to cost nothing.
-            from hermes_dash.services.enrich import Enricher
-
-            Enricher(store, make_client(settings), policy=policy).mark_local()
+        _known_zero(settings, store, policy)
         return AccountState.offline(), None
     client = make_client(settings)
     try:
@@ -310,7 +314,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     store = open_store(settings.db_path, must_exist=True)
-    if not args.offline:
+    if args.offline or not settings.secrets.api_key:
+        _known_zero(settings, store, endpoint_policy(settings))
+    else:
         asyncio.run(_price_for_export(settings, store))
     flt = CallFilter(window=Window.named(args.window, time.time()) if args.window else None)
     writer = write_csv if args.format == "csv" else write_json
@@ -327,18 +333,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def _price_for_export(settings: DashSettings, store: CallStore) -> None:
-    """Price the unpriced rows before they are written (bounded; needs a key)."""
-    policy = endpoint_policy(settings)
+    """Price the unpriced rows before they are written (bounded)."""
     if store.readonly:
         return
     client = make_client(settings)
     try:
-        if settings.secrets.api_key:
-            await _price(client, store, policy)
-        else:
-            from hermes_dash.services.enrich import Enricher
-
-            Enricher(store, client, policy=policy).mark_local()
+        await _price(client, store, endpoint_policy(settings))
     finally:
         await client.aclose()
 

@@ -110,7 +110,7 @@ def build_dashboard(
         # Without a poll there is no bill to hold the log against yet.
         reconciliation=None
         if snap is None
-        else reconcile(store, window, openrouter_url=openrouter_url),
+        else reconcile(store, window, openrouter_url=openrouter_url, providers=parts.providers),
     )
 
 

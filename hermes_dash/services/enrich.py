@@ -35,6 +35,8 @@ GENERATION_ATTEMPTS = 4
 #: Rounds a call stays eligible at all (unknown model, no prices): then it is left alone.
 MAX_ATTEMPTS = 8
 PRICES_TTL_S = 3600.0
+#: After ``/models`` failed, wait this long before asking again (not once per call).
+PRICES_RETRY_S = 60.0
 
 Priced = tuple[float, str, str | None]
 
@@ -88,15 +90,19 @@ class Enricher:
         self.policy = policy or EndpointPolicy()
         self._prices: dict[str, Pricing] = {}
         self._prices_at: float | None = None
+        self._prices_failed_at: float | None = None
         self._endpoints: dict[str, tuple[float, list[Endpoint]]] = {}
 
     async def prices(self) -> dict[str, Pricing]:
         """Model prices from ``/models``, cached for an hour; {} when unavailable."""
         now = self.clock()
+        if self._prices_failed_at is not None and now - self._prices_failed_at < PRICES_RETRY_S:
+            return self._prices
         if self._prices_at is None or now - self._prices_at > PRICES_TTL_S:
             try:
                 models = await self.api.models()
             except errors.OpenRouterError:
+                self._prices_failed_at = now
                 return self._prices
             self._prices = {m.id: m.pricing for m in models}
             self._prices_at = now
@@ -126,13 +132,15 @@ class Enricher:
         matches = [p for mid, p in prices.items() if mid.split("/", 1)[-1] == model]
         return matches[0] if len(matches) == 1 else None
 
-    def mark_local(self) -> int:
-        """Give every unpriced call to a local endpoint its known cost of 0 (no network)."""
-        return self.store.mark_unbilled(self.policy.local_of(self.store.unpriced_hosts()))
+    def mark_known_zero(self) -> int:
+        """Give every unpriced call to a local endpoint, and every refused attempt, its
+        known cost of 0 (no network needed)."""
+        local = self.store.mark_unbilled(self.policy.local_of(self.store.unpriced_hosts()))
+        return local + self.store.mark_refused()
 
     async def run_once(self, limit: int = 40) -> int:
         """Price up to ``limit`` calls; returns how many got a cost."""
-        priced = await asyncio.to_thread(self.mark_local)
+        priced = await asyncio.to_thread(self.mark_known_zero)
         rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, limit)
         return priced + await self._price_rows(rows, patient=True)
 
@@ -140,7 +148,7 @@ class Enricher:
         """Price every pending call, oldest lookups first, until ``deadline`` (a
         ``time.monotonic()`` value); what is left stays unpriced. Generation lookups are
         tried once: a 404 falls back to an estimate at once."""
-        priced = await asyncio.to_thread(self.mark_local)
+        priced = await asyncio.to_thread(self.mark_known_zero)
         before: int | None = None
         while time.monotonic() < deadline:
             rows = await asyncio.to_thread(self.store.unpriced, MAX_ATTEMPTS, batch, before)

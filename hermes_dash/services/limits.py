@@ -75,7 +75,9 @@ def payment_message(
     now = time.time() if now is None else now
     what = LIMIT_SOURCES.get(limit_source or "", "payment required (402)")
     if limit_source == "openrouter_key_limit":
-        reset = next_reset(snap.limit_reset if snap else None, now)
+        if snap is None:
+            return what  # when it resets is known after the next poll of /key
+        reset = next_reset(snap.limit_reset, now)
         if reset is None:
             return f"{what}: the key has no reset; raise its limit on openrouter.ai"
         when = dt.datetime.fromtimestamp(reset, dt.UTC)

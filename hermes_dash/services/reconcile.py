@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hermes_dash.calllog.records import CallTotals, Window
+from hermes_dash.calllog.records import CallTotals, GroupStats, Window
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.endpoints import endpoint_of
@@ -77,6 +77,16 @@ def _iso(ts: float | None) -> str | None:
     )
 
 
+def _add(a: CallTotals, b: CallTotals) -> CallTotals:
+    """Two groups' totals added (only the cost fields matter here)."""
+    return replace(
+        a,
+        cost_usd=a.cost_usd + b.cost_usd,
+        cost_estimated_usd=a.cost_estimated_usd + b.cost_estimated_usd,
+        unpriced=a.unpriced + b.unpriced,
+    )
+
+
 def _logged(
     groups: dict[tuple[str, str], CallTotals], billed_here: Callable[[str, str], bool]
 ) -> tuple[float, float, int]:
@@ -96,8 +106,10 @@ def reconcile(
     *,
     openrouter_url: str | None,
     activity: list[ActivityRow] | None = None,
+    providers: list[GroupStats] | None = None,
 ) -> Reconciliation:
-    """The bill against the log for the window."""
+    """The bill against the log for the window (``providers``: the window's provider
+    rows when the caller has them, to spare a query when the bill is unknown)."""
     billed_here = openrouter_groups(openrouter_url)
     # The bill is known between two polls; the log is compared over that same span, so
     # a dashboard started mid-window still gets a fair (if shorter) comparison.
@@ -109,8 +121,18 @@ def reconcile(
         assert first.usage is not None and last.usage is not None
         start, end = first.taken_at, last.taken_at
         billed = max(0.0, last.usage - first.usage)
-    span = Window(start, end) if start is not None and end is not None else window
-    cost, estimated, unpriced = _logged(store.by_endpoint(span), billed_here)
+    groups: dict[tuple[str, str], CallTotals]
+    if start is not None and end is not None:
+        groups = store.by_endpoint(Window(start, end))
+    elif providers is not None:
+        groups = {}
+        for g in providers:
+            key = (g.key[0], g.key[1])
+            t = groups.get(key)
+            groups[key] = g.totals if t is None else _add(t, g.totals)
+    else:
+        groups = store.by_endpoint(window)
+    cost, estimated, unpriced = _logged(groups, billed_here)
     return Reconciliation(
         start=start,
         end=end,

@@ -207,6 +207,12 @@ def build_summary(
             events, free_quota(store, now, account.snapshot), account.snapshot
         ),
         "reconciliation": reconciliation_json(
-            reconcile(store, window, openrouter_url=openrouter_url, activity=activity)
+            reconcile(
+                store,
+                window,
+                openrouter_url=openrouter_url,
+                activity=activity,
+                providers=parts.providers,
+            )
         ),
     }

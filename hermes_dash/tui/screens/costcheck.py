@@ -65,6 +65,7 @@ class CostCheckScreen(ModalScreen[None]):
             "Hermes estimate",
             "Hermes actual",
             "estimate - logged",
+            "log calls by task",
             "Hermes calls by task",
         ):
             table.add_column(col, key=col)
@@ -77,8 +78,9 @@ class CostCheckScreen(ModalScreen[None]):
         note = ""
         try:
             ours = {g.key[0]: g for g in self.store.by_model(window)}
+            logged_tasks = self.store.task_counts(window)
         except CallLogError as exc:
-            ours, note = {}, str(exc)
+            ours, logged_tasks, note = {}, {}, str(exc)
         tasks: dict[str, list[HermesTaskUsage]] = {}
         try:
             theirs = {c.model: c for c in read_model_costs(self.paths.state_db, since=window.start)}
@@ -86,7 +88,7 @@ class CostCheckScreen(ModalScreen[None]):
                 tasks.setdefault(usage.model, []).append(usage)
         except StateDbError as exc:
             theirs, note = {}, f"{exc} (Hermes' columns stay empty)"
-        self.app.call_from_thread(self.show, ours, theirs, note, tasks)
+        self.app.call_from_thread(self.show, ours, theirs, note, tasks, logged_tasks)
 
     def show(
         self,
@@ -94,10 +96,12 @@ class CostCheckScreen(ModalScreen[None]):
         theirs: dict[str, HermesModelCost],
         note: str,
         tasks: dict[str, list[HermesTaskUsage]] | None = None,
+        logged_tasks: dict[str, dict[str, int]] | None = None,
     ) -> None:
         """Fill the table."""
         table = self.query_one(DataTable)
         tasks = tasks or {}
+        logged_tasks = logged_tasks or {}
         for model in sorted(
             set(ours) | set(theirs) | set(tasks), key=lambda m: -(ours[m].calls if m in ours else 0)
         ):
@@ -113,6 +117,8 @@ class CostCheckScreen(ModalScreen[None]):
                 fmt.money(est, 4),
                 fmt.money(h.actual_usd if h else None, 4),
                 "-" if delta is None else f"{'+' if delta >= 0 else '-'}{fmt.money(abs(delta), 4)}",
+                " · ".join(f"{t} {n:,}" for t, n in sorted(logged_tasks.get(model, {}).items()))
+                or "-",
                 " · ".join(f"{u.task} {u.api_calls or 0:,}" for u in tasks.get(model, [])) or "-",
             )
         self.query_one("#costcheck-note", Static).update(note)

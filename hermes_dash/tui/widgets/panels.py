@@ -88,8 +88,9 @@ class SpendPanel(Panel):
             ]
             note = ", ".join(n for n in notes if n)
             lines.append(
-                f"Logged {data.window.name}: {fmt.money(t.known_cost_usd)} over {t.calls:,} calls"
-                + (f" ({note})" if note else "")
+                f"Logged {data.window.name}: "
+                f"{'unknown' if t.known_cost_usd is None else fmt.money(t.known_cost_usd)} "
+                f"over {t.calls:,} calls" + (f" ({note})" if note else "")
             )
             rec = data.reconciliation
             if rec is not None and rec.billed_usd is not None:
