@@ -34,7 +34,6 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -155,10 +154,6 @@ class OpenRouterSim:
         """The bill: what OpenRouter would have charged this key."""
         with self.lock:
             return sum(r.cost for r in self.log)
-
-    def dump(self) -> list[dict[str, Any]]:
-        """The request log as plain dicts (for failure messages and reports)."""
-        return [asdict(r) for r in self.chat_requests()]
 
     def __enter__(self) -> OpenRouterSim:
         self.thread.start()

@@ -28,7 +28,7 @@ import yaml
 from .e2e_wire import DRIVER, SIM_KEY, WireRun, assert_reconciles, dash, gen, wire_run
 from .openai_server import MODEL, USAGE, OpenAIServer
 from .openrouter_sim import MODEL as SIM_MODEL
-from .openrouter_sim import Meeting, OpenRouterSim
+from .openrouter_sim import REPLY, Meeting, OpenRouterSim
 
 HERMES_VERSION = "0.19.0"
 pytestmark = pytest.mark.e2e
@@ -244,6 +244,8 @@ def test_tool_loop_with_429_5xx_length_and_cut_streams(retries_run: WireRun) -> 
     # Hermes really went through every scripted answer, then finished the tool loop.
     assert [q.fault for q in served][: len(RETRY_FAULTS)] == RETRY_FAULTS
     assert served[-1].finish_reason == "stop"
+    # The recorder tees streams: Hermes still got every answer whole.
+    assert REPLY in retries_run.output
     assert_reconciles(retries_run)
     # One request at a time here, so the log's attempts line up with the server's in order.
     rows = retries_run.rows
@@ -275,7 +277,7 @@ def test_tool_loop_with_429_5xx_length_and_cut_streams(retries_run: WireRun) -> 
 def test_compression_and_iteration_limit_summary(aux_run: WireRun) -> None:
     kinds = Counter(q.kind for q in aux_run.requests)
     assert kinds["aux"] == 1 and kinds["summary"] == 1, kinds
-    assert "Reached maximum iterations" in aux_run.output
+    assert "Reached maximum iterations" in aux_run.output and REPLY in aux_run.output
     assert_reconciles(aux_run)
     [compression] = [q for q in aux_run.requests if q.kind == "aux"]
     [row] = [r for r in aux_run.rows if r["generation_id"] == compression.generation_id]
@@ -296,6 +298,7 @@ def test_400_and_402_refusals(refusals_run: WireRun) -> None:
 def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> None:
     local = [q for q in gateway_run.requests if q.upstream is None and q.status == 200]
     assert len(local) == 3 and all(q.cost == 0 for q in local)
+    assert json.loads(gateway_run.output) == [REPLY] * 3
     assert_reconciles(gateway_run)
     # Each attempt is credited to the conversation (thread) that made it.
     for i, text in enumerate(("Chat one.", "Chat two.", "Chat three."), 1):
@@ -305,5 +308,11 @@ def test_gateway_turns_at_once_beside_a_local_backend(gateway_run: WireRun) -> N
             (r["http_status"], gen(r["generation_id"])) for r in logged
         )
         assert {r["platform"] for r in logged} == {"telegram"}
+    # The local backend is its own endpoint, not mixed into OpenRouter's.
+    endpoints: dict[str, set[str]] = {r["provider"]: set() for r in gateway_run.rows}
+    for r in gateway_run.rows:
+        endpoints[r["provider"]].add(r["endpoint"])
+    assert len(endpoints["custom"]) == len(endpoints["openrouter"]) == 1
+    assert endpoints["custom"] != endpoints["openrouter"]
     [custom] = [p for p in gateway_run.summary["providers"] if p["provider"] == "custom"]
     assert custom["calls"] == 3 and not custom["cost_usd"]
