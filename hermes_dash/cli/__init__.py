@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_routing_parser(sub, lambda p: _add_common(p, nested=True))
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
+    add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
