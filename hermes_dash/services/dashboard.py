@@ -17,6 +17,7 @@ from hermes_dash.calllog.records import (
     SeriesPoint,
     Window,
 )
+from hermes_dash.calllog.signals import CallSignals
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.services.summary import Burn, burn
 
@@ -56,6 +57,8 @@ class DashboardData:
     snapshots: list[AccountSnapshot]
     last_rate_limit: CallRow | None
     free_quota: FreeQuota
+    signals: CallSignals | None = None
+    """What the alert rules read from the call log (429 storm, 402s, runaway)."""
 
 
 def utc_day_start(now: float) -> float:
@@ -127,7 +130,15 @@ def build_dashboard(
         snapshots=snapshots,
         last_rate_limit=store.last_rate_limit(window),
         free_quota=free_quota(store, now, snap),
+        signals=_signals(store, now),
     )
+
+
+def _signals(store: CallStore, now: float) -> CallSignals:
+    # Imported here: the alert rules build on this module.
+    from hermes_dash.services.alerts import AlertRules, signals_for
+
+    return signals_for(store, now, AlertRules())
 
 
 @dataclass(frozen=True)
