@@ -20,6 +20,7 @@ from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
 from hermes_dash.openrouter.errors import OpenRouterError
@@ -117,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_routing_parser(sub, lambda p: _add_common(p, nested=True))
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
+    add_watch_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 

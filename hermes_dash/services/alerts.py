@@ -185,10 +185,10 @@ def traffic_rules(i: AlertInputs, r: AlertRules) -> list[Alert]:
         if (silent_s is None or silent_s > r.recorder_silent_minutes * 60) and (
             grew is None or grew > 0
         ):
-            since = "ever" if silent_s is None else f"{silent_s / 60:,.0f} min"
+            since = "yet" if silent_s is None else f"for {silent_s / 60:,.0f} min"
             spent = f" while the key spent ${grew:,.2f}" if grew else ""
             msg = (
-                f"Recorder silent: Hermes is running but no call was logged for {since}{spent}; "
+                f"Recorder silent: Hermes is running but no call was logged {since}{spent}; "
                 "check 'hermes-dash plugin status' and restart Hermes"
             )
             out.append(Alert("recorder-silent", "warning", msg))

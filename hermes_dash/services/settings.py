@@ -70,6 +70,20 @@ def user_settings_file() -> Path:
     return Path(platformdirs.user_config_dir("hermes-dash")) / "settings.json"
 
 
+#: Alert channel fields: not numbers, so loaded by :func:`_load_channel_field`.
+_CHANNEL_FIELDS = ("alert_webhooks", "alert_ntfy_url", "alert_desktop")
+
+
+def _load_channel_field(settings: UserSettings, name: str, value: object) -> None:
+    """A channel field of the right type is taken; anything else keeps the default."""
+    if name == "alert_webhooks" and isinstance(value, list):
+        settings.alert_webhooks = [v for v in value if isinstance(v, str) and v.strip()]
+    elif name == "alert_ntfy_url" and (value is None or isinstance(value, str)):
+        settings.alert_ntfy_url = value or None
+    elif name == "alert_desktop" and isinstance(value, bool):
+        settings.alert_desktop = value
+
+
 @dataclass
 class UserSettings:
     """Preferences a user edits from the settings screen."""
@@ -82,6 +96,12 @@ class UserSettings:
     """Warn when the money left lasts fewer hours than this at the current burn."""
     theme: str = "textual-dark"
     """The Textual theme."""
+    alert_webhooks: list[str] = field(default_factory=list)
+    """Webhook URLs ``watch`` posts alerts to (Slack, Discord, or anything taking JSON)."""
+    alert_ntfy_url: str | None = None
+    """An ntfy topic URL ``watch`` posts alerts to (``https://ntfy.sh/TOPIC``)."""
+    alert_desktop: bool = True
+    """Whether ``watch`` also shows alerts as desktop notifications (where notify-send is)."""
 
     @classmethod
     def load(cls, path: Path) -> UserSettings:
@@ -100,6 +120,8 @@ class UserSettings:
             if f.name == "theme":
                 if isinstance(value, str):
                     settings.theme = value
+            elif f.name in _CHANNEL_FIELDS:
+                _load_channel_field(settings, f.name, value)
             elif value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
                 setattr(settings, f.name, None if value is None else float(value))
         return settings
