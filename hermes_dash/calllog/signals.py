@@ -65,7 +65,8 @@ def _storm(store: CallStore, since: float) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-def _refusal(store: CallStore, since: float) -> Refusal | None:
+def last_refusal(store: CallStore, since: float) -> Refusal | None:
+    """The newest 402 since ``since``, with its limit source."""
     rows = store._query(
         "SELECT started_at, limit_source FROM calls WHERE started_at >= ? AND http_status = 402 "
         "ORDER BY started_at DESC LIMIT 1",
@@ -162,7 +163,7 @@ def read_signals(
         now=now,
         attempts=attempts,
         rate_limited=limited,
-        refusal=_refusal(store, now - 3600),
+        refusal=last_refusal(store, now - 3600),
         velocity=velocity(store, now, velocity_minutes, history_days),
         loops=loops(store, now - loop_minutes * 60, loop_calls),
         last_write=store.last_write(),

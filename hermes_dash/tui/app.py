@@ -63,6 +63,7 @@ class HermesDashApp(App[None]):
         Binding("e", "routing", "Routing"),
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
+        Binding("k", "key_limits", "Key limits"),
         Binding("h", "cost_check", "Cost check"),
         Binding("1", "window('1h')", "1h", show=False),
         Binding("2", "window('24h')", "24h", show=False),
@@ -137,6 +138,10 @@ class HermesDashApp(App[None]):
         yield SystemCommand(
             "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
         )
+        yield SystemCommand(
+            "Key limits", "The account's keys and the limits OpenRouter enforces",
+            self.action_key_limits,
+        )  # fmt: skip
         yield SystemCommand(
             "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
         )
@@ -387,6 +392,16 @@ class HermesDashApp(App[None]):
                 self.refresh_screen()
 
         self.push_screen(SettingsScreen(self.prefs), saved)
+
+    def action_key_limits(self) -> None:
+        """Open the key-limits screen (needs a management key to list and set limits)."""
+        from hermes_dash.openrouter.management import ManagementClient
+        from hermes_dash.tui.screens.keys import KeyLimitsScreen
+
+        client = ManagementClient(
+            self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+        )
+        self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
 
     def action_cost_check(self) -> None:
         """Compare our logged cost with Hermes' own numbers."""
