@@ -129,18 +129,21 @@ def loops(store: CallStore, since: float, min_calls: int) -> list[Loop]:
         (since,),
     )
     found: list[Loop] = []
-    streak = 0
-    cost = 0.0
+    streak, cost, anchor = 0, 0.0, None
     for i, (session, model, task, out, usd) in enumerate(rows):
         prev = rows[i - 1] if i else None
+        # Compared with the streak's first call, so slowly growing answers do not chain.
         same = (
             prev is not None
             and prev[0] == session
             and prev[1] == model
             and prev[2] == task
-            and _near(prev[3], out)
+            and _near(anchor, out)
         )
-        streak, cost = (streak + 1, cost + (usd or 0.0)) if same else (1, usd or 0.0)
+        if same:
+            streak, cost = streak + 1, cost + (usd or 0.0)
+        else:
+            streak, cost, anchor = 1, usd or 0.0, out
         last_of_session = i + 1 == len(rows) or rows[i + 1][0] != session
         if last_of_session and streak >= min_calls:
             found.append(Loop(session, model, streak, cost))
