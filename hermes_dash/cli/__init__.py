@@ -15,6 +15,7 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON object")
     _window_arg(p)
     p.add_argument("--offline", action="store_true", help="do not contact OpenRouter")
+    by_source.add_by_argument(p)
 
     p = sub.add_parser("demo", help="write a synthetic call log")
     p.add_argument("--generate", type=int, required=True, metavar="N", help="number of calls")
@@ -209,13 +211,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     store = open_store(settings.db_path, must_exist=True)
     now = time.time()
     account = asyncio.run(_account(settings, store, args.offline))
-    summary = build_summary(
-        store, Window.named(args.window, now), account, read_routing(settings), now
-    )
+    window = Window.named(args.window, now)
+    summary = build_summary(store, window, account, read_routing(settings), now)
+    if args.by:
+        by_source.attach(summary, args, store, window, settings)
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         _print_summary_table(summary)
+        if args.by:
+            by_source.print_table(summary)
     return 0
 
 
