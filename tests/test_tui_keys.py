@@ -115,3 +115,38 @@ async def test_without_management_key_say_what_it_unlocks(
         await pilot.pause()
         assert isinstance(app.screen, KeyLimitsScreen)
     assert not account.seen
+
+
+async def test_cost_by_source_drills_to_sessions_and_calls(tmp_path: Path) -> None:
+    from hermes_dash.services.breakdown import breakdown
+    from hermes_dash.tui.screens.calls import CallsScreen
+    from hermes_dash.tui.screens.sources import SourcesScreen
+
+    session = frozen_session(tmp_path, calls=600)
+    session.store.insert(
+        [call(FROZEN_NOW - 100 + i, session_id="cron_nightly_20261120_145800", platform="cron", cost_usd=5.0)
+         for i in range(3)]
+    )  # fmt: skip
+    app = frozen_app(session, prefs=UserSettings(runway_alert_hours=None))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("o")
+        screen = app.screen
+        assert isinstance(screen, SourcesScreen)
+        await wait_for(pilot, lambda: screen.sources, "the sources")
+        # The screen's parts are the window's total, and the most expensive comes first.
+        window_total = session.store.totals(screen.window)
+        assert sum(e.attempts for e in screen.sources) == window_total.calls
+        assert sum(e.cost_usd for e in screen.sources) == pytest.approx(window_total.cost_usd)
+        assert screen.sources[0].key == "cron:nightly"
+        assert [e.key for e in screen.sources] == [
+            e.key for e in breakdown(session.store, screen.window, "source")
+        ]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.sessions, "the sessions")
+        assert [e.key for e in screen.sessions] == ["cron_nightly_20261120_145800"]
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen), "the calls browser")
+        calls = app.screen
+        await wait_for(pilot, lambda: len(calls.rows) == 3, "the session's calls")
+        assert {r.session_id for r in calls.rows} == {"cron_nightly_20261120_145800"}

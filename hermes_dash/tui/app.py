@@ -64,6 +64,7 @@ class HermesDashApp(App[None]):
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
         Binding("k", "key_limits", "Key limits"),
+        Binding("o", "sources", "Sources"),
         Binding("h", "cost_check", "Cost check"),
         Binding("1", "window('1h')", "1h", show=False),
         Binding("2", "window('24h')", "24h", show=False),
@@ -138,6 +139,10 @@ class HermesDashApp(App[None]):
         yield SystemCommand(
             "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
         )
+        yield SystemCommand(
+            "Cost by source", "Cron jobs, platforms, subagents, tasks; drill to sessions",
+            self.action_sources,
+        )  # fmt: skip
         yield SystemCommand(
             "Key limits", "The account's keys and the limits OpenRouter enforces",
             self.action_key_limits,
@@ -392,6 +397,14 @@ class HermesDashApp(App[None]):
                 self.refresh_screen()
 
         self.push_screen(SettingsScreen(self.prefs), saved)
+
+    def action_sources(self) -> None:
+        """Open cost by source for the current window."""
+        from hermes_dash.calllog.records import Window
+        from hermes_dash.tui.screens.sources import SourcesScreen
+
+        window = Window.named(self.window_name, self.clock())
+        self.push_screen(SourcesScreen(self.store, window))
 
     def action_key_limits(self) -> None:
         """Open the key-limits screen (needs a management key to list and set limits)."""
