@@ -254,3 +254,24 @@ async def test_tui_banner_shows_a_request_loop(tmp_path: Path) -> None:
         banner = app.screen.query_one("#banner")
         assert banner.has_class("-visible")
         assert "Request loop: session cron_stuck-job made 25 near-identical" in str(banner.render())
+
+
+def test_signal_queries_never_scan_the_whole_log(store: CallStore) -> None:
+    """Every query the rules make reads a time range through the started_at index; through
+    the session index (which the planner picks for GROUP BY session_id) a poll read the
+    whole log: a second per million rows."""
+    from hermes_dash.services.alerts import signals_for
+
+    store.insert([call(NOW - i * 60, session_id=f"s{i % 7}") for i in range(5000)])
+    store.conn.execute("ANALYZE")  # with statistics, as a long-lived log has them
+    seen: list[str] = []
+    store.conn.set_trace_callback(seen.append)
+    try:
+        signals_for(store, NOW, AlertRules())
+    finally:
+        store.conn.set_trace_callback(None)
+    selects = [q for q in seen if q.lstrip().upper().startswith("SELECT") and "FROM calls" in q]
+    assert len(selects) >= 5
+    for sql in selects:
+        plan = " ".join(str(r[-1]) for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "calls_started" in plan and "SCAN calls" not in plan, (sql, plan)

@@ -100,8 +100,10 @@ def velocity(store: CallStore, now: float, minutes: float, history_days: int) ->
         if row[0]:
             usual.append(float(row[1]) / 60.0)
     top = store._query(
+        # The unary + keeps SQLite on the started_at index: through the session index it
+        # would read the whole table.
         "SELECT session_id, SUM(cost_usd) AS c FROM calls WHERE started_at >= ? "
-        "AND session_id IS NOT NULL GROUP BY session_id ORDER BY c DESC LIMIT 1",
+        "AND +session_id IS NOT NULL GROUP BY +session_id ORDER BY c DESC LIMIT 1",
         (start,),
     )
     return Velocity(
@@ -124,7 +126,7 @@ def loops(store: CallStore, since: float, min_calls: int) -> list[Loop]:
     requests in a row: the same model and task, answers of about the same size."""
     rows = store._query(
         "SELECT session_id, model, task, output_tokens, cost_usd FROM calls "
-        f"WHERE started_at >= ? AND session_id IS NOT NULL AND {FIRST_ATTEMPT} "
+        f"WHERE started_at >= ? AND +session_id IS NOT NULL AND {FIRST_ATTEMPT} "
         "ORDER BY session_id, started_at, id",
         (since,),
     )
