@@ -215,3 +215,28 @@ def test_next_reset_and_402_explanations() -> None:
     text = kb.explain_402("openrouter_key_limit", "daily", monday_noon)
     assert text == "key limit reached, resets at 00:00 UTC (in 12 h 0 min)"
     assert "credits" in kb.explain_402("openrouter_credits", None, monday_noon)
+
+
+def test_rejected_or_broken_management_answers_are_one_line(
+    account: FakeAccount, tmp_path: Path
+) -> None:
+    env_key = "sk-or-v1-wrongmanagementkey0000000000000000000000000000000000000000"
+    env = dict(os.environ)
+    env.update(
+        OPENROUTER_MANAGEMENT_KEY=env_key,
+        HERMES_DASH_OPENROUTER_URL=account.url,
+        HERMES_HOME=str(tmp_path / "home"),
+    )
+    p = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "budget", "show"],
+        env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert p.returncode == 1
+    assert p.stderr.strip().count("\n") == 0 and "OPENROUTER_MANAGEMENT_KEY" in p.stderr
+    assert env_key not in p.stderr + p.stdout and "Traceback" not in p.stderr
+    # Nothing listens here any more: a connection failure, one line.
+    url = account.url
+    account.stop()
+    p = run(["budget", "set", "--daily", "5", "--yes"], account, tmp_path)
+    assert p.returncode == 1 and "cannot connect" in p.stderr and url.split("/api")[0] in p.stderr
+    no_secrets(p)

@@ -182,6 +182,8 @@ def test_watch_delivers_each_alert_once_and_survives_an_outage(
     ("flags", "needle"),
     [
         (["--interval", "4.9"], "--interval"),
+        (["--interval", "nan"], "--interval"),
+        (["--interval", "inf"], "--interval"),
         (["--webhook", "ftp://x"], "--webhook"),
         (["--ntfy", "not a url"], "--ntfy"),
     ],

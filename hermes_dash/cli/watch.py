@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_INTERVAL_S = 60.0
 MIN_INTERVAL_S = 5.0
+MAX_INTERVAL_S = 86400.0
 #: Test hooks: a faster poll and faster retries than a user may ask for.
 INTERVAL_ENV = "HERMES_DASH_WATCH_INTERVAL_S"
 RETRY_ENV = "HERMES_DASH_WATCH_RETRY_S"
@@ -194,6 +195,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise UsageError(
             "--interval must be at least 5 seconds (OpenRouter asks for gentle polling)"
         )
+    if not args.interval <= MAX_INTERVAL_S:
+        raise UsageError("--interval must be at most 86400 seconds (a day)")
     interval = _env_float(INTERVAL_ENV) or args.interval
     for url in args.webhook:
         _check_url(url, "--webhook")
