@@ -212,3 +212,55 @@ def test_watch_exits_cleanly_on_sigterm_while_idle(tmp_path: Path) -> None:
     _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "stopped" in err
+
+
+def test_a_restarted_watch_does_not_repeat_alerts(
+    servers: tuple[FakeAccount, Receiver], tmp_path: Path
+) -> None:
+    """systemd or cron may restart it: what was sent stays sent; what cleared meanwhile
+    still gets its recovery message."""
+    account, receiver = servers
+    db = tmp_path / "calls.db"
+    CallStore(db).close()
+    account.key_body.update(limit_remaining=1.0, usage_daily=9.0)
+    env = {
+        **os.environ,
+        "OPENROUTER_API_KEY": FAKE_KEY,
+        "HERMES_DASH_OPENROUTER_URL": account.url,
+        "HERMES_HOME": str(tmp_path / "home"),
+        "HERMES_DASH_DB": str(db),
+        "HERMES_DASH_WATCH_INTERVAL_S": "0.3",
+        "HERMES_DASH_PROC_DIR": str(tmp_path / "no-proc"),
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "hermes_dash",
+        "watch",
+        "--webhook",
+        f"{receiver.root}/hook",
+        "--no-desktop",
+    ]
+
+    def polls() -> int:
+        return sum(1 for s in account.seen if s.path == "/api/v1/key")
+
+    def run_until(cond: Callable[[], object], what: str) -> None:
+        proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_for(cond, what)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+
+    run_until(lambda: "key-limit:80" in hook_keys(receiver), "the 80 % alert")
+    start = polls()
+    run_until(lambda: polls() >= start + 4, "four polls of the second run")
+    assert hook_keys(receiver) == ["key-limit:80"]
+    with account.lock:
+        account.key_body.update(limit_remaining=9.0, usage_daily=1.0)
+    run_until(lambda: hook_keys(receiver, "recovered") == ["key-limit:80"], "the recovery")
+    assert hook_keys(receiver) == ["key-limit:80"]

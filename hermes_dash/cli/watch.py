@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 DEFAULT_INTERVAL_S = 60.0
 MIN_INTERVAL_S = 5.0
 MAX_INTERVAL_S = 86400.0
+STATE_FILE = "watch-state.json"
 #: Test hooks: a faster poll and faster retries than a user may ask for.
 INTERVAL_ENV = "HERMES_DASH_WATCH_INTERVAL_S"
 RETRY_ENV = "HERMES_DASH_WATCH_RETRY_S"
@@ -224,7 +225,11 @@ async def _watch(
     http = httpx.AsyncClient(timeout=notify.SEND_TIMEOUT_S, follow_redirects=False)
     api = make_client(settings)
     channels = _channels(args, prefs, http)
-    notifier = notify.Notifier(channels, retry_base_s=_env_float(RETRY_ENV) or notify.RETRY_BASE_S)
+    # Beside the call log: one state per Hermes home, so a restart does not repeat alerts.
+    state = settings.db_path.with_name(STATE_FILE) if store is not None else None
+    notifier = notify.Notifier(
+        channels, retry_base_s=_env_float(RETRY_ENV) or notify.RETRY_BASE_S, state_path=state
+    )
     names = ", ".join(c.name for c in channels)
     key = api.masked_key if api.has_key else "no key: account rules off"
     log = str(settings.db_path) if store is not None else "no call log: call-log rules off"

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import os
 import shutil
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_dash.services.alerts import Alert
@@ -184,6 +187,42 @@ class _Outbox:
     last_error: str | None = None
 
 
+def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
+    """The conditions a previous run had reported; nothing when the file is unusable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return {
+            str(cond): (
+                {str(k) for k in item["sent"]},
+                Alert(str(item["key"]), str(item["severity"]), str(item["message"]), str(cond)),
+            )
+            for cond, item in data["active"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def save_active(path: Path, active: dict[str, tuple[set[str], Alert]], log: Any) -> None:
+    """Write the active conditions atomically (a failure only costs a repeat later)."""
+    data = {
+        "active": {
+            cond: {
+                "sent": sorted(sent),
+                "key": a.key,
+                "severity": a.severity,
+                "message": a.message,
+            }
+            for cond, (sent, a) in active.items()
+        }
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        log(f"hermes-dash watch: cannot save {path.name} ({exc.strerror})")
+
+
 class Notifier:
     """Turns each evaluation's alerts into events and delivers them to every channel."""
 
@@ -195,6 +234,7 @@ class Notifier:
         retry_max_s: float = RETRY_MAX_S,
         clock: Any = time.time,
         log: Any = None,
+        state_path: Path | None = None,
     ):
         self.outboxes = [_Outbox(c) for c in channels]
         self.retry_base_s = retry_base_s
@@ -203,6 +243,11 @@ class Notifier:
         #: condition -> the keys already sent in its current episode, and its latest alert
         self.active: dict[str, tuple[set[str], Alert]] = {}
         self._log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        #: Where the active conditions survive a restart (systemd, cron): what was sent
+        #: before is not sent again, and what cleared meanwhile still gets its recovery.
+        self.state_path = state_path
+        if state_path is not None:
+            self.active = load_active(state_path)
 
     def observe(self, alerts: list[Alert]) -> list[Event]:
         """Queue what is new and what recovered since the last evaluation."""
@@ -221,6 +266,8 @@ class Notifier:
             events.append(Event("recovered", last, now))
         for box in self.outboxes:
             box.queue.extend(events)
+        if events and self.state_path is not None:
+            save_active(self.state_path, self.active, self._log)
         return events
 
     def next_due(self) -> float | None:
