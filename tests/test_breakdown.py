@@ -134,3 +134,43 @@ def test_source_names() -> None:
     assert source_of("x", "discord", "main") == "gateway:discord"
     assert source_of(None, None, None) == "cli"
     assert source_of("x", "telegram", "title_generation") == "auxiliary:title_generation"
+
+
+def _last(hour: int, now: float) -> float:
+    """The latest hh:30 UTC before now."""
+    t = now - now % 86400 + hour * 3600 + 1800
+    return t if t < now else t - 86400
+
+
+@pytest.mark.parametrize(("active", "night_usd"), [(None, 1.0), ((13, 18), 3.0), ((2, 4), 2.0)])
+def test_overnight_spend_is_outside_the_active_hours(
+    tmp_path: Path, active: tuple[int, int] | None, night_usd: float
+) -> None:
+    home = tmp_path / "home"
+    db = home / "hermes-dash" / "calls.db"
+    db.parent.mkdir(parents=True)
+    store = CallStore(db)
+    now = time.time()
+    store.insert(
+        [
+            call(_last(3, now), session_id="cron_backup_20261127_030000", cost_usd=1.0),
+            call(_last(12, now), session_id="cli-1", platform="cli", cost_usd=2.0),
+        ]
+    )
+    store.close()
+    settings = tmp_path / "user-settings.json"
+    if active:
+        settings.write_text(
+            json.dumps({"active_hours_from": active[0], "active_hours_to": active[1]})
+        )
+    r = dash("summary", "--json", "--offline", "--by", "source", home=home)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert sum(p["overnight_cost_usd"] for p in s["breakdown"]) == pytest.approx(night_usd)
+    start, end = active or (7, 24)
+    assert s["overnight"] == f"outside {start:02d}:00-{end:02d}:00 local"
+    table = dash("summary", "--offline", "--by", "source", home=home)
+    assert (
+        f"overnight (outside {start:02d}:00-{end:02d}:00 local): ${night_usd:,.2f} of $3.00"
+        in table.stdout
+    )

@@ -10,8 +10,8 @@ from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallStore
 
-#: Hours (local time) counted as overnight: 00:00 to 07:00.
-OVERNIGHT_BEFORE_HOUR = 7
+#: The user's active hours (local time) by default: 07:00 to 24:00; the rest is overnight.
+ACTIVE_HOURS = (7, 24)
 
 _MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens", "output_tokens")
 _SUMS = ", ".join(
@@ -36,15 +36,17 @@ class Part:
     overnight_cost_usd: float = 0.0
 
 
-def parts(store: CallStore, window: Window) -> list[Part]:
-    """One Part per (session, platform, task) with calls in the window."""
+def parts(store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOURS) -> list[Part]:
+    """One Part per (session, platform, task) with calls in the window; cost outside the
+    ``active`` hours [from, to) of local time is also summed as overnight."""
+    start, end = active
     rows = store._query(
         f"SELECT c.session_id, c.platform, c.task, "
-        f"CAST(strftime('%H', c.started_at, 'unixepoch', 'localtime') AS INTEGER) < "
-        f"{OVERNIGHT_BEFORE_HOUR}, {_SUMS} FROM calls c "
+        f"CAST(strftime('%H', c.started_at, 'unixepoch', 'localtime') AS INTEGER) "
+        f"NOT BETWEEN ? AND ?, {_SUMS} FROM calls c "
         "WHERE c.started_at >= ? AND c.started_at < ? "
         "GROUP BY c.session_id, c.platform, c.task, 4",
-        (window.start, window.end),
+        (start, end - 1, window.start, window.end),
     )
     found: dict[tuple[str | None, str | None, str | None], Part] = {}
     for session, platform, task, overnight, *sums in rows:

@@ -11,11 +11,13 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.paths import HermesPaths
 from hermes_dash.services.breakdown import (
     BY_CHOICES,
+    active_hours,
     breakdown,
     breakdown_json,
+    describe_overnight,
     profile_breakdown,
 )
-from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 
 
 def add_by_argument(parser: argparse.ArgumentParser) -> None:
@@ -51,18 +53,21 @@ def attach(
     window: Window,
     settings: DashSettings,
 ) -> None:
-    """Add ``by`` and ``breakdown`` to the summary object."""
+    """Add ``by``, ``breakdown`` and ``overnight`` to the summary object."""
+    prefs = UserSettings.load(settings.user_settings_path or user_settings_file())
+    active = active_hours(prefs)
     if args.by == "profile":
         stores = profile_stores(args, settings)
         try:
-            entries = profile_breakdown(stores, window)
+            entries = profile_breakdown(stores, window, active)
         finally:
             for s in stores.values():
                 s.close()
     else:
-        entries = breakdown(store, window, args.by)
+        entries = breakdown(store, window, args.by, active)
     summary["by"] = args.by
     summary["breakdown"] = breakdown_json(entries)
+    summary["overnight"] = describe_overnight(active)
 
 
 def print_table(summary: dict[str, Any]) -> None:
@@ -82,6 +87,6 @@ def print_table(summary: dict[str, Any]) -> None:
     if night > 0:
         top = max(rows, key=lambda r: r["overnight_cost_usd"])
         print(
-            f"\n  overnight (00:00-07:00 local): ${night:,.2f} of ${total:,.2f} "
+            f"\n  overnight ({summary['overnight']}): ${night:,.2f} of ${total:,.2f} "
             f"({night / total:.0%}); most by {top['key']} (${top['overnight_cost_usd']:,.2f})"
         )

@@ -7,9 +7,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hermes_dash.calllog.attribution import Part, parts
+from hermes_dash.calllog.attribution import ACTIVE_HOURS, Part, parts
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.services.settings import UserSettings
 
 BY_CHOICES = ("source", "session", "platform", "task", "profile")
 #: Hermes names a cron run's session ``cron_{job_id}_{YYYYmmdd_HHMMSS}``.
@@ -80,17 +81,34 @@ def group(groups: list[Part], key: Callable[[Part], str]) -> list[Entry]:
     return sorted(out.values(), key=lambda e: (-e.cost_usd, -e.calls, e.key))
 
 
-def breakdown(store: CallStore, window: Window, by: str) -> list[Entry]:
+def active_hours(prefs: UserSettings) -> tuple[int, int]:
+    """The user's active hours [from, to) from the settings, sanitised."""
+    start, end = prefs.active_hours_from, prefs.active_hours_to
+    if start is None or end is None or not 0 <= start < end <= 24:
+        return ACTIVE_HOURS
+    return int(start), int(end)
+
+
+def describe_overnight(active: tuple[int, int]) -> str:
+    """'outside 07:00-24:00 local'."""
+    return f"outside {active[0]:02d}:00-{active[1]:02d}:00 local"
+
+
+def breakdown(
+    store: CallStore, window: Window, by: str, active: tuple[int, int] = ACTIVE_HOURS
+) -> list[Entry]:
     """The window's calls of one call log, grouped ``by`` source/session/platform/task."""
-    return group(parts(store, window), KEYS[by])
+    return group(parts(store, window, active), KEYS[by])
 
 
-def profile_breakdown(stores: dict[str, CallStore], window: Window) -> list[Entry]:
+def profile_breakdown(
+    stores: dict[str, CallStore], window: Window, active: tuple[int, int] = ACTIVE_HOURS
+) -> list[Entry]:
     """One entry per profile (each profile keeps its own call log)."""
     out = []
     for name, store in stores.items():
         entry = Entry(name)
-        for p in parts(store, window):
+        for p in parts(store, window, active):
             entry.add(p)
         out.append(entry)
     return sorted(out, key=lambda e: (-e.cost_usd, -e.calls, e.key))

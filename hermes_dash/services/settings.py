@@ -102,6 +102,10 @@ class UserSettings:
     """An ntfy topic URL ``watch`` posts alerts to (``https://ntfy.sh/TOPIC``)."""
     alert_desktop: bool = True
     """Whether ``watch`` also shows alerts as desktop notifications (where notify-send is)."""
+    active_hours_from: float | None = 7
+    """Start of the user's active hours (local, 0-23); spend outside them is overnight."""
+    active_hours_to: float | None = 24
+    """End of the user's active hours (local, 1-24)."""
 
     @classmethod
     def load(cls, path: Path) -> UserSettings:

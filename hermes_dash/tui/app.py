@@ -401,10 +401,11 @@ class HermesDashApp(App[None]):
     def action_sources(self) -> None:
         """Open cost by source for the current window."""
         from hermes_dash.calllog.records import Window
+        from hermes_dash.services.breakdown import active_hours
         from hermes_dash.tui.screens.sources import SourcesScreen
 
         window = Window.named(self.window_name, self.clock())
-        self.push_screen(SourcesScreen(self.store, window))
+        self.push_screen(SourcesScreen(self.store, window, active_hours(self.prefs)))
 
     def action_key_limits(self) -> None:
         """Open the key-limits screen (needs a management key to list and set limits)."""

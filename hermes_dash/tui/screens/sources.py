@@ -11,10 +11,10 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from hermes_dash.calllog.attribution import OVERNIGHT_BEFORE_HOUR, Part, parts
+from hermes_dash.calllog.attribution import ACTIVE_HOURS, Part, parts
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallLogError, CallStore
-from hermes_dash.services.breakdown import KEYS, Entry, group
+from hermes_dash.services.breakdown import KEYS, Entry, describe_overnight, group
 
 
 def _share(part: float, whole: float) -> str:
@@ -32,10 +32,13 @@ class SourcesScreen(Screen[None]):
     """
     COLUMNS = ("calls", "tokens", "429s", "cost", "share")
 
-    def __init__(self, store: CallStore, window: Window) -> None:
+    def __init__(
+        self, store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOURS
+    ) -> None:
         super().__init__()
         self.store = store
         self.window = window
+        self.active = active
         self.parts: list[Part] = []
         self.sources: list[Entry] = []
         self.sessions: list[Entry] = []
@@ -67,7 +70,7 @@ class SourcesScreen(Screen[None]):
     def load(self) -> None:
         """Sum the window off the UI thread."""
         try:
-            found = parts(self.store, self.window)
+            found = parts(self.store, self.window, self.active)
         except CallLogError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
@@ -84,7 +87,7 @@ class SourcesScreen(Screen[None]):
         if night > 0:
             top = max(self.sources, key=lambda e: e.overnight_cost_usd)
             line.append(
-                f"Overnight (00:00-{OVERNIGHT_BEFORE_HOUR:02d}:00 local): ${night:,.2f} of "
+                f"Overnight ({describe_overnight(self.active)}): ${night:,.2f} of "
                 f"${total:,.2f} ({_share(night, total)}); most by {top.key} "
                 f"(${top.overnight_cost_usd:,.2f})"
             )
