@@ -275,3 +275,20 @@ def test_signal_queries_never_scan_the_whole_log(store: CallStore) -> None:
     for sql in selects:
         plan = " ".join(str(r[-1]) for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert "calls_started" in plan and "SCAN calls" not in plan, (sql, plan)
+
+
+async def test_session_names_in_alerts_are_shown_literally(tmp_path: Path) -> None:
+    """Session ids come from the call log: square brackets in one must neither style the
+    banner nor break it."""
+    session = frozen_session(tmp_path, calls=300)
+    name = "cron_[/oops]_[bold]x"
+    app = frozen_app(session, prefs=UserSettings(runway_alert_hours=None))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        session.store.insert(loop_rows(name, 25, FROZEN_NOW - 120, cost_usd=0.0))
+        await pilot.press("r")
+        await wait_for(pilot, lambda: any(a.key == f"loop:{name}" for a in app.alerts), "the alert")
+        await pilot.pause()
+        banner = app.screen.query_one("#banner")
+        assert f"session {name} made 25" in str(banner.render())
+        assert any(name in n.message for n in app._notifications)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -88,7 +89,8 @@ class DashboardScreen(Screen[None]):
         """Show the budget/runway banner, or hide it."""
         self.banner.set_class(bool(alerts), "-visible")
         self.banner.set_class(any(a.severity == "error" for a in alerts), "-error")
-        self.banner.update("  ·  ".join(f"⚠ {a.message}" for a in alerts))
+        # Alerts name sessions from the call log: shown literally, never as markup.
+        self.banner.update(Text("  ·  ".join(f"⚠ {a.message}" for a in alerts)))
 
     def action_sort_providers(self) -> None:
         """Sort the providers table by its next column."""
