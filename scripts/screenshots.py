@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+from hermes_dash.demo.session import DemoSession
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.tui.app import HermesDashApp
 from hermes_dash.tui.frozen import frozen_app, frozen_session, settle
 
 OUT = Path(__file__).resolve().parent.parent / "screenshots"
@@ -27,7 +31,22 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "budgets": ((120, 36), ("b",)),
     "cost-check": ((160, 40), ("h",)),
     "help": ((120, 36), ("question_mark",)),
+    "cost-by-source": ((140, 40), ("o", "enter")),
+    "key-limits": ((150, 30), ()),
 }
+
+
+def open_key_limits(session: DemoSession, app: HermesDashApp) -> None:
+    """The key-limits screen on the demo's management API (the demo has no real key)."""
+    from hermes_dash.openrouter.management import ManagementClient
+    from hermes_dash.tui.screens.keys import KeyLimitsScreen
+
+    client = ManagementClient(
+        "demo-management-key",
+        base_url=session.settings.openrouter_url,
+        transport=session.server.transport(),
+    )
+    app.push_screen(KeyLimitsScreen(client, session.store, app.clock))
 
 
 async def shoot(
@@ -39,6 +58,9 @@ async def shoot(
     target = out / f"{name}.svg"
     async with app.run_test(size=size) as pilot:
         await settle(pilot, app)
+        if name == "key-limits":
+            open_key_limits(session, app)
+            await pilot.pause(0.8)
         if keys:
             await pilot.press(*keys)
             await pilot.pause(0.8)
@@ -62,6 +84,9 @@ async def main(names: list[str], out: Path = OUT) -> None:
 
 
 if __name__ == "__main__":
+    # Overnight spend is counted in local time: pin it, so every machine draws the same.
+    os.environ["TZ"] = "UTC"
+    time.tzset()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", help=f"which shots (default all): {', '.join(SHOTS)}")
     parser.add_argument(

@@ -125,6 +125,16 @@ def test_real_hermes_run_is_recorded(hermes_bin: Path, tmp_path: Path) -> None:
     r = dash("plugin", "status", env=env)
     assert "receiving rows" in r.stdout and "same as" in r.stdout
 
+    # Cost by source over the real run's rows adds up to the window.
+    r = dash("summary", "--json", "--offline", "--by", "source", env=env)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    parts = s["breakdown"]
+    assert parts and sum(p["calls"] for p in parts) == s["calls"]["total"]
+    assert sum(p["attempts"] for p in parts) == s["calls"]["attempts"]
+    assert sum(p["rate_limited"] for p in parts) == s["calls"]["rate_limited"] == 1
+    assert sum(p["cost_usd"] for p in parts) == pytest.approx(s["calls"]["cost_usd"])
+
 
 def test_hermes_reads_the_routing_we_write(hermes_bin: Path, tmp_path: Path) -> None:
     """Hermes' own config loader reads back the provider_routing block as intended."""

@@ -17,10 +17,13 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli import breakdown as by_source
+from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
 from hermes_dash.openrouter.client import OpenRouterClient
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the JSON object")
     _window_arg(p)
     p.add_argument("--offline", action="store_true", help="do not contact OpenRouter")
+    by_source.add_by_argument(p)
 
     p = sub.add_parser("demo", help="write a synthetic call log")
     p.add_argument("--generate", type=int, required=True, metavar="N", help="number of calls")
@@ -126,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_routing_parser(sub, lambda p: _add_common(p, nested=True))
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
+    add_budget_parser(sub, lambda p: _add_common(p, nested=True))
+    add_watch_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -289,9 +295,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))
     now = time.time()
+    window = Window.named(args.window, now)
     summary = build_summary(
         store,
-        Window.named(args.window, now),
+        window,
         account,
         read_routing(settings),
         now,
@@ -299,6 +306,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         openrouter_url=settings.openrouter_url,
         activity=activity,
     )
+    if args.by:
+        by_source.attach(summary, args, store, window, settings)
     # Names, labels and config values are outside text: no terminal control reaches stdout.
     summary = clean_data(summary)
     if args.json:
@@ -307,6 +316,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, allow_nan=False, default=str))
     else:
         _print_summary_table(summary)
+        if args.by:
+            by_source.print_table(summary)
     impossible = store.impossible_rows()
     if impossible:
         _note(f"left out {impossible:,} call-log rows whose start time is impossible")

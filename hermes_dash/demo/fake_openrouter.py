@@ -97,6 +97,9 @@ class DemoOpenRouter:
             return self._endpoints(model_id)
         if path == "/generation":
             return self._generation(request.url.params.get("id", ""))
+        if path == "/keys" and request.method == "GET":
+            offset = int(request.url.params.get("offset", "0") or 0)
+            return httpx.Response(200, json={"data": self._keys()[offset : offset + 100]})
         return httpx.Response(404, json={"error": {"code": 404, "message": "not in the demo"}})
 
     def _key(self) -> dict[str, Any]:
@@ -119,6 +122,41 @@ class DemoOpenRouter:
                 "is_management_key": False,
             }
         }
+
+    def _keys(self) -> list[dict[str, Any]]:
+        """The management API's key list: the demo key and two others of the account."""
+        mine = self._key()["data"]
+        base = {"disabled": False, "byok_usage": 0.0, "include_byok_in_limit": False}
+        return [
+            {**base, **mine, "hash": "d3m0a1" + "0" * 58, "name": "hermes-main"},
+            {
+                **base,
+                "hash": "d3m0b2" + "1" * 58,
+                "name": "cron-box",
+                "label": "sk-or-v1-cro...n111",
+                "limit": 5.0,
+                "limit_remaining": 3.1,
+                "limit_reset": "daily",
+                "usage": 212.4,
+                "usage_daily": 1.9,
+                "usage_weekly": 14.2,
+                "usage_monthly": 61.0,
+            },
+            {
+                **base,
+                "hash": "d3m0c3" + "2" * 58,
+                "name": "laptop (BYOK)",
+                "label": "sk-or-v1-lap...p222",
+                "limit": None,
+                "limit_remaining": None,
+                "limit_reset": None,
+                "usage": 18.7,
+                "usage_daily": 0.0,
+                "usage_weekly": 2.4,
+                "usage_monthly": 5.5,
+                "byok_usage": 9.8,
+            },
+        ]
 
     @staticmethod
     def _model(model_id: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from hermes_dash.calllog.records import (
     SeriesPoint,
     Window,
 )
+from hermes_dash.calllog.signals import CallSignals
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.services.limits import FreeQuota, free_quota, utc_day_start
 from hermes_dash.services.reconcile import Reconciliation, reconcile
@@ -50,6 +51,8 @@ class DashboardData:
     free_quota: FreeQuota
     limits: LimitEvents | None = None
     reconciliation: Reconciliation | None = None
+    signals: CallSignals | None = None
+    """What the alert rules read from the call log (429 storm, 402s, runaway)."""
 
 
 def utc_month_start(now: float) -> float:
@@ -112,7 +115,15 @@ def build_dashboard(
         reconciliation=None
         if snap is None
         else reconcile(store, window, openrouter_url=openrouter_url, providers=parts.providers),
+        signals=_signals(store, now),
     )
+
+
+def _signals(store: CallStore, now: float) -> CallSignals:
+    # Imported here: the alert rules build on this module.
+    from hermes_dash.services.alerts import AlertRules, signals_for
+
+    return signals_for(store, now, AlertRules())
 
 
 @dataclass(frozen=True)

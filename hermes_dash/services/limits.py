@@ -13,13 +13,6 @@ from hermes_dash.calllog.store import CallStore
 FREE_DAILY_QUOTA = 50
 FREE_DAILY_QUOTA_WITH_CREDITS = 1000
 
-#: What each ``limit_source`` of a 402 means, for people.
-LIMIT_SOURCES = {
-    "openrouter_key_limit": "key limit reached",
-    "openrouter_credits": "out of credits",
-    "openrouter_in_flight_budget": "in-flight budget reached",
-}
-
 
 @dataclass(frozen=True)
 class FreeQuota:
@@ -53,19 +46,49 @@ def free_quota(store: CallStore, now: float, snap: AccountSnapshot | None) -> Fr
     return FreeQuota(store.requests_to(today, ":free"), quota)
 
 
-def next_reset(limit_reset: str | None, now: float) -> float | None:
-    """When a key limit resets: 00:00 UTC of the next day, Monday or month start."""
-    day = utc_day_start(now) + 86400
-    if limit_reset == "daily":
-        return day
-    if limit_reset == "weekly":
-        weekday = dt.datetime.fromtimestamp(now, dt.UTC).weekday()  # Monday is 0
-        return utc_day_start(now) + (7 - weekday) * 86400
-    if limit_reset == "monthly":
-        d = dt.datetime.fromtimestamp(now, dt.UTC)
-        year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+def next_reset(reset: str | None, now: float) -> float | None:
+    """When a ``limit_reset`` period next starts (00:00 UTC; weeks start on Monday)."""
+    day = dt.datetime.fromtimestamp(now, dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if reset == "daily":
+        return (day + dt.timedelta(days=1)).timestamp()
+    if reset == "weekly":
+        return (day + dt.timedelta(days=7 - day.weekday())).timestamp()
+    if reset == "monthly":
+        year, month = (day.year + 1, 1) if day.month == 12 else (day.year, day.month + 1)
         return dt.datetime(year, month, 1, tzinfo=dt.UTC).timestamp()
     return None
+
+
+def until(ts: float, now: float) -> str:
+    """'3 h 20 min', '2 d 4 h'."""
+    left = max(0, int(ts - now))
+    days, rest = divmod(left, 86400)
+    hours, minutes = rest // 3600, (rest % 3600) // 60
+    return f"{days} d {hours} h" if days else f"{hours} h {minutes} min"
+
+
+def reset_text(reset: str | None, now: float) -> str:
+    """'resets at 00:00 UTC (in 3 h 20 min)' or 'never resets'."""
+    when = next_reset(reset, now)
+    if when is None:
+        return "never resets: raise the limit to go on"
+    stamp = dt.datetime.fromtimestamp(when, dt.UTC)
+    day = "" if reset == "daily" else f" on {stamp:%a %d %b}"
+    return f"resets at 00:00 UTC{day} (in {until(when, now)})"
+
+
+def explain_402(limit_source: str | None, limit_reset: str | None, now: float) -> str:
+    """Why OpenRouter refused with 402, from ``error.metadata.limit_source``."""
+    if limit_source == "openrouter_key_limit":
+        return f"key limit reached, {reset_text(limit_reset, now)}"
+    if limit_source == "openrouter_credits":
+        return "the account is out of credits: add credits at openrouter.ai/settings/credits"
+    if limit_source == "openrouter_in_flight_budget":
+        return (
+            "in-flight budget reached: requests already running could cost more than is left; "
+            "wait for them or add credits"
+        )
+    return "OpenRouter refused with 402 payment required (no limit source given)"
 
 
 def payment_message(
@@ -73,21 +96,9 @@ def payment_message(
 ) -> str:
     """One line saying which limit a 402 hit and what happens next."""
     now = time.time() if now is None else now
-    what = LIMIT_SOURCES.get(limit_source or "", "payment required (402)")
-    if limit_source == "openrouter_key_limit":
-        if snap is None:
-            return what  # when it resets is known after the next poll of /key
-        reset = next_reset(snap.limit_reset, now)
-        if reset is None:
-            return f"{what}: the key has no reset; raise its limit on openrouter.ai"
-        when = dt.datetime.fromtimestamp(reset, dt.UTC)
-        day = "" if reset - now <= 86400 else f" on {when:%a %d %b}"
-        return f"{what}, resets at {when:%H:%M} UTC{day}"
-    if limit_source == "openrouter_credits":
-        return f"{what}: add credits on openrouter.ai"
-    if limit_source == "openrouter_in_flight_budget":
-        return f"{what}: too many requests in flight on this key; they resume as calls finish"
-    return what
+    if limit_source == "openrouter_key_limit" and snap is None:
+        return "key limit reached"  # when it resets is known after the next poll of /key
+    return explain_402(limit_source, snap.limit_reset if snap is not None else None, now)
 
 
 def blocking_402(events: LimitEvents) -> bool:

@@ -73,6 +73,20 @@ def user_settings_file() -> Path:
     return Path(platformdirs.user_config_dir("hermes-dash")) / "settings.json"
 
 
+#: Alert channel fields: not numbers, so loaded by :func:`_load_channel_field`.
+_CHANNEL_FIELDS = ("alert_webhooks", "alert_ntfy_url", "alert_desktop")
+
+
+def _load_channel_field(settings: UserSettings, name: str, value: object) -> None:
+    """A channel field of the right type is taken; anything else keeps the default."""
+    if name == "alert_webhooks" and isinstance(value, list):
+        settings.alert_webhooks = [v for v in value if isinstance(v, str) and v.strip()]
+    elif name == "alert_ntfy_url" and (value is None or isinstance(value, str)):
+        settings.alert_ntfy_url = value or None
+    elif name == "alert_desktop" and isinstance(value, bool):
+        settings.alert_desktop = value
+
+
 @dataclass
 class UserSettings:
     """Preferences a user edits from the settings screen."""
@@ -89,6 +103,16 @@ class UserSettings:
     """Endpoints (host or host:port) whose calls cost nothing, whatever else says."""
     paid_endpoints: list[str] = field(default_factory=list)
     """Endpoints that bill, even on a private address (a company gateway)."""
+    alert_webhooks: list[str] = field(default_factory=list)
+    """Webhook URLs ``watch`` posts alerts to (Slack, Discord, or anything taking JSON)."""
+    alert_ntfy_url: str | None = None
+    """An ntfy topic URL ``watch`` posts alerts to (``https://ntfy.sh/TOPIC``)."""
+    alert_desktop: bool = True
+    """Whether ``watch`` also shows alerts as desktop notifications (where notify-send is)."""
+    active_hours_from: float | None = 7
+    """Start of the user's active hours (local, 0-23); spend outside them is overnight."""
+    active_hours_to: float | None = 24
+    """End of the user's active hours (local, 1-24)."""
 
     @classmethod
     def load(cls, path: Path) -> UserSettings:
@@ -116,6 +140,8 @@ class UserSettings:
             elif f.name in ("local_endpoints", "paid_endpoints"):
                 if isinstance(value, list):
                     setattr(settings, f.name, [v for v in value if isinstance(v, str)])
+            elif f.name in _CHANNEL_FIELDS:
+                _load_channel_field(settings, f.name, value)
             elif value is None:
                 setattr(settings, f.name, None)
             else:

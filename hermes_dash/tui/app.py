@@ -63,6 +63,8 @@ class HermesDashApp(ScreenNavigation):
         Binding("e", "routing", "Routing"),
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
+        Binding("k", "key_limits", "Key limits"),
+        Binding("o", "sources", "Sources"),
         Binding("h", "cost_check", "Cost check"),
         *(Binding(key, f"window('{name}')", name, show=False) for key, name in WINDOW_KEYS.items()),
         Binding("t", "toggle_theme", "Theme", show=False),
@@ -342,12 +344,12 @@ class HermesDashApp(ScreenNavigation):
         """Push the current state into the dashboard and update the banner."""
         self.dashboard.show_data(self.account, self.data, self.api.has_key)
         if self.data is not None:
-            alerts = limit_alerts(self.data, self.account.snapshot, self.clock())
+            alerts = limit_alerts(self.data, self.clock())
             alerts += budget_alerts(self.data, self.account.snapshot, self.prefs)
             new = {a.key for a in alerts} - {a.key for a in self.alerts}
             for alert in alerts:
                 if alert.key in new:
-                    self.notify(alert.message, title="Budget", severity=alert.severity)  # type: ignore[arg-type]
+                    self.notify(alert.message, title="Alert", severity=alert.severity, markup=False)  # type: ignore[arg-type]
             self.alerts = alerts
             self.dashboard.show_alerts(alerts)
         self.update_status()

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
 #: Actions that change what the dashboard shows or open a screen over it: from any
 #: other screen they would stack copies of screens or act on a dashboard out of sight.
-DASHBOARD_ACTIONS = frozenset({"window", "calls", "routing", "settings", "cost_check"})
+DASHBOARD_ACTIONS = frozenset(
+    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits"}
+)
 
 
 class ScreenNavigation(App[None]):
@@ -38,6 +40,7 @@ class ScreenNavigation(App[None]):
     action_toggle_theme: Callable[[], None]
     refresh_screen: Callable[[], None]
     save_prefs: Callable[[], None]
+    window_name: str
 
     def on_dashboard(self) -> bool:
         """Whether the dashboard (the base screen) is the screen on top."""
@@ -69,6 +72,16 @@ class ScreenNavigation(App[None]):
             )
             yield SystemCommand(
                 "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
+            )
+            yield SystemCommand(
+                "Cost by source",
+                "Cron jobs, platforms, subagents, tasks; drill to sessions",
+                self.action_sources,
+            )
+            yield SystemCommand(
+                "Key limits",
+                "The account's keys and the limits OpenRouter enforces",
+                self.action_key_limits,
             )
             yield SystemCommand(
                 "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
@@ -117,3 +130,24 @@ class ScreenNavigation(App[None]):
 
         if self.on_dashboard():
             self.push_screen(RoutingScreen(self.settings, self.api, self.store, clock=self.clock))
+
+    def action_sources(self) -> None:
+        """Open cost by source for the current window."""
+        from hermes_dash.calllog.records import Window
+        from hermes_dash.services.breakdown import active_hours
+        from hermes_dash.tui.screens.sources import SourcesScreen
+
+        if self.on_dashboard():
+            window = Window.named(self.window_name, self.clock())
+            self.push_screen(SourcesScreen(self.store, window, active_hours(self.prefs)))
+
+    def action_key_limits(self) -> None:
+        """Open the key-limits screen (needs a management key to list and set limits)."""
+        from hermes_dash.openrouter.management import ManagementClient
+        from hermes_dash.tui.screens.keys import KeyLimitsScreen
+
+        if self.on_dashboard():
+            client = ManagementClient(
+                self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+            )
+            self.push_screen(KeyLimitsScreen(client, self.store, self.clock))

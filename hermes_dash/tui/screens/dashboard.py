@@ -94,6 +94,7 @@ class DashboardScreen(Screen[None]):
         """Show the budget/runway banner, or hide it."""
         self.banner.set_class(bool(alerts), "-visible")
         self.banner.set_class(any(a.severity == "error" for a in alerts), "-error")
+        # Alerts name sessions from the call log: shown literally, never as markup.
         self.banner.update(fmt.lit("  ·  ".join(f"⚠ {a.message}" for a in alerts), None))
 
     def action_sort_providers(self) -> None:

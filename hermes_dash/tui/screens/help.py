@@ -18,6 +18,8 @@ HELP = """\
 | `c` | calls browser: every logged call, with filters |
 | `e` | routing editor for `provider_routing` in config.yaml |
 | `b` | settings: daily and monthly budgets, runway alert |
+| `o` | cost by source: cron jobs, platforms, CLI, subagents, auxiliary tasks; Enter drills in |
+| `k` | key limits: the account's keys and the hard limits OpenRouter enforces |
 | `h` | cost check: logged cost per model beside Hermes' own estimate and bill |
 | `t` | switch between dark and light theme |
 | `s` | sort the providers table by the next column |

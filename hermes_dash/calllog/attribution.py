@@ -1,0 +1,63 @@
+"""Call-log sums per (session, platform, task) over a window: the raw material of cost by
+source. The measures are the rollups' own expressions, so the parts add up to exactly the
+window's totals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.store import CallStore
+
+#: The user's active hours (local time) by default: 07:00 to 24:00; the rest is overnight.
+ACTIVE_HOURS = (7, 24)
+
+_MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens", "output_tokens")
+_SUMS = ", ".join(
+    f"SUM({expr.format(r='c')})" for name, expr in schema.ROLLUP_MEASURES if name in _MEASURES
+)
+_ORDER = [name for name, _ in schema.ROLLUP_MEASURES if name in _MEASURES]
+
+
+@dataclass
+class Part:
+    """The sums of one (session, platform, task) group, split day/overnight for cost."""
+
+    session_id: str | None
+    platform: str | None
+    task: str | None
+    attempts: int = 0
+    calls: int = 0
+    rate_limited: int = 0
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    overnight_cost_usd: float = 0.0
+
+
+def parts(store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOURS) -> list[Part]:
+    """One Part per (session, platform, task) with calls in the window; cost outside the
+    ``active`` hours [from, to) of local time is also summed as overnight."""
+    start, end = active
+    rows = store._query(
+        f"SELECT c.session_id, c.platform, c.task, "
+        f"CAST(strftime('%H', c.started_at, 'unixepoch', 'localtime') AS INTEGER) "
+        f"NOT BETWEEN ? AND ?, {_SUMS} FROM calls c "
+        "WHERE c.started_at >= ? AND c.started_at < ? "
+        "GROUP BY c.session_id, c.platform, c.task, 4",
+        (start, end - 1, window.start, window.end),
+    )
+    found: dict[tuple[str | None, str | None, str | None], Part] = {}
+    for session, platform, task, overnight, *sums in rows:
+        part = found.setdefault((session, platform, task), Part(session, platform, task))
+        m = dict(zip(_ORDER, sums, strict=True))
+        part.attempts += int(m["calls"] or 0)
+        part.calls += int(m["logical_calls"] or 0)
+        part.rate_limited += int(m["rate_limited"] or 0)
+        part.cost_usd += float(m["cost_usd"] or 0.0)
+        part.input_tokens += int(m["input_tokens"] or 0)
+        part.output_tokens += int(m["output_tokens"] or 0)
+        if overnight:
+            part.overnight_cost_usd += float(m["cost_usd"] or 0.0)
+    return list(found.values())

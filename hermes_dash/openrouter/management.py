@@ -1,0 +1,221 @@
+"""OpenRouter's management API: list the account's keys and set a key's limit.
+
+The management key is powerful (it can create, disable and re-limit every key of the
+account), so it is sent only here, only in the Authorization header, and only to
+``{base_url}/keys`` on the configured OpenRouter URL; redirects are never followed.
+Failures use the same taxonomy and one-line messages as
+:mod:`hermes_dash.openrouter.client`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from hermes_dash.openrouter import errors
+from hermes_dash.openrouter.client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT_S,
+    error_for_status,
+    mask_key,
+    redact,
+)
+from hermes_dash.openrouter.records import _bool, _num, _str
+
+if TYPE_CHECKING:
+    import httpx
+
+#: ``GET /keys`` answers in pages of this many keys.
+PAGE_SIZE = 100
+#: A server that never stops paging is broken: 100 pages are 10,000 keys.
+MAX_PAGES = 100
+MAX_BODY = 8 * 1024 * 1024
+LIMIT_RESETS = ("daily", "weekly", "monthly")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One API key of the account, as ``GET /keys`` lists it (USD)."""
+
+    hash: str
+    name: str | None
+    label: str | None
+    disabled: bool
+    limit: float | None
+    limit_remaining: float | None
+    limit_reset: str | None
+    usage: float | None
+    usage_daily: float | None
+    usage_weekly: float | None
+    usage_monthly: float | None
+    byok_usage: float | None
+    include_byok_in_limit: bool | None
+
+    @property
+    def display_name(self) -> str:
+        """The name, else the label, else the start of the hash."""
+        return self.name or self.label or self.hash[:12]
+
+    @classmethod
+    def parse(cls, item: Any) -> KeyRecord:
+        """Parse one key object."""
+        if not isinstance(item, Mapping):
+            raise errors.MalformedResponse("key entry is not an object")
+        key_hash = _str(item, "hash")
+        if not key_hash:
+            raise errors.MalformedResponse("key entry lacks a hash")
+        return cls(
+            hash=key_hash,
+            name=_str(item, "name"),
+            label=_str(item, "label"),
+            disabled=bool(_bool(item, "disabled")),
+            limit=_num(item, "limit"),
+            limit_remaining=_num(item, "limit_remaining"),
+            limit_reset=_str(item, "limit_reset"),
+            usage=_num(item, "usage"),
+            usage_daily=_num(item, "usage_daily"),
+            usage_weekly=_num(item, "usage_weekly"),
+            usage_monthly=_num(item, "usage_monthly"),
+            byok_usage=_num(item, "byok_usage"),
+            include_byok_in_limit=_bool(item, "include_byok_in_limit"),
+        )
+
+
+def _management_message(exc: errors.OpenRouterError) -> errors.OpenRouterError:
+    """The client's messages speak of the API key; here it is the management key."""
+    if isinstance(exc, errors.Unauthorized):
+        return errors.Unauthorized(
+            "OpenRouter rejected the management key (401 unauthorized); "
+            "check OPENROUTER_MANAGEMENT_KEY"
+        )
+    if isinstance(exc, errors.Forbidden):
+        return errors.Forbidden(
+            f"{exc}; is OPENROUTER_MANAGEMENT_KEY a management key "
+            "(openrouter.ai/settings/management-keys)?"
+        )
+    return exc
+
+
+class ManagementClient:
+    """``GET /keys`` (all pages) and ``PATCH /keys/{hash}`` with the management key."""
+
+    def __init__(
+        self,
+        management_key: str | None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self._key = management_key
+        self.base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._transport = transport
+        self._pool: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"ManagementClient({self.base_url!r}, key={mask_key(self._key)})"
+
+    @property
+    def has_key(self) -> bool:
+        """Whether a management key is configured."""
+        return bool(self._key)
+
+    @property
+    def masked_key(self) -> str:
+        """The management key, masked for display."""
+        return mask_key(self._key)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._pool is None:
+            import httpx
+
+            self._pool = httpx.AsyncClient(
+                timeout=httpx.Timeout(self._timeout),
+                transport=self._transport,
+                follow_redirects=False,  # the key must not travel to another address
+                headers={"User-Agent": "hermes-dash", "X-Title": "hermes-dash"},
+            )
+        return self._pool
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> Any:
+        import httpx
+
+        if not self._key:
+            raise errors.Unauthorized("no OPENROUTER_MANAGEMENT_KEY configured")
+        if not path.startswith("/keys"):  # the one family of endpoints this key is for
+            raise ValueError(f"management key requested for {path}")
+        headers = {"Authorization": f"Bearer {self._key}"}
+        url = f"{self.base_url}{path}"
+        what = f"{method} {path.split('?')[0] if path == '/keys' else '/keys/…'}"
+        try:
+            response = await self._http().request(
+                method, url, params=params, json=body, headers=headers
+            )
+            content = response.content[: MAX_BODY + 1]
+        except httpx.TimeoutException:
+            raise errors.RequestTimeout(f"OpenRouter did not answer {what} in time") from None
+        except httpx.ConnectError:
+            raise errors.ConnectionFailed(
+                f"cannot connect to OpenRouter at {self.base_url}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise errors.ConnectionFailed(
+                f"{what} to OpenRouter failed ({type(exc).__name__})"
+            ) from None
+        if len(content) > MAX_BODY:
+            raise errors.MalformedResponse(f"OpenRouter's answer to {what} is too large")
+        if response.status_code >= 300:
+            failure = _management_message(error_for_status(response.status_code, content, response))
+            failure.args = (redact(str(failure), self._key),)
+            raise failure
+        try:
+            return json.loads(content)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.MalformedResponse(f"OpenRouter's answer to {what} is not JSON") from None
+
+    async def list_keys(self) -> list[KeyRecord]:
+        """Every key of the account, following ``offset`` pages."""
+        keys: list[KeyRecord] = []
+        seen: set[str] = set()
+        for page in range(MAX_PAGES):
+            body = await self._request("GET", "/keys", params={"offset": str(page * PAGE_SIZE)})
+            if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
+                raise errors.MalformedResponse("unexpected /keys answer: no 'data' list")
+            items = [KeyRecord.parse(item) for item in body["data"]]
+            fresh = [k for k in items if k.hash not in seen]
+            seen.update(k.hash for k in fresh)
+            keys.extend(fresh)
+            # A short page is the last; a page of nothing new means the server ignores
+            # offset, and asking again would loop.
+            if len(items) < PAGE_SIZE or not fresh:
+                break
+        return keys
+
+    async def set_limit(self, key_hash: str, limit: float | None, reset: str | None) -> KeyRecord:
+        """``PATCH /keys/{hash}`` with ``limit`` and ``limit_reset``; the updated key."""
+        if reset is not None and reset not in LIMIT_RESETS:
+            raise ValueError(f"limit_reset must be one of {', '.join(LIMIT_RESETS)}")
+        body = await self._request(
+            "PATCH",
+            f"/keys/{quote(key_hash, safe='')}",
+            body={"limit": limit, "limit_reset": reset},
+        )
+        if not isinstance(body, Mapping):
+            raise errors.MalformedResponse("unexpected PATCH /keys answer")
+        return KeyRecord.parse(body.get("data", body))
