@@ -66,13 +66,21 @@ def _storm(store: CallStore, since: float) -> tuple[int, int]:
 
 
 def last_refusal(store: CallStore, since: float) -> Refusal | None:
-    """The newest 402 since ``since``, with its limit source."""
+    """The newest 402 since ``since``, with its limit source, while calls are still being
+    refused: a success after it means the limit no longer holds (raised, reset, credits
+    bought), so there is nothing to report."""
     rows = store._query(
         "SELECT started_at, limit_source FROM calls WHERE started_at >= ? AND http_status = 402 "
         "ORDER BY started_at DESC LIMIT 1",
         (since,),
     )
-    return Refusal(rows[0][0], rows[0][1]) if rows else None
+    if not rows:
+        return None
+    at = rows[0][0]
+    later_ok = store._query(
+        "SELECT 1 FROM calls WHERE started_at > ? AND status = 'ok' LIMIT 1", (at,)
+    )
+    return None if later_ok else Refusal(at, rows[0][1])
 
 
 def _spend(store: CallStore, start: float, end: float) -> float:

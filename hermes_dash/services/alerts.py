@@ -15,7 +15,8 @@ from hermes_dash.calllog.signals import CallSignals, read_signals
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import FreeQuota, free_quota, utc_day_start, utc_month_start
-from hermes_dash.services.keybudget import explain_402, reset_text
+from hermes_dash.services.keybudget import reset_text
+from hermes_dash.services.limits import payment_message
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import burn
 
@@ -156,8 +157,8 @@ def account_rules(i: AlertInputs, r: AlertRules) -> list[Alert]:
         out.append(Alert("credits", "error", f"Credits exhausted: balance ${snap.balance:,.2f}"))
     sig = i.signals
     if sig is not None and sig.refusal is not None and i.now - sig.refusal.at < 3600:
-        reset = snap.limit_reset if snap is not None else None
-        why = explain_402(sig.refusal.limit_source, reset, i.now)
+        # Without a poll of /key yet, when the limit resets is not known (not "never").
+        why = payment_message(sig.refusal.limit_source, snap, i.now)
         out.append(Alert("refused-402", "error", f"Calls refused (402): {why}"))
     return out
 
