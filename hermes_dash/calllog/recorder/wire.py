@@ -116,7 +116,7 @@ class Attempt:
                 reader.feed(chunk)
                 # The body's own end ends the attempt, even if the caller never closes
                 # the response (its row would otherwise wait for the garbage collector).
-                if reader.sse and reader.end_marker(chunk):
+                if reader.sse and reader.stream_done:
                     self.end("complete")
             if self._expected is not None and self._received >= self._expected:
                 self.end("complete")
