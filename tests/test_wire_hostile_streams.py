@@ -4,6 +4,9 @@ across network chunks. The row must carry the usage that arrives after them."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -134,3 +137,67 @@ def test_end_event_split_across_chunks_keeps_its_usage(log: Path, gated: _Gated)
     assert row["status"] == "ok"
     assert row["cost_usd"] == pytest.approx(0.0042)
     assert row["finish_reason"] == "completed"
+
+
+class _Json:
+    """A 127.0.0.1 server answering every POST with one JSON body (bytes as given)."""
+
+    def __init__(self, body: bytes) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.parametrize("cost", ["NaN", "-1", "1e300", '"0.5"', "true", "Infinity"])
+def test_an_insane_billed_cost_is_unknown_not_zero(log: Path, tmp_path: Path, cost: str) -> None:
+    body = (
+        b'{"id": "gen-9", "provider": "Up", "model": "m/x", "choices": [{"finish_reason": '
+        b'"stop"}], "usage": {"prompt_tokens": 10, "completion_tokens": 2, "cost": '
+        + cost.encode()
+        + b"}}"
+    )
+    srv = _Json(body)
+    port = srv.httpd.server_address[1]
+    # This server stands for a paid endpoint (loopback would be local, a known $0).
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"paid_endpoints": [f"127.0.0.1:{port}"]}))
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=url, headers=HEADERS) as client:
+            client.post("/chat/completions", json={"model": "m/x", "messages": []})
+    finally:
+        srv.close()
+    [row] = rows(log)
+    assert row["status"] == "ok"
+    assert row["cost_usd"] is None
+    # Not "billed by OpenRouter": still to be priced, so it is never counted as $0.
+    assert row["cost_source"] is None
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--json", "--offline", "--db", str(log)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HERMES_HOME": str(tmp_path), "HERMES_DASH_SETTINGS": str(settings)},
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    calls = json.loads(r.stdout)["calls"]
+    assert calls["attempts"] == 1
+    assert calls["cost_usd"] is None

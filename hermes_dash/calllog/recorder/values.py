@@ -154,6 +154,10 @@ def clean_row(row: Mapping[str, Any], now: float | None = None) -> dict[str, Any
         ended = out.get("ended_at")
         started = ended - (out.get("latency_s") or 0.0) if ended is not None else now
         out["started_at"] = max(started, MIN_TIME)
+    if out.get("cost_usd") is None and out.get("cost_source") in ("openrouter", "estimate"):
+        # A billed cost that was no sane number (NaN, negative, text) is not a known cost:
+        # left with its source it would read as a known $0 and never be priced.
+        out["cost_source"] = None
     for key in NOT_NULL_TEXT:
         if out.get(key) is None:
             out[key] = "error" if key == "status" else ""
