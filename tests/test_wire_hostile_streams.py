@@ -201,3 +201,21 @@ def test_an_insane_billed_cost_is_unknown_not_zero(log: Path, tmp_path: Path, co
     calls = json.loads(r.stdout)["calls"]
     assert calls["attempts"] == 1
     assert calls["cost_usd"] is None
+
+
+def test_a_call_log_deleted_while_hermes_runs_is_made_anew(log: Path, tmp_path: Path) -> None:
+    """The user removes calls.db (to start afresh) while an agent keeps running: the
+    next rows go to a new file at the same path, not into the removed one."""
+    body = b'{"id": "gen-1", "model": "m/x", "usage": {"prompt_tokens": 1, "cost": 0.25}}'
+    srv = _Json(body)
+    try:
+        url = f"http://127.0.0.1:{srv.httpd.server_address[1]}"
+        with httpx.Client(base_url=url, headers=HEADERS) as client:
+            client.post("/chat/completions", json={"model": "m/first", "messages": []})
+            assert [r["model"] for r in rows(log)] == ["m/first"]
+            for leftover in tmp_path.glob("calls.db*"):
+                leftover.unlink()
+            client.post("/chat/completions", json={"model": "m/second", "messages": []})
+    finally:
+        srv.close()
+    assert [r["model"] for r in rows(log)] == ["m/second"]
