@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from hermes_dash.calllog import recorder
+from hermes_dash.calllog.recorder import schema
 
 from .wire_helpers import HEADERS, log, rows
 
@@ -219,3 +222,43 @@ def test_a_call_log_deleted_while_hermes_runs_is_made_anew(log: Path, tmp_path: 
     finally:
         srv.close()
     assert [r["model"] for r in rows(log)] == ["m/second"]
+
+
+def test_a_v1_estimate_priced_on_hermes_tokens_is_priced_again(tmp_path: Path) -> None:
+    """The hook-only recorder's estimates took cache reads off Hermes' input tokens, which
+    already excluded them: after the migration such a cost is unknown (to be priced again
+    on the full prompt), not kept about 6x too low. A billed cost is kept."""
+    path = tmp_path / "calls.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in schema.MIGRATIONS[1]:
+        conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    now = time.time()
+    insert = (
+        "INSERT INTO calls (started_at, provider, base_url_host, model, status, http_status, "
+        "input_tokens, cache_read_tokens, output_tokens, cost_usd, cost_source) "
+        "VALUES (?, 'openrouter', 'openrouter.ai', 'm/a', 'ok', 200, 200, ?, 10, ?, ?)"
+    )
+    conn.execute(insert, (now - 60, 1000, 0.0001, "estimate"))  # wrong: cache taken twice
+    conn.execute(insert, (now - 50, 0, 0.0002, "estimate"))  # no cache: it was right
+    conn.execute(insert, (now - 40, 1000, 0.0005, "openrouter"))  # billed: the truth
+    conn.close()
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--json", "--offline", "--db", str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HERMES_HOME": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    conn = sqlite3.connect(path)
+    got = conn.execute("SELECT input_tokens, cost_usd, cost_source FROM calls ORDER BY id")
+    assert got.fetchall() == [
+        (1200, None, None),
+        (200, 0.0002, "estimate"),
+        (1200, 0.0005, "openrouter"),
+    ]
+    conn.close()
+    assert json.loads(r.stdout)["calls"]["input_tokens"] == 2600
