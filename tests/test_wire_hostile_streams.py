@@ -262,3 +262,37 @@ def test_a_v1_estimate_priced_on_hermes_tokens_is_priced_again(tmp_path: Path) -
     ]
     conn.close()
     assert json.loads(r.stdout)["calls"]["input_tokens"] == 2600
+
+
+def _summary(db: Path, home: Path, settings: Path) -> dict[str, Any]:
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--json", "--offline", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HERMES_HOME": str(home), "HERMES_DASH_SETTINGS": str(settings)},
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+
+def test_an_ipv6_endpoint_is_written_as_the_settings_name_it(log: Path, tmp_path: Path) -> None:
+    """``[::1]:9`` is stored bracketed, as a user writes it in local/paid_endpoints and as
+    a URL names it: unbracketed, ``::1:9`` reads as another address (and port 9 is lost)."""
+    with httpx.Client(timeout=5) as client, pytest.raises(httpx.TransportError):
+        client.post("http://[::1]:9/v1/chat/completions", json={"model": "m/x"})
+    [row] = rows(log)
+    assert row["endpoint"] == "[::1]:9"
+    assert row["http_status"] is None and row["status"] == "error"
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    # Loopback: a known $0.
+    assert _summary(log, tmp_path, settings)["calls"]["cost_usd"] == 0
+    conn = sqlite3.connect(log)
+    conn.execute("UPDATE calls SET cost_usd = NULL, cost_source = NULL")
+    conn.commit()
+    conn.close()
+    # The user says this endpoint is paid: its cost is unknown, not $0.
+    settings.write_text(json.dumps({"paid_endpoints": ["[::1]:9"]}))
+    assert _summary(log, tmp_path, settings)["calls"]["cost_usd"] is None

@@ -100,6 +100,16 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
     return cleaned or None
 
 
+def endpoint(host: str | None, port: int | None) -> str | None:
+    """host[:port] as a URL writes it: an IPv6 literal in brackets (``[::1]:8000``), so
+    that it reads back as one address and one port, and matches the user's settings."""
+    if not host:
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
+
+
 def number(value: Any, limit: float = float(MAX_COUNT)) -> float | None:
     """A finite float in ``[0, limit]``, or None (bools, text, NaN, infinities, negatives)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
