@@ -145,7 +145,7 @@ def test_end_event_split_across_chunks_keeps_its_usage(log: Path, gated: _Gated)
 class _Json:
     """A 127.0.0.1 server answering every POST with one JSON body (bytes as given)."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, content_type: str | None = "application/json") -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -155,7 +155,8 @@ class _Json:
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+                if content_type is not None:
+                    self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -296,3 +297,39 @@ def test_an_ipv6_endpoint_is_written_as_the_settings_name_it(log: Path, tmp_path
     # The user says this endpoint is paid: its cost is unknown, not $0.
     settings.write_text(json.dumps({"paid_endpoints": ["[::1]:9"]}))
     assert _summary(log, tmp_path, settings)["calls"]["cost_usd"] is None
+
+
+def _post_one(log: Path, srv: _Json) -> dict[str, Any]:
+    try:
+        url = f"http://127.0.0.1:{srv.httpd.server_address[1]}"
+        with httpx.Client(base_url=url, headers=HEADERS) as client:
+            client.post("/chat/completions", json={"model": "m/x", "messages": []})
+    finally:
+        srv.close()
+    [row] = rows(log)
+    return row
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html>captive portal</html>", "text/html"),
+        (b"<html>a proxy said 200</html>", "application/json"),
+        (b"", "application/json"),
+        (b'{"id": "gen-1", "usage": {"cost": 0.', "application/json"),
+    ],
+)
+def test_a_200_that_is_no_json_answer_is_an_error(
+    log: Path, body: bytes, content_type: str
+) -> None:
+    row = _post_one(log, _Json(body, content_type))
+    assert (row["status"], row["http_status"], row["error_reason"]) == ("error", 200, "bad_body")
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain"])
+def test_a_json_answer_not_typed_json_is_still_read(log: Path, content_type: str | None) -> None:
+    body = json.dumps({"id": "gen-7", "provider": "Up", "usage": USAGE}).encode()
+    row = _post_one(log, _Json(body, content_type))
+    assert row["status"] == "ok"
+    assert (row["generation_id"], row["upstream"]) == ("gen-7", "Up")
+    assert row["cost_usd"] == pytest.approx(0.0042) and row["cost_source"] == "openrouter"

@@ -190,7 +190,10 @@ class BodyReader:
 
     def __init__(self, content_type: str, content_encoding: str) -> None:
         self.sse = "text/event-stream" in content_type
-        self.json = not self.sse and "json" in content_type
+        # Every model API answers JSON when it does not stream: a body typed otherwise
+        # (none, text/plain, a proxy's HTML) is still read, to learn whether it was JSON.
+        self.json = not self.sse
+        self.undecodable = False  # a whole body that was not JSON: Hermes got no answer
         encoding = content_encoding.strip().lower()
         self._inflate: Any = None
         self.readable = encoding in ("", "identity", "gzip", "deflate")
@@ -265,9 +268,13 @@ class BodyReader:
                 self._events(tail[tail.find(b"\n") + 1 :])  # from the first whole line
             else:
                 self._events(bytes(self._body))
-        elif self.json and self._body and not self._too_big:
-            with contextlib.suppress(ValueError, RecursionError):
+        elif self.json and self.readable and not self._too_big:
+            try:
                 self.facts.absorb(json.loads(bytes(self._body)))
+            except RecursionError:
+                pass  # JSON too deeply nested for us, not necessarily for the caller
+            except ValueError:
+                self.undecodable = True
         self._head = bytearray()
         self._body = bytearray()
 
