@@ -333,3 +333,26 @@ def test_a_json_answer_not_typed_json_is_still_read(log: Path, content_type: str
     assert row["status"] == "ok"
     assert (row["generation_id"], row["upstream"]) == ("gen-7", "Up")
     assert row["cost_usd"] == pytest.approx(0.0042) and row["cost_source"] == "openrouter"
+
+
+def test_burn_rate_is_unknown_while_every_cost_is(log: Path, tmp_path: Path) -> None:
+    """Calls to a paid endpoint not priced yet (offline): cost and burn rate are unknown,
+    never $0 and $0/h."""
+    srv = _Json(json.dumps({"id": "gen-3", "usage": {"prompt_tokens": 5}}).encode())
+    port = srv.httpd.server_address[1]
+    _post_one(log, srv)
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"paid_endpoints": [f"127.0.0.1:{port}"]}))
+    out = _summary(log, tmp_path, settings)
+    assert out["calls"]["cost_usd"] is None and out["calls"]["unpriced"] == 1
+    assert out["burn_rate_usd_per_hour"] is None
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--offline", "--db", str(log)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HERMES_HOME": str(tmp_path), "HERMES_DASH_SETTINGS": str(settings)},
+        timeout=60,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "burn -" in r.stdout and "$0.0000/h" not in r.stdout
