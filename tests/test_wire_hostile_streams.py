@@ -265,12 +265,17 @@ def test_a_v1_estimate_priced_on_hermes_tokens_is_priced_again(tmp_path: Path) -
     assert json.loads(r.stdout)["calls"]["input_tokens"] == 2600
 
 
-def _summary(db: Path, home: Path, settings: Path) -> dict[str, Any]:
+def _summary(db: Path, home: Path, settings: Path, **env: str) -> dict[str, Any]:
     r = subprocess.run(
         [sys.executable, "-m", "hermes_dash", "summary", "--json", "--offline", "--db", str(db)],
         capture_output=True,
         text=True,
-        env={**os.environ, "HERMES_HOME": str(home), "HERMES_DASH_SETTINGS": str(settings)},
+        env={
+            **os.environ,
+            "HERMES_HOME": str(home),
+            "HERMES_DASH_SETTINGS": str(settings),
+            **env,
+        },
         timeout=60,
         check=False,
     )
@@ -356,3 +361,30 @@ def test_burn_rate_is_unknown_while_every_cost_is(log: Path, tmp_path: Path) -> 
     )
     assert r.returncode == 0, r.stderr
     assert "burn -" in r.stdout and "$0.0000/h" not in r.stdout
+
+
+def test_the_bill_is_not_called_other_apps_while_the_log_is_unpriced(
+    log: Path, tmp_path: Path
+) -> None:
+    """Two stored /key polls say $0.50 was billed; the log holds one paid call not priced
+    yet (offline). The log's side is unknown: no 0 % coverage, no $0.50 "from other apps"."""
+    srv = _Json(json.dumps({"id": "gen-4", "usage": {"prompt_tokens": 5}}).encode())
+    port = srv.httpd.server_address[1]
+    _post_one(log, srv)
+    now = time.time()
+    conn = sqlite3.connect(log)
+    conn.executemany(
+        "INSERT INTO account_snapshots (taken_at, usage) VALUES (?, ?)",
+        [(now - 3000, 1.0), (now, 1.5)],
+    )
+    conn.commit()
+    conn.close()
+    settings = tmp_path / "settings.json"
+    settings.write_text("{}")
+    # This server stands for OpenRouter (so its calls are the bill's); --offline never dials.
+    url = f"http://127.0.0.1:{port}/api/v1"
+    rec = _summary(log, tmp_path, settings, HERMES_DASH_OPENROUTER_URL=url)["reconciliation"]
+    assert rec["billed_usd"] == pytest.approx(0.5)
+    assert rec["logged_unpriced_calls"] == 1
+    assert rec["logged_usd"] is None
+    assert rec["difference_usd"] is None and rec["coverage_pct"] is None
