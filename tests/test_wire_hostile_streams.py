@@ -20,6 +20,9 @@ import pytest
 
 from hermes_dash.calllog import recorder
 from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.records import CallRow
+from hermes_dash.openrouter.records import Pricing
+from hermes_dash.services.enrich import estimate_cost
 
 from .wire_helpers import HEADERS, log, rows
 
@@ -388,3 +391,26 @@ def test_the_bill_is_not_called_other_apps_while_the_log_is_unpriced(
     assert rec["logged_unpriced_calls"] == 1
     assert rec["logged_usd"] is None
     assert rec["difference_usd"] is None and rec["coverage_pct"] is None
+
+
+def test_cache_writes_are_priced_once() -> None:
+    """OpenRouter's own example: 194 prompt tokens of which 100 were written to the cache.
+    The 100 are priced at the write rate, the 94 others at the prompt rate; not all 194 at
+    the prompt rate and the 100 again on top."""
+    price = Pricing.parse(
+        {"prompt": "0.000001", "completion": "0.000004", "input_cache_write": "0.00000125"}
+    )
+    row = CallRow(
+        **{
+            **dict.fromkeys(CallRow.COLUMNS),
+            "id": 1,
+            "started_at": 0.0,
+            "provider": "openrouter",
+            "model": "m/x",
+            "status": "ok",
+            "input_tokens": 194,
+            "cache_write_tokens": 100,
+            "output_tokens": 2,
+        }
+    )
+    assert estimate_cost(row, price) == pytest.approx(94e-6 + 100 * 1.25e-6 + 2 * 4e-6)
