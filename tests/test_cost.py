@@ -50,7 +50,8 @@ def test_estimate_counts_cached_tokens_once() -> None:
     price = Pricing.parse(LIST)
     row = _row(input_tokens=10_000, cache_read_tokens=8_000, output_tokens=100)
     assert estimate_cost(row, price) == pytest.approx(2_000e-6 + 8_000e-7 + 100 * 4e-6)
-    # cache writes at their own rate on top; reasoning at its own rate; a per-request fee
+    # cache writes (part of the prompt's count) at their own rate; reasoning at its own
+    # rate; a per-request fee
     price = Pricing.parse(
         {
             **LIST,
@@ -61,7 +62,7 @@ def test_estimate_counts_cached_tokens_once() -> None:
     )
     row = _row(input_tokens=1_000, cache_write_tokens=500, output_tokens=300, reasoning_tokens=200)
     assert estimate_cost(row, price) == pytest.approx(
-        1_000e-6 + 500 * 1.2e-6 + 100 * 4e-6 + 200 * 1e-5 + 0.002
+        500e-6 + 500 * 1.2e-6 + 100 * 4e-6 + 200 * 1e-5 + 0.002
     )
 
 

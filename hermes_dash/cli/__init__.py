@@ -258,7 +258,8 @@ def _print_summary_table(s: dict[str, Any]) -> None:
     if rec["billed_usd"] is not None:
         print(
             f"  bill      OpenRouter billed {_money(rec['billed_usd'])}, the log holds "
-            f"{_money(rec['logged_usd'])} ({rec['coverage_pct'] or 0:.0f} %); "
+            f"{_money(rec['logged_usd'], 'an unknown cost')} ("
+            f"{'-' if rec['coverage_pct'] is None else format(rec['coverage_pct'], '.0f')} %); "
             f"{_money(rec['difference_usd'])} {rec['difference_is']}"
         )
     limits = s["rate_limits"]

@@ -57,19 +57,20 @@ Priced = tuple[float, str, str | None]
 def estimate_cost(row: CallRow, price: Pricing) -> float:
     """USD for a call's tokens at these prices.
 
-    ``input_tokens`` is the prompt's full count (cache reads included), so the fresh part
-    is ``input - cache_read``; cache writes are billed at their own rate on top, reasoning
+    ``input_tokens`` is the prompt's full count (cache reads and writes included, as
+    OpenRouter's ``prompt_tokens`` and the recorder's Anthropic sum count them), so the
+    fresh part is ``input - cache_read - cache_write``; cache writes at their own rate, reasoning
     tokens (part of the output) at the reasoning rate when the model has one, plus any
     per-request price. The prompt's length picks the price tier.
     """
     prompt = row.input_tokens or 0
     price = price.for_prompt(prompt)
     cache_read = min(prompt, row.cache_read_tokens or 0)
-    cache_write = row.cache_write_tokens or 0
+    cache_write = min(prompt - cache_read, row.cache_write_tokens or 0)
     output = row.output_tokens or 0
     reasoning = min(output, row.reasoning_tokens or 0) if price.reasoning is not None else 0
     return (
-        (prompt - cache_read) * price.prompt
+        (prompt - cache_read - cache_write) * price.prompt
         + cache_read * (price.cache_read if price.cache_read is not None else price.prompt)
         + cache_write * (price.cache_write if price.cache_write is not None else price.prompt)
         + (output - reasoning) * price.completion

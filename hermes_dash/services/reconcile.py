@@ -55,18 +55,28 @@ class Reconciliation:
     by_day_model: list[dict[str, Any]] | None = None
 
     @property
+    def logged_known_usd(self) -> float | None:
+        """The log's cost, None while its calls are unpriced and nothing of it is known:
+        such calls are not $0, so the whole bill must not read as other apps' spend."""
+        if self.unpriced and self.logged_usd == 0:
+            return None
+        return self.logged_usd
+
+    @property
     def difference_usd(self) -> float | None:
         """Billed minus logged: spend the log did not see."""
-        if self.billed_usd is None:
+        logged = self.logged_known_usd
+        if self.billed_usd is None or logged is None:
             return None
-        return self.billed_usd - self.logged_usd
+        return self.billed_usd - logged
 
     @property
     def coverage_pct(self) -> float | None:
         """The share of the bill the log holds, in per cent."""
-        if self.billed_usd is None or self.billed_usd <= 0:
+        logged = self.logged_known_usd
+        if self.billed_usd is None or self.billed_usd <= 0 or logged is None:
             return None
-        return 100.0 * self.logged_usd / self.billed_usd
+        return 100.0 * logged / self.billed_usd
 
 
 def _iso(ts: float | None) -> str | None:
@@ -194,7 +204,7 @@ def reconciliation_json(r: Reconciliation) -> dict[str, Any]:
         "to": _iso(r.end),
         "billed_usd": rnd(r.billed_usd),
         "billed_source": "openrouter /key usage" if r.billed_usd is not None else None,
-        "logged_usd": rnd(r.logged_usd),
+        "logged_usd": rnd(r.logged_known_usd),
         "logged_billed_usd": rnd(r.logged_billed_usd),
         "logged_estimated_usd": rnd(r.logged_estimated_usd),
         "logged_unpriced_calls": r.unpriced,

@@ -56,12 +56,14 @@ def burn(
     store: CallStore, window: Window, totals: CallTotals, snap: AccountSnapshot | None
 ) -> Burn:
     """Burn rate over the window (the larger of logged and account spend) and runway."""
-    spend = totals.cost_usd
+    # Calls whose cost is not known yet, and nothing billed known: the rate is unknown,
+    # not $0/h (and no runway is drawn from it).
+    spend = totals.known_cost_usd
     from_account = account_spend(store, window)
     if from_account is not None:
-        spend = max(spend, from_account)
+        spend = from_account if spend is None else max(spend, from_account)
     hours = window.hours
-    rate = spend / hours if hours > 0 else None
+    rate = spend / hours if hours > 0 and spend is not None else None
     left = remaining_usd(snap)
     runway = None
     if rate and left is not None:

@@ -72,13 +72,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-def _host(base_url: Any) -> str | None:
+def _host(base_url: Any) -> tuple[str | None, str | None]:
+    """(host, host[:port]) of Hermes' base_url."""
     if not isinstance(base_url, str) or not base_url:
-        return None
+        return None, None
     try:
-        return urlsplit(base_url).hostname
+        parts = urlsplit(base_url)
+        host = parts.hostname
+        return host, values.endpoint(host, parts.port)
     except ValueError:
-        return None
+        return None, None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -87,7 +90,7 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _identity(kw: Mapping[str, Any]) -> dict[str, Any]:
     """The fields both hooks share (cleaned later, on the writer thread)."""
-    host = _host(kw.get("base_url"))
+    host, endpoint = _host(kw.get("base_url"))
     session = values.text(kw.get("session_id"))
     request_id = values.text(kw.get("api_request_id"))
     started = values.unix_time(kw.get("started_at"))
@@ -107,7 +110,7 @@ def _identity(kw: Mapping[str, Any]) -> dict[str, Any]:
         "platform": values.text(kw.get("platform")),
         "provider": provider,
         "base_url_host": host,
-        "endpoint": host,
+        "endpoint": endpoint,
         "model": values.text(kw.get("model")) or "",
         # Hook latency includes Hermes' retry backoff: it is what the hook measured.
         "latency_s": duration,

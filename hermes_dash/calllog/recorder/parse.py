@@ -29,6 +29,15 @@ _INTERESTING = re.compile(
     rb'"usage"\s*:\s*\{|"finish_reason"\s*:\s*"|"stop_reason"\s*:\s*"|"error"\s*:\s*\{'
     rb'|"type"\s*:\s*"(?:response\.(?:completed|failed|incomplete)|error)"'
 )
+# A stream's own end: a line (never text inside a JSON string, where a newline is escaped)
+# that is ``data: [DONE]``, or the event of Anthropic's ``message_stop`` or the Responses
+# API's ``response.completed``. ``(?<![^\n])`` anchors it at a line start.
+_END_EVENT = re.compile(
+    rb"(?<![^\n])(?:data: ?\[DONE\]|event: ?(?:message_stop|response\.completed)\r?\n"
+    rb'|data: ?\{\s*"type"\s*:\s*"(?:message_stop|response\.completed)")'
+)
+# The blank line that closes an event: only then has the end event's data all arrived.
+_EVENT_CLOSE = re.compile(rb"\n\r?\n")
 _MODEL = re.compile(rb'"model"\s*:\s*"((?:[^"\\]|\\.){1,300})"')
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 
@@ -181,7 +190,10 @@ class BodyReader:
 
     def __init__(self, content_type: str, content_encoding: str) -> None:
         self.sse = "text/event-stream" in content_type
-        self.json = not self.sse and "json" in content_type
+        # Every model API answers JSON when it does not stream: a body typed otherwise
+        # (none, text/plain, a proxy's HTML) is still read, to learn whether it was JSON.
+        self.json = not self.sse
+        self.undecodable = False  # a whole body that was not JSON: Hermes got no answer
         encoding = content_encoding.strip().lower()
         self._inflate: Any = None
         self.readable = encoding in ("", "identity", "gzip", "deflate")
@@ -195,6 +207,8 @@ class BodyReader:
         self._body = bytearray()  # the tail of a stream, or a whole JSON body
         self._trimmed = False
         self._too_big = False
+        self.end_seen = False  # the end event has begun (its line start passed)
+        self.stream_done = False  # ... and its closing blank line too: nothing more to come
 
     def feed(self, chunk: bytes) -> None:
         """One raw chunk as it came off the wire."""
@@ -208,6 +222,8 @@ class BodyReader:
             if len(self._head) < self.HEAD:
                 self._head += chunk[: self.HEAD - len(self._head)]
             self._body += chunk
+            if not self.stream_done:
+                self._check_end(len(chunk))
             if len(self._body) > 2 * self.TAIL:  # trimmed now and then: amortised O(1)
                 del self._body[: -self.TAIL]
                 self._trimmed = True
@@ -218,17 +234,30 @@ class BodyReader:
             else:
                 self._body += chunk
 
-    @staticmethod
-    def end_marker(chunk: bytes) -> bool:
-        """Whether a chunk carries a stream's end marker (checked on every chunk: cheap)."""
-        return b"[DONE]" in chunk or b"message_stop" in chunk or b"response.completed" in chunk
+    def _check_end(self, new: int) -> None:
+        """Look for the stream's end event in the ``new`` bytes just kept (and a few
+        before them, for a marker or a line start split across chunks)."""
+        body = self._body
+        if self.end_seen:
+            # Only bytes after the end event's start: a blank line before it is not its close.
+            if _EVENT_CLOSE.search(bytes(body[-(new + 2) :])):
+                self.stream_done = True
+            return
+        start = max(0, len(body) - new - 128)
+        view = bytes(body[start:])
+        if start:
+            # Start at a line start: a marker is only one at the beginning of a line.
+            nl = view.find(b"\n")
+            view = view[nl:] if nl >= 0 else b""
+        m = _END_EVENT.search(view)
+        if m is None:
+            return
+        self.end_seen = True
+        self.stream_done = _EVENT_CLOSE.search(view, m.end() - 1) is not None
 
     def saw_end(self) -> bool:
-        """Whether the stream's own end marker has passed (a close after it loses nothing)."""
-        end = bytes(self._body[-4096:])
-        return self.sse and (
-            b"[DONE]" in end or b"message_stop" in end or b"response.completed" in end
-        )
+        """Whether the stream's own end event has passed (a close after it loses nothing)."""
+        return self.sse and self.end_seen
 
     def decode(self) -> None:
         """Fill ``facts`` from what was kept (called on the writer thread)."""
@@ -239,9 +268,13 @@ class BodyReader:
                 self._events(tail[tail.find(b"\n") + 1 :])  # from the first whole line
             else:
                 self._events(bytes(self._body))
-        elif self.json and self._body and not self._too_big:
-            with contextlib.suppress(ValueError, RecursionError):
+        elif self.json and self.readable and not self._too_big:
+            try:
                 self.facts.absorb(json.loads(bytes(self._body)))
+            except RecursionError:
+                pass  # JSON too deeply nested for us, not necessarily for the caller
+            except ValueError:
+                self.undecodable = True
         self._head = bytearray()
         self._body = bytearray()
 
@@ -253,7 +286,7 @@ class BodyReader:
         if first >= 0:
             lines.append(_line_at(data, first))
         if not first_only:
-            if b"[DONE]" in data:
+            if _END_EVENT.search(data):
                 self.facts.done = True
             last = -1
             for match in _INTERESTING.finditer(data):

@@ -31,13 +31,17 @@ def attempt_row(a: Attempt) -> dict[str, Any]:
         facts = reader.facts
     http_ok = a.status is not None and 200 <= a.status < 300
     body_error = facts.error if facts is not None else None
-    ok = a.outcome == "complete" and http_ok and body_error is None
+    # A 200 whose body was no JSON (a proxy's HTML page, an empty body) answered nothing.
+    bad_body = reader is not None and reader.undecodable
+    ok = a.outcome == "complete" and http_ok and body_error is None and not bad_body
     if ok:
         reason = None
     elif a.status is not None and not http_ok:
         reason = _http_reason(a.status)
     elif body_error is not None:
         reason = "stream_error"  # a failure after streaming began, inside a 200
+    elif bad_body and a.outcome == "complete":
+        reason = "bad_body"
     else:
         reason = a.error_reason or "error"
     ended = a.ended if a.ended is not None else a.started

@@ -317,6 +317,10 @@ _V1 = [
 #: excludes cache reads: they get the prompt's full token count, as the wire reports it.
 _V2 = [
     *[f"ALTER TABLE calls ADD COLUMN {name} {kind}" for name, kind in V2_COLUMNS],
+    # Their estimates took the cache reads off a count that had none: priced ~6x low.
+    # Unknown again (before the tokens change below), they are priced anew on the full prompt.
+    "UPDATE calls SET cost_usd = NULL, cost_source = NULL WHERE source IS NULL "
+    "AND cost_source = 'estimate' AND COALESCE(cache_read_tokens, 0) > 0",
     "UPDATE calls SET source = 'hook', endpoint = base_url_host, "
     "input_tokens = input_tokens + COALESCE(cache_read_tokens, 0) WHERE source IS NULL",
     "CREATE INDEX IF NOT EXISTS calls_call_key ON calls (call_key) WHERE call_key IS NOT NULL",

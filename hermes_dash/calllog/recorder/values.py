@@ -100,6 +100,16 @@ def text(value: Any, limit: int = MAX_TEXT) -> str | None:
     return cleaned or None
 
 
+def endpoint(host: str | None, port: int | None) -> str | None:
+    """host[:port] as a URL writes it: an IPv6 literal in brackets (``[::1]:8000``), so
+    that it reads back as one address and one port, and matches the user's settings."""
+    if not host:
+        return None
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}" if port else host
+
+
 def number(value: Any, limit: float = float(MAX_COUNT)) -> float | None:
     """A finite float in ``[0, limit]``, or None (bools, text, NaN, infinities, negatives)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -154,6 +164,10 @@ def clean_row(row: Mapping[str, Any], now: float | None = None) -> dict[str, Any
         ended = out.get("ended_at")
         started = ended - (out.get("latency_s") or 0.0) if ended is not None else now
         out["started_at"] = max(started, MIN_TIME)
+    if out.get("cost_usd") is None and out.get("cost_source") in ("openrouter", "estimate"):
+        # A billed cost that was no sane number (NaN, negative, text) is not a known cost:
+        # left with its source it would read as a known $0 and never be priced.
+        out["cost_source"] = None
     for key in NOT_NULL_TEXT:
         if out.get(key) is None:
             out[key] = "error" if key == "status" else ""

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from . import context, parse, writer
+from . import context, parse, values, writer
 
 #: Paths (by their end) of the model APIs recorded, and the ``api`` column they give.
 MODEL_PATHS = (
@@ -57,8 +57,7 @@ class Attempt:
         self._t0 = time.perf_counter()
         url = request.url
         self.host: str | None = url.host or None
-        port = url.port
-        self.endpoint = f"{url.host}:{port}" if port else url.host
+        self.endpoint = values.endpoint(url.host, url.port)
         self.api = api
         body = getattr(request, "_content", None)
         self.model, self.stream_asked = parse.sniff_request(
@@ -116,7 +115,7 @@ class Attempt:
                 reader.feed(chunk)
                 # The body's own end ends the attempt, even if the caller never closes
                 # the response (its row would otherwise wait for the garbage collector).
-                if reader.sse and reader.end_marker(chunk):
+                if reader.sse and reader.stream_done:
                     self.end("complete")
             if self._expected is not None and self._received >= self._expected:
                 self.end("complete")

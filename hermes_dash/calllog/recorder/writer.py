@@ -121,9 +121,23 @@ class _Connections:
 
     def __init__(self) -> None:
         self._conns: dict[str, sqlite3.Connection] = {}
+        self._files: dict[str, tuple[int, int]] = {}
+
+    @staticmethod
+    def _identity(path: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
 
     def get(self, path: str) -> sqlite3.Connection:
         conn = self._conns.get(path)
+        if conn is not None and self._identity(path) != self._files.get(path):
+            # The log was deleted or replaced since it was opened (a user starting afresh):
+            # rows written through the old connection would land in a removed file.
+            self.drop(path)
+            conn = None
         if conn is None:
             conn = schema.connect(path, timeout=BUSY_TIMEOUT_S)
             try:
@@ -132,6 +146,9 @@ class _Connections:
                 conn.close()
                 raise
             self._conns[path] = conn
+            identity = self._identity(path)
+            if identity is not None:
+                self._files[path] = identity
         return conn
 
     def drop(self, path: str) -> None:
