@@ -251,3 +251,60 @@ def test_a_drip_fed_keys_answer_ends_at_the_deadline(
     message = asyncio.run(go())
     assert time.monotonic() - started < 15
     assert "GET /keys" in message and MGMT_KEY not in message
+
+
+BY_COLUMNS = (
+    "started_at, provider, model, status, http_status, input_tokens, output_tokens, "
+    "cost_usd, cost_source, session_id, platform, task"
+)
+
+
+@pytest.mark.parametrize("by", ["source", "session", "platform", "task"])
+def test_cost_by_source_adds_up_with_impossible_rows(tmp_path: Path, by: str) -> None:
+    """Rows another writer left with a blob or a number in a text column crashed
+    ``summary --by`` with a traceback; an inf, a negative or a text cost made the parts
+    differ from the window's totals (the group holding them lost its good rows too)."""
+    import sqlite3
+
+    from hermes_dash.calllog.store import CallStore
+
+    db = tmp_path / "calls.db"
+    CallStore(db).close()
+    now = time.time()
+    good = ("openrouter", "m/a", "ok", 200, 10, 5, 0.25, "openrouter")
+    rows = [
+        (now - 60, *good, "cron_nightly_20261127_010203", "cron", "main"),
+        (now - 61, *good, b"\xff\x00", 5, 3.5),
+        (now - 62, *good, 12, b"telegram", None),
+        (now - 63, *good, "12", "telegram", "compression"),
+        (now - 64, *good, None, None, None),
+        (now - 65, "openrouter", "m/a", "ok", 200, 10, 5, float("inf"), "x", None, None, None),
+        (now - 67, "openrouter", "m/a", "ok", 200, -7, 5, -0.5, "x", None, None, None),
+        (now - 68, "openrouter", "m/a", "error", 429, 10, 5, "free", "x", b"\x01", None, None),
+    ]
+    conn = sqlite3.connect(db)
+    conn.executemany(f"INSERT INTO calls ({BY_COLUMNS}) VALUES ({','.join('?' * 12)})", rows)
+    conn.commit()
+    conn.close()
+    env = {**os.environ, "HERMES_HOME": str(tmp_path)}
+    p = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--offline", "--json", "--db", str(db),
+         "--by", by],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    assert "Traceback" not in p.stderr
+    out = json.loads(p.stdout)
+    calls, parts = out["calls"], out["breakdown"]
+    assert calls["cost_usd"] == pytest.approx(1.25)
+    for field, total in (
+        ("calls", "total"),
+        ("attempts", "attempts"),
+        ("rate_limited", "rate_limited"),
+        ("cost_usd", "cost_usd"),
+        ("input_tokens", "input_tokens"),
+        ("output_tokens", "output_tokens"),
+    ):
+        assert sum(x[field] for x in parts) == pytest.approx(calls[total]), field
+    assert sum(x["share"] for x in parts) == pytest.approx(1.0)
+    assert all(isinstance(x["key"], str) for x in parts)
