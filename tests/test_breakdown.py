@@ -28,7 +28,8 @@ def dash(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 
 def check_totals(s: dict) -> None:  # type: ignore[type-arg]
     parts, calls = s["breakdown"], s["calls"]
-    assert sum(p["attempts"] for p in parts) == calls["total"]
+    assert sum(p["calls"] for p in parts) == calls["total"]
+    assert sum(p["attempts"] for p in parts) == calls["attempts"]
     assert sum(p["rate_limited"] for p in parts) == calls["rate_limited"]
     assert sum(p["tokens"] for p in parts) == calls["input_tokens"] + calls["output_tokens"]
     assert sum(p["cost_usd"] for p in parts) == pytest.approx(calls["cost_usd"], abs=1e-4)
