@@ -136,7 +136,8 @@ async def test_cost_by_source_drills_to_sessions_and_calls(tmp_path: Path) -> No
         await wait_for(pilot, lambda: screen.sources, "the sources")
         # The screen's parts are the window's total, and the most expensive comes first.
         window_total = session.store.totals(screen.window)
-        assert sum(e.attempts for e in screen.sources) == window_total.calls
+        assert sum(e.calls for e in screen.sources) == window_total.calls
+        assert sum(e.attempts for e in screen.sources) == window_total.attempts
         assert sum(e.cost_usd for e in screen.sources) == pytest.approx(window_total.cost_usd)
         assert screen.sources[0].key == "cron:nightly"
         assert [e.key for e in screen.sources] == [
