@@ -78,3 +78,35 @@ async def test_an_amount_under_a_cent_or_absurd_is_not_sent(
         note = list(app._notifications)[-1]
         assert "$0.01" in note.message
     assert not [s for s in account.seen if s.method == "PATCH"]
+
+
+async def test_hostile_session_ids_on_the_sources_screen_draw_no_terminal_control(
+    tmp_path: Path,
+) -> None:
+    from hermes_dash.services.settings import UserSettings
+    from hermes_dash.tui.screens.sources import SourcesScreen
+
+    from .conftest import call
+    from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session
+
+    session = frozen_session(tmp_path, calls=50)
+    session.store.insert(
+        [call(FROZEN_NOW - 100 + i, session_id=f"cron_{EVIL}", platform=EVIL, cost_usd=50.0)
+         for i in range(3)]
+    )  # fmt: skip
+    app = frozen_app(session, prefs=UserSettings(runway_alert_hours=None))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("o")
+        screen = app.screen
+        assert isinstance(screen, SourcesScreen)
+        await wait_for(pilot, lambda: screen.sources, "the sources")
+        assert screen.sources[0].key.startswith("cron:")
+        await pilot.pause()
+        for text in _drawn(app):
+            assert not RAW_CONTROL.search(text), text
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.sessions, "the sessions")
+        await pilot.pause()
+        for text in _drawn(app):
+            assert not RAW_CONTROL.search(text), text
