@@ -43,6 +43,8 @@ class Receiver:
         self.posts: list[tuple[str, Any]] = []
         self.dripping = threading.Event()
         self.closing = threading.Event()
+        self.down = False
+        self.refused = 0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -59,6 +61,12 @@ class Receiver:
                         while not outer.closing.wait(0.2):
                             self.wfile.write(b".")
                             self.wfile.flush()
+                        return
+                    if outer.down:
+                        outer.refused += 1
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
                         return
                     outer.posts.append((self.path, json.loads(raw)))
                     self.send_response(200)
@@ -225,3 +233,28 @@ def test_a_second_watch_on_the_same_log_refuses(tmp_path: Path) -> None:
         assert first.poll() is None
     finally:
         stop(first)
+
+
+def test_an_alert_refused_before_a_restart_still_arrives_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The state file marks an alert sent when it is raised: stopped while the receiver
+    was down, a watch used to forget the message, and the next run never sent it."""
+    CallStore(tmp_path / "calls.db").insert(loop_rows("s1", time.time()))
+    receiver.down = True
+    proc = start_watch(tmp_path, "--webhook", receiver.url("/ok"))
+    try:
+        wait_for(lambda: receiver.refused >= 2, "two refused posts")
+    finally:
+        out, _ = stop(proc)
+    assert out.count("Request loop") == 1
+    receiver.down = False
+    proc = start_watch(tmp_path, "--webhook", receiver.url("/ok"))
+    try:
+        wait_for(lambda: receiver.alert_keys(), "the owed alert")
+    finally:
+        out, _ = stop(proc)
+    assert "Request loop" not in out  # standard output had it the first time
+    # Nothing is owed any more: a third run would send nothing.
+    assert notify.load_pending(tmp_path / "watch-state.json") == []
+    assert receiver.alert_keys() == ["loop:s1"]

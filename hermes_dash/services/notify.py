@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -37,6 +37,7 @@ SEND_DEADLINE_S = 30.0
 #: Longest message line: session ids and models come from the call log, which any
 #: program can write.
 TEXT_MAX = 1000
+_ALERT_FIELDS = ("key", "severity", "message", "group")
 #: A state file larger than this is not one we wrote.
 STATE_MAX_BYTES = 1024 * 1024
 #: Discord refuses longer ``content``.
@@ -203,6 +204,7 @@ class _Outbox:
     last_error: str | None = None
     #: A drain is under way: a second one would send the same message twice.
     busy: bool = False
+    delivered: int = 0
 
 
 def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
@@ -225,9 +227,27 @@ def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
         return {}
 
 
-def save_active(path: Path, active: dict[str, tuple[set[str], Alert]], log: Any) -> None:
+def load_pending(path: Path) -> list[dict[str, Any]]:
+    """Messages a previous run had not delivered yet (its receiver was down)."""
+    try:
+        if not path.is_file():
+            return []
+        with path.open("rb") as f:
+            items = json.loads(f.read(STATE_MAX_BYTES + 1)[:STATE_MAX_BYTES])["pending"]
+        return [i for i in items if isinstance(i, dict)][: QUEUE_MAX * 8]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return []
+
+
+def save_active(
+    path: Path,
+    active: dict[str, tuple[set[str], Alert]],
+    log: Any,
+    pending: list[dict[str, Any]] | None = None,
+) -> None:
     """Write the active conditions atomically (a failure only costs a repeat later)."""
     data = {
+        "pending": pending or [],
         "active": {
             cond: {
                 "sent": sorted(sent),
@@ -236,7 +256,7 @@ def save_active(path: Path, active: dict[str, tuple[set[str], Alert]], log: Any)
                 "message": a.message,
             }
             for cond, (sent, a) in active.items()
-        }
+        },
     }
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -277,6 +297,32 @@ class Notifier:
         self.state_path = state_path
         if state_path is not None:
             self.active = load_active(state_path)
+            self._requeue(load_pending(state_path))
+
+    def _requeue(self, pending: list[dict[str, Any]]) -> None:
+        """Queue again what a stopped run still owed a channel: the conditions count as
+        sent, so without this a message refused before a restart would never arrive."""
+        for item in pending:
+            try:
+                box = self.outboxes[int(item["channel"])]
+                if box.channel.name != item["name"]:
+                    continue  # the channels changed between runs
+                alert = Alert(**{f: str(item.get(f) or "") for f in _ALERT_FIELDS})
+                box.queue.append(Event(str(item["kind"]), alert, float(item["at"])))
+            except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+                continue
+
+    def _pending(self) -> list[dict[str, Any]]:
+        return [
+            {"channel": n, "name": box.channel.name, "kind": e.kind, "at": e.at, **asdict(e.alert)}
+            for n, box in enumerate(self.outboxes)
+            for e in box.queue
+        ]
+
+    def save(self) -> None:
+        """Keep the active conditions and the undelivered messages for the next run."""
+        if self.state_path is not None:
+            save_active(self.state_path, self.active, self._log, self._pending())
 
     def observe(self, alerts: list[Alert]) -> list[Event]:
         """Queue what is new and what recovered since the last evaluation."""
@@ -295,8 +341,8 @@ class Notifier:
             events.append(Event("recovered", last, now))
         for box in self.outboxes:
             box.queue.extend(events)
-        if events and self.state_path is not None:
-            save_active(self.state_path, self.active, self._log)
+        if events:
+            self.save()
         return events
 
     def next_due(self) -> float | None:
@@ -314,10 +360,13 @@ class Notifier:
         if box.busy or not box.queue or self.clock() < box.next_try:
             return
         box.busy = True
+        before = box.delivered
         try:
             await self._drain_box(box)
         finally:
             box.busy = False
+            if box.delivered != before:
+                self.save()  # what was delivered is not owed to the next run
 
     async def _drain_box(self, box: _Outbox) -> None:
         while box.queue:
@@ -339,6 +388,7 @@ class Notifier:
                 box.last_error = str(exc)
                 return
             box.queue.popleft()
+            box.delivered += 1
             if box.failures:
                 self._log(f"hermes-dash watch: {box.channel.name} is taking messages again")
             box.failures = 0
