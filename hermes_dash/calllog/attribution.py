@@ -7,15 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hermes_dash.calllog.recorder import schema
-from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.records import Window, finite, key_text
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.calllog.windows import _sane
 
 #: The user's active hours (local time) by default: 07:00 to 24:00; the rest is overnight.
 ACTIVE_HOURS = (7, 24)
 
 _MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens", "output_tokens")
+#: Each row's value as the window's totals read it (text, blobs, inf or a negative number
+#: left by another writer count as 0), or the parts would not add up to the totals.
 _SUMS = ", ".join(
-    f"SUM({expr.format(r='c')})" for name, expr in schema.ROLLUP_MEASURES if name in _MEASURES
+    f"SUM({_sane(expr.format(r='c'))})"
+    for name, expr in schema.ROLLUP_MEASURES
+    if name in _MEASURES
 )
 _ORDER = [name for name, _ in schema.ROLLUP_MEASURES if name in _MEASURES]
 
@@ -49,15 +54,20 @@ def parts(store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOU
         (start, end - 1, window.start, window.end),
     )
     found: dict[tuple[str | None, str | None, str | None], Part] = {}
-    for session, platform, task, overnight, *sums in rows:
+    for raw_session, raw_platform, raw_task, overnight, *sums in rows:
+        # A number or a blob in a text column (any writer can leave one) is grouped by
+        # its text, so every key compares and sorts as a string.
+        session, platform, task = (
+            None if v is None else key_text(v) for v in (raw_session, raw_platform, raw_task)
+        )
         part = found.setdefault((session, platform, task), Part(session, platform, task))
-        m = dict(zip(_ORDER, sums, strict=True))
-        part.attempts += int(m["calls"] or 0)
-        part.calls += int(m["logical_calls"] or 0)
-        part.rate_limited += int(m["rate_limited"] or 0)
-        part.cost_usd += float(m["cost_usd"] or 0.0)
-        part.input_tokens += int(m["input_tokens"] or 0)
-        part.output_tokens += int(m["output_tokens"] or 0)
+        m = {name: max(0.0, finite(v) or 0.0) for name, v in zip(_ORDER, sums, strict=True)}
+        part.attempts += int(m["calls"])
+        part.calls += int(m["logical_calls"])
+        part.rate_limited += int(m["rate_limited"])
+        part.cost_usd += m["cost_usd"]
+        part.input_tokens += int(m["input_tokens"])
+        part.output_tokens += int(m["output_tokens"])
         if overnight:
-            part.overnight_cost_usd += float(m["cost_usd"] or 0.0)
+            part.overnight_cost_usd += m["cost_usd"]
     return list(found.values())

@@ -16,6 +16,7 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.text import clean
 
 
 def add_budget_parser(
@@ -66,7 +67,7 @@ async def _keys_and_label(settings: DashSettings) -> tuple[list[KeyRecord], str 
 
 
 def _money(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.2f}"
+    return "-" if v is None else kb.usd(v)
 
 
 def _print_keys(keys: list[KeyRecord], now: float) -> None:
@@ -75,11 +76,13 @@ def _print_keys(keys: list[KeyRecord], now: float) -> None:
         f"{'limit':>10} {'left':>10} {'reset':<8} {'BYOK':>8}"
     )
     for k in keys:
-        name = k.display_name[:23] + (" (off)" if k.disabled else "")
+        # Names, hashes and resets come from the server: cleaned before they are padded,
+        # so terminal sequences never reach the screen and the columns stay aligned.
+        name = clean(k.display_name, 23) + (" (off)" if k.disabled else "")
         print(
-            f"  {name:<24} {k.hash[:12]:<12} {_money(k.usage_daily):>9} "
+            f"  {name:<24} {clean(k.hash[:12]):<12} {_money(k.usage_daily):>9} "
             f"{_money(k.usage_weekly):>9} {_money(k.usage_monthly):>9} {_money(k.limit):>10} "
-            f"{_money(k.limit_remaining):>10} {(k.limit_reset or '-'):<8} "
+            f"{_money(k.limit_remaining):>10} {clean(k.limit_reset or '-', 8):<8} "
             f"{_money(k.byok_usage):>8}"
         )
         if k.limit is not None:
@@ -125,9 +128,10 @@ def _amount(args: argparse.Namespace) -> tuple[float, str]:
                 value = float(text.strip().lstrip("$").replace(",", ""))
             except ValueError:
                 raise UsageError(f"--{reset} takes an amount of USD, not {text!r}") from None
-            if not value > 0 or value == float("inf"):
-                raise UsageError(f"--{reset} must be a positive amount of USD")
-            return value, reset
+            try:
+                return kb.check_amount(value), reset
+            except ValueError as exc:
+                raise UsageError(f"--{reset}: {exc}") from None
     raise UsageError("pass one of --daily, --weekly, --monthly")  # argparse requires one
 
 
@@ -141,7 +145,8 @@ def confirm(question: str) -> bool:
 def cmd_set(args: argparse.Namespace) -> int:
     """``budget set``: show before → after, confirm, PATCH the key."""
     amount, reset = _amount(args)
-    if not args.yes and not sys.stdin.isatty():
+    # A closed standard input (``<&-``, some service managers) is no terminal either.
+    if not args.yes and (sys.stdin is None or not sys.stdin.isatty()):
         raise UsageError(
             "refusing to change a key limit without confirmation: standard input is not a "
             "terminal; pass --yes"
@@ -154,7 +159,7 @@ def cmd_set(args: argparse.Namespace) -> int:
         change = kb.plan_change(kb.choose_key(keys, args.key, label), amount, reset)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print(change.summary())
+    print(clean(change.summary()))
     if not args.yes and not confirm(
         "Set this limit? OpenRouter enforces it for every caller [y/N]"
     ):
@@ -162,8 +167,10 @@ def cmd_set(args: argparse.Namespace) -> int:
         return 1
     updated = asyncio.run(_apply(settings, change))
     print(
-        f"key '{updated.display_name}' limit is now "
-        f"{kb.describe_limit(updated.limit, updated.limit_reset)}; OpenRouter enforces it"
+        clean(
+            f"key '{updated.display_name}' limit is now "
+            f"{kb.describe_limit(updated.limit, updated.limit_reset)}; OpenRouter enforces it"
+        )
     )
     return 0
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.cli.common import make_client, settings_from
-from hermes_dash.cli.errors import UsageError
+from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.hermes.processes import hermes_running
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
@@ -35,6 +35,9 @@ DEFAULT_INTERVAL_S = 60.0
 MIN_INTERVAL_S = 5.0
 MAX_INTERVAL_S = 86400.0
 STATE_FILE = "watch-state.json"
+#: Held (flock) while a watch runs for a call log: two would send every alert twice and
+#: overwrite each other's state.
+LOCK_FILE = "watch.lock"
 #: Test hooks: a faster poll and faster retries than a user may ask for.
 INTERVAL_ENV = "HERMES_DASH_WATCH_INTERVAL_S"
 RETRY_ENV = "HERMES_DASH_WATCH_RETRY_S"
@@ -111,6 +114,28 @@ class Watcher:
         self.rules = rules
         self.interval_s = interval_s
         self.account = AccountState("ok", None) if api.has_key else AccountState.offline()
+        #: Deliveries run beside the evaluations: a receiver that hangs holds back only
+        #: its own channel, never the next poll or the other channels.
+        self._deliveries: set[asyncio.Task[None]] = set()
+
+    def deliver_soon(self) -> None:
+        """Start delivering what is due, without waiting for it."""
+        task = asyncio.ensure_future(self.notifier.deliver())
+        self._deliveries.add(task)
+        task.add_done_callback(self._delivered)
+
+    def _delivered(self, task: asyncio.Task[None]) -> None:
+        self._deliveries.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            print(f"hermes-dash watch: delivery failed ({exc!r})", file=sys.stderr, flush=True)
+
+    async def stop_deliveries(self) -> None:
+        """Give up on deliveries under way (the process is stopping)."""
+        tasks = list(self._deliveries)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def poll_account(self, now: float) -> None:
         """``/key`` and ``/credits``; a failure keeps the last numbers, marked stale."""
@@ -144,10 +169,16 @@ class Watcher:
             inputs = AlertInputs(now=now, account=self.account)
             print(f"hermes-dash watch: call log unreadable ({exc})", file=sys.stderr, flush=True)
         self.notifier.observe(evaluate(inputs, self.rules))
-        await self.notifier.deliver()
+        self.deliver_soon()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick every interval; between ticks, retry deliveries when they fall due."""
+        try:
+            await self._run(stop)
+        finally:
+            await self.stop_deliveries()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             next_tick = time.monotonic() + self.interval_s
             tick = asyncio.ensure_future(self.tick())
@@ -168,7 +199,7 @@ class Watcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=max(0.01, wait))
                 if due is not None and time.time() >= due:
-                    await self.notifier.deliver()
+                    self.deliver_soon()
 
 
 def _channels(
@@ -206,7 +237,29 @@ def cmd_watch(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     prefs = UserSettings.load(settings.user_settings_path or user_settings_file())
     store = _open_store(settings)
-    return asyncio.run(_watch(args, settings, prefs, store, interval))
+    lock = _single_watch(settings.db_path) if store is not None else None
+    try:
+        return asyncio.run(_watch(args, settings, prefs, store, interval))
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _single_watch(db_path: Path) -> int:
+    """Hold the lock beside the call log, or fail: one watch per call log."""
+    import fcntl
+
+    path = db_path.with_name(LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RuntimeFailure(
+            f"another hermes-dash watch is already running for {db_path}; "
+            "stop it first (one watch per call log, or every alert is sent twice)"
+        ) from None
+    return fd
 
 
 async def _watch(

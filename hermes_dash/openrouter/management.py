@@ -9,7 +9,7 @@ Failures use the same taxonomy and one-line messages as
 
 from __future__ import annotations
 
-import json
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,12 +18,14 @@ from urllib.parse import quote
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import (
     DEFAULT_BASE_URL,
+    DEFAULT_DEADLINE_S,
     DEFAULT_TIMEOUT_S,
     error_for_status,
     mask_key,
     redact,
 )
 from hermes_dash.openrouter.records import _bool, _num, _str
+from hermes_dash.openrouter.wire import decode_json
 
 if TYPE_CHECKING:
     import httpx
@@ -33,6 +35,8 @@ PAGE_SIZE = 100
 #: A server that never stops paging is broken: 100 pages are 10,000 keys.
 MAX_PAGES = 100
 MAX_BODY = 8 * 1024 * 1024
+#: Listing every page, whatever the server does (a drip-fed or never-ending answer).
+LIST_DEADLINE_S = 60.0
 LIMIT_RESETS = ("daily", "weekly", "monthly")
 
 
@@ -108,11 +112,13 @@ class ManagementClient:
         *,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = DEFAULT_TIMEOUT_S,
+        deadline: float = DEFAULT_DEADLINE_S,
         transport: httpx.AsyncBaseTransport | None = None,
     ):
         self._key = management_key
         self.base_url = base_url.rstrip("/")
         self._timeout = timeout
+        self._deadline = deadline
         self._transport = transport
         self._pool: httpx.AsyncClient | None = None
 
@@ -164,11 +170,11 @@ class ManagementClient:
         url = f"{self.base_url}{path}"
         what = f"{method} {path.split('?')[0] if path == '/keys' else '/keys/…'}"
         try:
-            response = await self._http().request(
-                method, url, params=params, json=body, headers=headers
-            )
-            content = response.content[: MAX_BODY + 1]
-        except httpx.TimeoutException:
+            # A total deadline: the per-read timeout alone lets a server that drips a
+            # byte at a time hold the command for ever.
+            async with asyncio.timeout(self._deadline):
+                status, content, response = await self._send(method, url, params, body, headers)
+        except (TimeoutError, httpx.TimeoutException):
             raise errors.RequestTimeout(f"OpenRouter did not answer {what} in time") from None
         except httpx.ConnectError:
             raise errors.ConnectionFailed(
@@ -178,19 +184,46 @@ class ManagementClient:
             raise errors.ConnectionFailed(
                 f"{what} to OpenRouter failed ({type(exc).__name__})"
             ) from None
-        if len(content) > MAX_BODY:
+        if content is None:
             raise errors.MalformedResponse(f"OpenRouter's answer to {what} is too large")
-        if response.status_code >= 300:
-            failure = _management_message(error_for_status(response.status_code, content, response))
+        if status >= 300:
+            failure = _management_message(error_for_status(status, content, response, (self._key,)))
             failure.args = (redact(str(failure), self._key),)
             raise failure
-        try:
-            return json.loads(content)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.MalformedResponse(f"OpenRouter's answer to {what} is not JSON") from None
+        # Deep nesting, NaN or a 5,000-digit number: one MalformedResponse, never a crash.
+        return decode_json(content, what)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str] | None,
+        body: dict[str, Any] | None,
+        headers: dict[str, str],
+    ) -> tuple[int, bytes | None, httpx.Response]:
+        """Status and body (None when larger than MAX_BODY: reading stops there)."""
+        http = self._http()
+        async with http.stream(method, url, params=params, json=body, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return response.status_code, None, response
+                chunks.append(chunk)
+            return response.status_code, b"".join(chunks), response
 
     async def list_keys(self) -> list[KeyRecord]:
-        """Every key of the account, following ``offset`` pages."""
+        """Every key of the account, following ``offset`` pages (within LIST_DEADLINE_S)."""
+        try:
+            async with asyncio.timeout(LIST_DEADLINE_S):
+                return await self._list_pages()
+        except TimeoutError:
+            raise errors.RequestTimeout(
+                f"OpenRouter did not list the keys within {LIST_DEADLINE_S:g} s"
+            ) from None
+
+    async def _list_pages(self) -> list[KeyRecord]:
         keys: list[KeyRecord] = []
         seen: set[str] = set()
         for page in range(MAX_PAGES):
@@ -218,4 +251,12 @@ class ManagementClient:
         )
         if not isinstance(body, Mapping):
             raise errors.MalformedResponse("unexpected PATCH /keys answer")
-        return KeyRecord.parse(body.get("data", body))
+        updated = KeyRecord.parse(body.get("data", body))
+        if updated.hash != key_hash:
+            # Reporting another key's limit as this one's would tell the user a cap is in
+            # place when it may not be.
+            raise errors.MalformedResponse(
+                "OpenRouter's answer to PATCH /keys/… is about another key; the limit may "
+                "not be set: check it with `hermes-dash budget show`"
+            )
+        return updated

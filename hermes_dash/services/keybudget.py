@@ -7,6 +7,7 @@ same way, show the same before → after line, and send the same ``PATCH``.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,11 @@ from hermes_dash.services.limits import explain_402, next_reset, reset_text, unt
 __all__ = ["explain_402", "next_reset", "reset_text", "until"]
 
 MANAGEMENT_KEYS_URL = "https://openrouter.ai/settings/management-keys"
+#: Limits are set in cents: anything under a cent would be sent as $0, which blocks the key.
+MIN_LIMIT_USD = 0.01
+#: A limit beyond this is a typo (``1e300``), not a budget; it would also print as
+#: hundreds of digits.
+MAX_LIMIT_USD = 1_000_000.0
 
 #: What a management key unlocks, and how to get one: said wherever one is missing.
 NO_MANAGEMENT_KEY = (
@@ -57,9 +63,25 @@ def choose_key(keys: list[KeyRecord], selector: str | None, api_label: str | Non
     raise KeyChoiceError(f"the account has several keys ({names}): pass --key NAME|HASH")
 
 
+def usd(value: float) -> str:
+    """``$1,234.50``; a number too large for a budget (a hostile server's ``1e308``) in
+    exponent form rather than hundreds of digits."""
+    return f"${value:,.2f}" if abs(value) < 1e12 else f"${value:.3g}"
+
+
 def money(value: float | None) -> str:
     """USD, or 'none' for no limit."""
-    return "none" if value is None else f"${value:,.2f}"
+    return "none" if value is None else usd(value)
+
+
+def check_amount(amount: float) -> float:
+    """A limit in USD rounded to cents; ValueError unless from $0.01 to $1,000,000."""
+    cents = round(amount, 2) if math.isfinite(amount) else amount
+    if not MIN_LIMIT_USD <= cents <= MAX_LIMIT_USD:
+        raise ValueError(
+            f"the limit must be an amount of USD from {usd(MIN_LIMIT_USD)} to {usd(MAX_LIMIT_USD)}"
+        )
+    return float(cents)
 
 
 def describe_limit(limit: float | None, reset: str | None) -> str:
@@ -99,9 +121,7 @@ def plan_change(key: KeyRecord, amount: float, reset: str) -> LimitChange:
     """Validate and describe a new limit; raises ValueError for a bad one."""
     if reset not in LIMIT_RESETS:
         raise ValueError(f"the reset period must be one of {', '.join(LIMIT_RESETS)}")
-    if not amount > 0 or amount != amount or amount == float("inf"):
-        raise ValueError("the limit must be a positive amount of USD")
-    return LimitChange(key, round(float(amount), 2), reset)
+    return LimitChange(key, check_amount(float(amount)), reset)
 
 
 async def apply_change(client: ManagementClient, change: LimitChange) -> KeyRecord:

@@ -7,6 +7,7 @@ receiver took it, so nothing is sent twice after an outage).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,11 +15,12 @@ import shutil
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_dash.services.alerts import Alert
+from hermes_dash.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -29,6 +31,15 @@ RETRY_MAX_S = 300.0
 #: Messages kept per channel while its receiver is down; the oldest go first.
 QUEUE_MAX = 200
 SEND_TIMEOUT_S = 10.0
+#: The whole of one delivery: a receiver that drips its answer a byte at a time never
+#: trips the per-read timeout, and must not hold its channel for ever.
+SEND_DEADLINE_S = 30.0
+#: Longest message line: session ids and models come from the call log, which any
+#: program can write.
+TEXT_MAX = 1000
+_ALERT_FIELDS = ("key", "severity", "message", "group")
+#: A state file larger than this is not one we wrote.
+STATE_MAX_BYTES = 1024 * 1024
 #: Discord refuses longer ``content``.
 DISCORD_MAX = 2000
 
@@ -49,11 +60,17 @@ class Event:
         return "hermes-dash: " + ("ALERT" if self.alert.severity == "error" else "warning")
 
     @property
+    def message(self) -> str:
+        """The alert's message as one clean line: terminal sequences and line breaks in
+        a session id or model name never reach a terminal, a phone or a chat."""
+        return clean(self.alert.message, TEXT_MAX)
+
+    @property
     def text(self) -> str:
         """The message line."""
         if self.kind == "recovered":
-            return f"Recovered: {self.alert.message}"
-        return self.alert.message
+            return f"Recovered: {self.message}"
+        return self.message
 
 
 class DeliveryError(Exception):
@@ -80,7 +97,7 @@ def webhook_body(event: Event) -> dict[str, Any]:
         "event": event.kind,
         "key": event.alert.key,
         "severity": event.alert.severity,
-        "message": event.alert.message,
+        "message": event.message,
         "at": dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
     }
 
@@ -185,12 +202,20 @@ class _Outbox:
     failures: int = 0
     next_try: float = 0.0
     last_error: str | None = None
+    #: A drain is under way: a second one would send the same message twice.
+    busy: bool = False
+    delivered: int = 0
 
 
 def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
     """The conditions a previous run had reported; nothing when the file is unusable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        # Only a regular file of sane size: a FIFO would block the start for ever, a
+        # symlink to /dev/zero would never end.
+        if not path.is_file():
+            return {}
+        with path.open("rb") as f:
+            data = json.loads(f.read(STATE_MAX_BYTES + 1)[:STATE_MAX_BYTES])
         return {
             str(cond): (
                 {str(k) for k in item["sent"]},
@@ -198,13 +223,31 @@ def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
             )
             for cond, item in data["active"].items()
         }
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return {}
 
 
-def save_active(path: Path, active: dict[str, tuple[set[str], Alert]], log: Any) -> None:
+def load_pending(path: Path) -> list[dict[str, Any]]:
+    """Messages a previous run had not delivered yet (its receiver was down)."""
+    try:
+        if not path.is_file():
+            return []
+        with path.open("rb") as f:
+            items = json.loads(f.read(STATE_MAX_BYTES + 1)[:STATE_MAX_BYTES])["pending"]
+        return [i for i in items if isinstance(i, dict)][: QUEUE_MAX * 8]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return []
+
+
+def save_active(
+    path: Path,
+    active: dict[str, tuple[set[str], Alert]],
+    log: Any,
+    pending: list[dict[str, Any]] | None = None,
+) -> None:
     """Write the active conditions atomically (a failure only costs a repeat later)."""
     data = {
+        "pending": pending or [],
         "active": {
             cond: {
                 "sent": sorted(sent),
@@ -213,11 +256,17 @@ def save_active(path: Path, active: dict[str, tuple[set[str], Alert]], log: Any)
                 "message": a.message,
             }
             for cond, (sent, a) in active.items()
-        }
+        },
     }
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        # O_EXCL | O_NOFOLLOW: a file or symlink planted at the temporary name is never
+        # written through (it would overwrite whatever the link points at).
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(data, indent=1))
         os.replace(tmp, path)
     except OSError as exc:
         log(f"hermes-dash watch: cannot save {path.name} ({exc.strerror})")
@@ -248,6 +297,32 @@ class Notifier:
         self.state_path = state_path
         if state_path is not None:
             self.active = load_active(state_path)
+            self._requeue(load_pending(state_path))
+
+    def _requeue(self, pending: list[dict[str, Any]]) -> None:
+        """Queue again what a stopped run still owed a channel: the conditions count as
+        sent, so without this a message refused before a restart would never arrive."""
+        for item in pending:
+            try:
+                box = self.outboxes[int(item["channel"])]
+                if box.channel.name != item["name"]:
+                    continue  # the channels changed between runs
+                alert = Alert(**{f: str(item.get(f) or "") for f in _ALERT_FIELDS})
+                box.queue.append(Event(str(item["kind"]), alert, float(item["at"])))
+            except (KeyError, TypeError, ValueError, IndexError, OverflowError):
+                continue
+
+    def _pending(self) -> list[dict[str, Any]]:
+        return [
+            {"channel": n, "name": box.channel.name, "kind": e.kind, "at": e.at, **asdict(e.alert)}
+            for n, box in enumerate(self.outboxes)
+            for e in box.queue
+        ]
+
+    def save(self) -> None:
+        """Keep the active conditions and the undelivered messages for the next run."""
+        if self.state_path is not None:
+            save_active(self.state_path, self.active, self._log, self._pending())
 
     def observe(self, alerts: list[Alert]) -> list[Event]:
         """Queue what is new and what recovered since the last evaluation."""
@@ -266,13 +341,14 @@ class Notifier:
             events.append(Event("recovered", last, now))
         for box in self.outboxes:
             box.queue.extend(events)
-        if events and self.state_path is not None:
-            save_active(self.state_path, self.active, self._log)
+        if events:
+            self.save()
         return events
 
     def next_due(self) -> float | None:
         """When the earliest queued message may be tried; None when nothing waits."""
-        times = [b.next_try for b in self.outboxes if b.queue]
+        # A channel busy sending is not due: waking for it would spin until it is done.
+        times = [b.next_try for b in self.outboxes if b.queue and not b.busy]
         return min(times) if times else None
 
     async def deliver(self) -> None:
@@ -281,12 +357,25 @@ class Notifier:
         await asyncio.gather(*(self._drain(b) for b in self.outboxes))
 
     async def _drain(self, box: _Outbox) -> None:
-        if not box.queue or self.clock() < box.next_try:
+        if box.busy or not box.queue or self.clock() < box.next_try:
             return
+        box.busy = True
+        before = box.delivered
+        try:
+            await self._drain_box(box)
+        finally:
+            box.busy = False
+            if box.delivered != before:
+                self.save()  # what was delivered is not owed to the next run
+
+    async def _drain_box(self, box: _Outbox) -> None:
         while box.queue:
             event = box.queue[0]
             try:
-                await box.channel.send(event)
+                try:
+                    await asyncio.wait_for(box.channel.send(event), SEND_DEADLINE_S)
+                except TimeoutError:
+                    raise DeliveryError(f"no answer within {SEND_DEADLINE_S:g} s") from None
             except DeliveryError as exc:
                 box.failures += 1
                 delay = min(self.retry_max_s, self.retry_base_s * 2 ** (box.failures - 1))
@@ -299,6 +388,7 @@ class Notifier:
                 box.last_error = str(exc)
                 return
             box.queue.popleft()
+            box.delivered += 1
             if box.failures:
                 self._log(f"hermes-dash watch: {box.channel.name} is taking messages again")
             box.failures = 0

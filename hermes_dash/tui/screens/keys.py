@@ -22,6 +22,7 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
+from hermes_dash.text import clean
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -32,7 +33,7 @@ _DIALOG_CSS = """
 
 
 def _money(v: float | None) -> str:
-    return "-" if v is None else f"${v:,.2f}"
+    return "-" if v is None else kb.usd(v)
 
 
 class SetLimitDialog(ModalScreen[kb.LimitChange | None]):
@@ -47,7 +48,10 @@ class SetLimitDialog(ModalScreen[kb.LimitChange | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Text(f"Hard limit for key '{self.key.display_name}'", style="bold"))
+            # Key names and resets come from the server: cleaned of terminal sequences.
+            yield Static(
+                Text(f"Hard limit for key '{clean(self.key.display_name, 60)}'", style="bold")
+            )
             yield Label("Limit (USD)")
             yield Input(f"{self.key.limit:g}" if self.key.limit else "", id="amount")
             yield Label("Resets")
@@ -79,7 +83,12 @@ class SetLimitDialog(ModalScreen[kb.LimitChange | None]):
         try:
             change = kb.plan_change(self.key, float(text), reset)
         except ValueError:
-            self.notify("enter a positive amount of USD", severity="error")
+            self.notify(
+                f"enter an amount of USD from {kb.usd(kb.MIN_LIMIT_USD)} to "
+                f"{kb.usd(kb.MAX_LIMIT_USD)}",
+                severity="error",
+                markup=False,
+            )
             return
         self.dismiss(change)
 
@@ -101,7 +110,7 @@ class ConfirmLimit(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text("Set this limit?", style="bold"))
-            yield Static(Text(self.change.summary()), id="change")
+            yield Static(Text(clean(self.change.summary())), id="change")
             yield Static(
                 Text(
                     "OpenRouter enforces it for every caller of the key (402 once reached).",
@@ -215,14 +224,14 @@ class KeyLimitsScreen(Screen[None]):
         for k in self.keys:
             nxt = kb.next_reset(k.limit_reset, now) if k.limit is not None else None
             table.add_row(
-                Text(k.display_name + (" (disabled)" if k.disabled else "")),
-                Text(k.hash[:10]),
+                Text(clean(k.display_name, 60) + (" (disabled)" if k.disabled else "")),
+                Text(clean(k.hash[:10])),
                 _money(k.usage_daily),
                 _money(k.usage_weekly),
                 _money(k.usage_monthly),
                 _money(k.limit),
                 _money(k.limit_remaining),
-                Text(k.limit_reset or "-"),
+                Text(clean(k.limit_reset or "-", 12)),
                 "-" if nxt is None else f"in {kb.until(nxt, now)}",
                 _money(k.byok_usage),
                 key=k.hash,
@@ -276,8 +285,10 @@ class KeyLimitsScreen(Screen[None]):
         self.keys = [updated if k.hash == updated.hash else k for k in self.keys]
         self._fill()
         self.notify(
-            f"key '{updated.display_name}': "
-            f"{kb.describe_limit(updated.limit, updated.limit_reset)}",
+            clean(
+                f"key '{updated.display_name}': "
+                f"{kb.describe_limit(updated.limit, updated.limit_reset)}"
+            ),
             title="Limit set",
             markup=False,
         )
