@@ -9,13 +9,18 @@ from dataclasses import dataclass
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.calllog.windows import _sane
 
 #: The user's active hours (local time) by default: 07:00 to 24:00; the rest is overnight.
 ACTIVE_HOURS = (7, 24)
 
 _MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens", "output_tokens")
+#: Each value bounded as the window totals bound it (text, blobs, inf and negatives count
+#: as 0), so one impossible row neither makes a part inf nor parts disagree with the totals.
 _SUMS = ", ".join(
-    f"SUM({expr.format(r='c')})" for name, expr in schema.ROLLUP_MEASURES if name in _MEASURES
+    f"SUM({_sane(expr.format(r='c'))})"
+    for name, expr in schema.ROLLUP_MEASURES
+    if name in _MEASURES
 )
 _ORDER = [name for name, _ in schema.ROLLUP_MEASURES if name in _MEASURES]
 
