@@ -15,6 +15,7 @@ from hermes_dash.calllog.attribution import ACTIVE_HOURS, Part, parts
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.services.breakdown import KEYS, Entry, describe_overnight, group
+from hermes_dash.tui.format import lit, short
 
 
 def _share(part: float, whole: float) -> str:
@@ -88,7 +89,7 @@ class SourcesScreen(Screen[None]):
             top = max(self.sources, key=lambda e: e.overnight_cost_usd)
             line.append(
                 f"Overnight ({describe_overnight(self.active)}): ${night:,.2f} of "
-                f"${total:,.2f} ({_share(night, total)}); most by {top.key} "
+                f"${total:,.2f} ({_share(night, total)}); most by {short(top.key, 60)} "
                 f"(${top.overnight_cost_usd:,.2f})"
             )
         self.query_one("#night", Static).update(line)
@@ -99,7 +100,7 @@ class SourcesScreen(Screen[None]):
         total = sum(e.cost_usd for e in entries)
         for e in entries:
             table.add_row(
-                Text(e.key),
+                lit(e.key),
                 f"{e.calls:,}",
                 f"{e.tokens:,}",
                 f"{e.rate_limited:,}",
@@ -122,7 +123,7 @@ class SourcesScreen(Screen[None]):
         table = self.query_one("#sessions", DataTable)
         self._fill(table, self.sessions)
         self.query_one("#sessions-title", Static).update(
-            Text(f"Sessions of {source} (Enter opens a session's calls)", style="bold")
+            Text(f"Sessions of {short(source, 60)} (Enter opens a session's calls)", style="bold")
         )
         table.focus()
 
