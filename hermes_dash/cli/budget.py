@@ -16,6 +16,7 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.text import clean
 
 
 def add_budget_parser(
@@ -77,9 +78,9 @@ def _print_keys(keys: list[KeyRecord], now: float) -> None:
     for k in keys:
         name = k.display_name[:23] + (" (off)" if k.disabled else "")
         print(
-            f"  {name:<24} {k.hash[:12]:<12} {_money(k.usage_daily):>9} "
+            f"  {name:<24} {clean(k.hash[:12]):<12} {_money(k.usage_daily):>9} "
             f"{_money(k.usage_weekly):>9} {_money(k.usage_monthly):>9} {_money(k.limit):>10} "
-            f"{_money(k.limit_remaining):>10} {(k.limit_reset or '-'):<8} "
+            f"{_money(k.limit_remaining):>10} {clean(k.limit_reset or '-', 8):<8} "
             f"{_money(k.byok_usage):>8}"
         )
         if k.limit is not None:

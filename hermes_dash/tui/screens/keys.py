@@ -22,6 +22,7 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
+from hermes_dash.tui.format import lit
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -216,13 +217,13 @@ class KeyLimitsScreen(Screen[None]):
             nxt = kb.next_reset(k.limit_reset, now) if k.limit is not None else None
             table.add_row(
                 Text(k.display_name + (" (disabled)" if k.disabled else "")),
-                Text(k.hash[:10]),
+                lit(k.hash[:10]),
                 _money(k.usage_daily),
                 _money(k.usage_weekly),
                 _money(k.usage_monthly),
                 _money(k.limit),
                 _money(k.limit_remaining),
-                Text(k.limit_reset or "-"),
+                lit(k.limit_reset or "-"),
                 "-" if nxt is None else f"in {kb.until(nxt, now)}",
                 _money(k.byok_usage),
                 key=k.hash,
