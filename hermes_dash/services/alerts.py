@@ -18,6 +18,7 @@ from hermes_dash.services.dashboard import FreeQuota, free_quota, utc_day_start,
 from hermes_dash.services.keybudget import explain_402, reset_text
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import burn
+from hermes_dash.text import clean
 
 WARN_FRACTION = 0.8
 
@@ -30,6 +31,12 @@ class Alert:
     severity: str
     message: str
     group: str = ""
+
+    def __post_init__(self) -> None:
+        # Messages quote session ids and model names from the call log and go to a
+        # terminal (watch, the banner), webhooks, ntfy and notify-send: one bounded line
+        # of plain text, whichever rule built it.
+        object.__setattr__(self, "message", clean(self.message, 1000))
 
     @property
     def condition(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_dash.services.alerts import Alert
+from hermes_dash.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -78,7 +79,7 @@ def webhook_body(event: Event) -> dict[str, Any]:
         "content": line[:DISCORD_MAX],
         "username": "hermes-dash",
         "event": event.kind,
-        "key": event.alert.key,
+        "key": clean(event.alert.key, 1000),  # a loop's key holds its session id
         "severity": event.alert.severity,
         "message": event.alert.message,
         "at": dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
