@@ -123,3 +123,51 @@ async def test_new_screens_show_attempt_columns_literally(
             await pilot.pause(0.1)
     assert app.return_code in (None, 0)
     assert db.read_bytes() == before
+
+
+async def test_key_limits_screen_shows_key_fields_literally(tmp_path: Path) -> None:
+    """Name, hash and reset period of each key come from the server's /keys."""
+    from hermes_dash.hermes.paths import HermesPaths, Secrets
+    from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.services.settings import DashSettings, UserSettings
+    from hermes_dash.tui.app import make_app
+    from hermes_dash.tui.screens.keys import KeyLimitsScreen
+
+    from .conftest import FAKE_KEY
+    from .fake_account import MGMT_KEY, FakeAccount, key_entry
+
+    home = tmp_path / "home"
+    home.mkdir()
+    db = home / "calls.db"
+    v2_log(db, False)
+    keys = [
+        key_entry(0, name=EVIL, limit=5.0, limit_reset=EVIL, hash=EVIL * 2),
+        key_entry(1, name=None, label=EVIL),
+    ]
+    srv = FakeAccount(keys, key_body={"label": "x", "usage": 1.0})
+    srv.start()
+    try:
+        settings = DashSettings(
+            paths=HermesPaths(home),
+            db_path=db,
+            openrouter_url=srv.url,
+            secrets=Secrets(FAKE_KEY, MGMT_KEY),
+            user_settings_path=home / "settings.json",
+        )
+        api = OpenRouterClient(FAKE_KEY, base_url=srv.url, timeout=5.0)
+        app = make_app(settings, api, CallStore(db), clock=lambda: NOW, prefs=UserSettings())
+        async with app.run_test(size=(220, 40)) as pilot:
+            await pilot.press("k")
+            await _wait(pilot, lambda: isinstance(app.screen, KeyLimitsScreen), "key limits")
+            table = app.screen.query_one(DataTable)
+            await _wait(pilot, lambda: table.row_count == 2, "keys listed")
+            cells = [str(c) for i in range(2) for c in table.get_row_at(i)]
+            assert any(SHOWN in c for c in cells), cells
+            await pilot.pause(0.2)
+            _assert_safe(app, "key limits")
+            await pilot.press("l")  # the limit dialog names the key
+            await pilot.pause(0.3)
+            _assert_safe(app, "limit dialog")
+            assert app.is_running
+    finally:
+        srv.stop()
