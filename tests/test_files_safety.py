@@ -361,3 +361,20 @@ def test_export_into_a_place_it_cannot_write_names_that_place(tmp_path: Path, wh
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(out) in lines[0] and ".tmp" not in lines[0], lines
     assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [["budget", "show"], ["summary", "--offline", "--by", "source"]])
+def test_a_fifo_as_settings_file_does_not_hang(tmp_path: Path, args: list[str]) -> None:
+    """Reading settings.json blocked forever waiting for a writer to the pipe."""
+    fifo = tmp_path / "settings.json"
+    os.mkfifo(fifo)
+    db = tmp_path / "calls.db"
+    CallStore(db).insert([call(time.time() - 60)])
+    env = {**os.environ, "HERMES_HOME": str(tmp_path), "HERMES_DASH_SETTINGS": str(fifo)}
+    env.pop("OPENROUTER_MANAGEMENT_KEY", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "--db", str(db), *args],
+        capture_output=True, text=True, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # left as it was

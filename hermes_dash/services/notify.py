@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hermes_dash.hermes.files import read_regular_bytes
 from hermes_dash.services.alerts import Alert
 from hermes_dash.text import clean
 
@@ -191,7 +192,7 @@ class _Outbox:
 def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
     """The conditions a previous run had reported; nothing when the file is unusable."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_regular_bytes(path).decode("utf-8"))  # a FIFO never blocks
         return {
             str(cond): (
                 {str(k) for k in item["sent"]},
