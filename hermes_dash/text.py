@@ -27,8 +27,10 @@ _SEQUENCE = re.compile(
 )
 #: Line breaks and tabs become a space: the words stay apart on one line.
 _SPACE = re.compile(r"[\t\n\r\x0b\x0c\x85\u2028\u2029]")
-#: Whatever is left of C0, DEL and C1 (a lone ESC among them).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: Whatever is left of C0, DEL and C1 (a lone ESC among them), and the bidi marks,
+#: embeddings, overrides and isolates: a terminal that honours them draws the rest of the
+#: line reversed or moved, so a model name can make "$0.50" read as "$05.0".
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 #: Lone surrogates (from JSON ``"\ud800"``) cannot be encoded for a terminal or a file.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 #: Characters a spreadsheet reads as the start of a formula.

@@ -14,16 +14,30 @@ from .fakeserver import CREDITS_BODY, KEY_BODY, Reply, prefixed
 
 #: Markup that crashed a screen (``[/]``), made a live link, or ran an action on click.
 MARKUP = ("[/]", "[link=http://x]a[/link]", "[@click=app.screenshot('x')]")
-#: Terminal control: OSC 52 (clipboard), OSC 2 (window title), CSI (clear screen), C1 CSI, NUL.
-CONTROL = ("\x1b]52;c;aGVsbG8=\x07", "\x1b]2;title\x07", "\x1b[2J", "\x9b31m", "\x00", "\x7f")
+#: Terminal control: OSC 52 (clipboard), OSC 2 (window title), CSI (clear screen), C1 CSI, NUL,
+#: DEL, and bidi overrides/isolates that reorder what a terminal draws after them.
+CONTROL = (
+    "\x1b]52;c;aGVsbG8=\x07",
+    "\x1b]2;title\x07",
+    "\x1b[2J",
+    "\x9b31m",
+    "\x00",
+    "\x7f",
+    "\u202e",
+    "\u2066",
+    "\u200f",
+)
 #: Every hostile piece in one string; shown, it must read exactly as the markup pieces.
 EVIL = "".join(MARKUP) + "".join(CONTROL)
 SHOWN = "".join(MARKUP)
 #: Far longer than anything a screen or a table line should draw.
 HUGE = "W" * 200_000
 
-#: A raw control character in output: C0 except newline, DEL, C1, lone surrogates.
-RAW_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+#: A raw control character in output: C0 except newline, DEL, C1, lone surrogates, bidi
+#: marks, embeddings, overrides and isolates.
+RAW_CONTROL = re.compile(
+    r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def hostile_call_log(path: Path, now: float) -> None:

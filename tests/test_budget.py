@@ -240,3 +240,20 @@ def test_rejected_or_broken_management_answers_are_one_line(
     p = run(["budget", "set", "--daily", "5", "--yes"], account, tmp_path)
     assert p.returncode == 1 and "cannot connect" in p.stderr and url.split("/api")[0] in p.stderr
     no_secrets(p)
+
+
+def test_hostile_key_fields_are_shown_literally(tmp_path: Path) -> None:
+    """Name, hash and reset of a key come from the server: no terminal control printed."""
+    from tests.hostile import EVIL, RAW_CONTROL, SHOWN
+
+    keys = [key_entry(0, name=EVIL, limit=5.0, limit_reset=EVIL), key_entry(1, hash=EVIL * 3)]
+    srv = FakeAccount(keys, key_body={"label": keys[0]["label"], "usage": 1.0})
+    srv.start()
+    try:
+        p = run(["budget", "show"], srv, tmp_path)
+    finally:
+        srv.stop()
+    no_secrets(p)
+    assert p.returncode == 0, p.stderr
+    assert not RAW_CONTROL.search(p.stdout), p.stdout
+    assert SHOWN[:23] in p.stdout

@@ -341,3 +341,40 @@ def test_commands_that_only_read_leave_config_and_backups_alone(tmp_path: Path) 
         assert r.returncode == 0, (args, r.stderr)
         assert fingerprint(config) == before, args
     assert not (home / "hermes-dash" / "backups").exists()
+
+
+@pytest.mark.parametrize("where", ["missing/out.csv", "readonly/out.csv"])
+def test_export_into_a_place_it_cannot_write_names_that_place(tmp_path: Path, where: str) -> None:
+    """The error named the hidden temporary file (``.out.csv.x1y2.tmp``), not the output."""
+    db = tmp_path / "calls.db"
+    CallStore(db).insert([call(1_700_000_000)])
+    (tmp_path / "readonly").mkdir()
+    (tmp_path / "readonly").chmod(0o500)
+    out = tmp_path / where
+    try:
+        r = run("export", "--format", "csv", "--output", str(out), "--db", str(db), home=tmp_path)
+    finally:
+        (tmp_path / "readonly").chmod(0o700)
+    if where.startswith("readonly") and r.returncode == 0:
+        pytest.skip("running as a user who can write anywhere")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(out) in lines[0] and ".tmp" not in lines[0], lines
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args", [["budget", "show"], ["summary", "--offline", "--by", "source"]])
+def test_a_fifo_as_settings_file_does_not_hang(tmp_path: Path, args: list[str]) -> None:
+    """Reading settings.json blocked forever waiting for a writer to the pipe."""
+    fifo = tmp_path / "settings.json"
+    os.mkfifo(fifo)
+    db = tmp_path / "calls.db"
+    CallStore(db).insert([call(time.time() - 60)])
+    env = {**os.environ, "HERMES_HOME": str(tmp_path), "HERMES_DASH_SETTINGS": str(fifo)}
+    env.pop("OPENROUTER_MANAGEMENT_KEY", None)
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "--db", str(db), *args],
+        capture_output=True, text=True, env=env, timeout=30, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # left as it was

@@ -109,6 +109,22 @@ def test_summary_leaves_them_out_and_says_how_many(
     assert good[0]["latency_p50_s"] is not None
 
 
+@pytest.mark.parametrize("by", ["source", "session", "platform", "task"])
+def test_cost_by_source_counts_them_as_the_totals_do(
+    odd_log: Path, tmp_path: Path, by: str
+) -> None:
+    """An inf cost once made a part inf: the table crashed and the JSON said null."""
+    for extra in ([], ["--json"]):
+        r = run("summary", "--offline", "--by", by, "--db", str(odd_log), *extra, home=tmp_path)
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    summary = _strict(r.stdout)
+    assert isinstance(summary, dict)
+    parts = summary["breakdown"]
+    assert sum(p["cost_usd"] for p in parts) == pytest.approx(summary["calls"]["cost_usd"])
+    assert sum(p["calls"] for p in parts) == summary["calls"]["total"]
+    assert all(p["share"] is not None for p in parts)
+
+
 @pytest.mark.parametrize("fmt", ["json", "csv"])
 def test_export_skips_or_blanks_them_and_counts(odd_log: Path, tmp_path: Path, fmt: str) -> None:
     r = run("export", "--format", fmt, "--db", str(odd_log), home=tmp_path)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -142,3 +145,42 @@ def test_leftovers_of_killed_demos_are_swept(temp_dir: Path) -> None:
         (folder / OWNER_FILE).write_text(pid)
     assert sweep_leftovers() == 1
     assert sorted(p.name for p in temp_dir.iterdir()) == sorted([running.name, other.name])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_the_demo_removes_its_data_when_terminated(tmp_path: Path, sig: signal.Signals) -> None:
+    """A real demo process on a real terminal, ended by a signal (systemd, a closed
+    window): the temp folder went with the process only on quit or ctrl+c."""
+    import pty
+    import threading
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "TMPDIR": str(tmp_path), "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hermes_dash", "--demo"],
+        stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = bytearray()
+
+    def drain() -> None:  # the app blocks when nobody reads its terminal
+        with contextlib.suppress(OSError):
+            while chunk := os.read(master, 65536):
+                seen.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        while b"Spend" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert b"Spend" in seen, bytes(seen[-500:])
+        assert list(tmp_path.glob(f"{TEMP_PREFIX}*"))
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert list(tmp_path.glob(f"{TEMP_PREFIX}*")) == []

@@ -204,7 +204,10 @@ async def test_cost_check_shows_hermes_calls_by_task(tmp_path: Path) -> None:
             await _wait(pilot, lambda: isinstance(app.screen, CostCheckScreen))
             table = app.screen.query_one(DataTable)
             await _wait(pilot, lambda: table.row_count == 2)
-            rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(2)}
+            # Cells as drawn: the task columns are literal Text (names come from outside).
+            rows = {
+                str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(2)
+            }
             assert rows["openai/gpt-4o-mini"][-1] == "main 5 · title_generation 1"
             assert rows["openai/gpt-4o-mini"][-2] == "main 1 · title_generation 1"
             assert rows["google/gemini-2.5-flash"][-1] == "compression 2"

@@ -264,3 +264,52 @@ def test_a_restarted_watch_does_not_repeat_alerts(
         account.key_body.update(limit_remaining=9.0, usage_daily=1.0)
     run_until(lambda: hook_keys(receiver, "recovered") == ["key-limit:80"], "the recovery")
     assert hook_keys(receiver) == ["key-limit:80"]
+
+
+def test_alert_lines_and_bodies_carry_no_terminal_control(
+    servers: tuple[FakeAccount, Receiver], tmp_path: Path
+) -> None:
+    """A session and model named by whatever wrote the call log reach the terminal, the
+    webhook and ntfy only as plain text."""
+    from tests.hostile import EVIL, RAW_CONTROL, SHOWN
+
+    account, receiver = servers
+    db = tmp_path / "calls.db"
+    now = time.time()
+    CallStore(db).insert(
+        [
+            call(now - 60 + i, session_id=f"s{EVIL}", model=f"m/{EVIL}", task="main",
+                 output_tokens=42, cost_usd=0.05)
+            for i in range(25)
+        ]
+    )  # fmt: skip
+    env = dict(os.environ)
+    env.update(
+        OPENROUTER_API_KEY=FAKE_KEY,
+        HERMES_DASH_OPENROUTER_URL=account.url,
+        HERMES_HOME=str(tmp_path / "home"),
+        HERMES_DASH_DB=str(db),
+        HERMES_DASH_WATCH_INTERVAL_S="0.3",
+        HERMES_DASH_PROC_DIR=str(tmp_path / "no-proc"),
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "hermes_dash", "watch",
+            "--webhook", f"{receiver.root}/hook",
+            "--ntfy", f"{receiver.root}/ntfy/t",
+            "--interval", "5", "--no-desktop",
+        ],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: receiver.posts("/ntfy") and receiver.posts("/hook"), "both posts")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    hooks = [s.body for s in receiver.posts("/hook")]
+    texts = [out, err, *ntfy_lines(receiver.posts("/ntfy"))]
+    texts += [str(v) for body in hooks for v in body.values()]
+    for text in texts:
+        assert not RAW_CONTROL.search(text.replace("\n", "")), repr(text)
+    assert any(SHOWN in str(body["message"]) for body in hooks)

@@ -136,7 +136,11 @@ def atomic_writer(
     existing = regular_file_mode(target)  # refuses to replace a FIFO, a folder, a device
     final_mode = mode if mode is not None else (existing if existing is not None else new_mode)
     directory = target.parent
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        # The hidden temporary name means nothing to the user: name the file they asked for.
+        raise UnsafeFileError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
         os.fchmod(fd, final_mode)
         with os.fdopen(fd, "wb") as fh:

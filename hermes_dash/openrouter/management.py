@@ -26,6 +26,7 @@ from hermes_dash.openrouter.client import (
 )
 from hermes_dash.openrouter.records import _bool, _num, _str
 from hermes_dash.openrouter.wire import decode_json
+from hermes_dash.text import clean
 
 if TYPE_CHECKING:
     import httpx
@@ -60,8 +61,9 @@ class KeyRecord:
 
     @property
     def display_name(self) -> str:
-        """The name, else the label, else the start of the hash."""
-        return self.name or self.label or self.hash[:12]
+        """The name, else the label, else the start of the hash: cleaned of terminal
+        control, since every caller shows it (matching uses the raw fields)."""
+        return clean(self.name or self.label or self.hash[:12], 80)
 
     @classmethod
     def parse(cls, item: Any) -> KeyRecord:

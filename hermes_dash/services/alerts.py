@@ -19,6 +19,7 @@ from hermes_dash.services.keybudget import reset_text
 from hermes_dash.services.limits import payment_message
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import burn
+from hermes_dash.text import clean
 
 WARN_FRACTION = 0.8
 
@@ -31,6 +32,12 @@ class Alert:
     severity: str
     message: str
     group: str = ""
+
+    def __post_init__(self) -> None:
+        # Messages quote session ids and model names from the call log and go to a
+        # terminal (watch, the banner), webhooks, ntfy and notify-send: one bounded line
+        # of plain text, whichever rule built it.
+        object.__setattr__(self, "message", clean(self.message, 1000))
 
     @property
     def condition(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services.limits import explain_402, next_reset, reset_text, until
+from hermes_dash.text import clean
 
 __all__ = ["explain_402", "next_reset", "reset_text", "until"]
 
@@ -112,7 +113,7 @@ class LimitChange:
     def summary(self) -> str:
         """One line: ``key 'hermes' (abcd1234…) limit: $10.00 monthly → $5.00 daily``."""
         return (
-            f"key '{self.key.display_name}' ({self.key.hash[:10]}…) limit: "
+            f"key '{self.key.display_name}' ({clean(self.key.hash[:10])}…) limit: "
             f"{self.before} → {self.after}"
         )
 

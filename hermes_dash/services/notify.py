@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from hermes_dash.hermes.files import read_regular_bytes
 from hermes_dash.services.alerts import Alert
 from hermes_dash.text import clean
 
@@ -95,7 +96,7 @@ def webhook_body(event: Event) -> dict[str, Any]:
         "content": line[:DISCORD_MAX],
         "username": "hermes-dash",
         "event": event.kind,
-        "key": event.alert.key,
+        "key": clean(event.alert.key, 1000),  # a loop's key holds its session id
         "severity": event.alert.severity,
         "message": event.message,
         "at": dt.datetime.fromtimestamp(event.at, dt.UTC).isoformat(),
@@ -212,10 +213,7 @@ def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
     try:
         # Only a regular file of sane size: a FIFO would block the start for ever, a
         # symlink to /dev/zero would never end.
-        if not path.is_file():
-            return {}
-        with path.open("rb") as f:
-            data = json.loads(f.read(STATE_MAX_BYTES + 1)[:STATE_MAX_BYTES])
+        data = json.loads(read_regular_bytes(path, limit=STATE_MAX_BYTES).decode("utf-8"))
         return {
             str(cond): (
                 {str(k) for k in item["sent"]},
@@ -230,10 +228,8 @@ def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
 def load_pending(path: Path) -> list[dict[str, Any]]:
     """Messages a previous run had not delivered yet (its receiver was down)."""
     try:
-        if not path.is_file():
-            return []
-        with path.open("rb") as f:
-            items = json.loads(f.read(STATE_MAX_BYTES + 1)[:STATE_MAX_BYTES])["pending"]
+        raw = read_regular_bytes(path, limit=STATE_MAX_BYTES)
+        items = json.loads(raw.decode("utf-8"))["pending"]
         return [i for i in items if isinstance(i, dict)][: QUEUE_MAX * 8]
     except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return []

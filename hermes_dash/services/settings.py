@@ -12,7 +12,7 @@ from pathlib import Path
 
 import platformdirs
 
-from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode
+from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
 from hermes_dash.hermes.paths import DEFAULT_OPENROUTER_URL, HermesPaths, Secrets
 from hermes_dash.services.backoff import DEFAULT_REFRESH_S
 
@@ -121,7 +121,8 @@ class UserSettings:
         negative amount) keeps its default while the others are read."""
         try:
             data = json.loads(
-                path.read_text(encoding="utf-8"),
+                # Never a plain read: a FIFO in its place would hang every command.
+                read_regular_bytes(path).decode("utf-8"),
                 parse_int=_int_or_inf,
                 parse_constant=lambda _name: math.nan,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import signal
 from concurrent.futures import Future
 from typing import Any
 
@@ -44,12 +45,25 @@ def run_demo() -> int:
     from hermes_dash.demo.session import demo_session
 
     session = demo_session()
+    app: App[Any] | None = None
+
+    def stop(_signum: int, _frame: object) -> None:
+        # SIGTERM (systemd, kill) and SIGHUP (a closed window) would end the process
+        # without unwinding, leaving the generated data behind: quit as 'q' does.
+        if app is not None:
+            app.exit()
+        else:
+            raise SystemExit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         session.feed.start()
         _settle_imports()
         app = make_app(session.settings, session.api, session.store)
         app.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         session.close()  # also removes the generated data
     return exit_code(app)
 

@@ -117,8 +117,14 @@ class CostCheckScreen(ModalScreen[None]):
                 fmt.money(est, 4),
                 fmt.money(h.actual_usd if h else None, 4),
                 "-" if delta is None else f"{'+' if delta >= 0 else '-'}{fmt.money(abs(delta), 4)}",
-                " · ".join(f"{t} {n:,}" for t, n in sorted(logged_tasks.get(model, {}).items()))
-                or "-",
-                " · ".join(f"{u.task} {u.api_calls or 0:,}" for u in tasks.get(model, [])) or "-",
+                # Task names come from the call log and state.db: literal, like the model.
+                fmt.lit(
+                    " · ".join(f"{t} {n:,}" for t, n in sorted(logged_tasks.get(model, {}).items()))
+                    or "-"
+                ),
+                fmt.lit(
+                    " · ".join(f"{u.task} {u.api_calls or 0:,}" for u in tasks.get(model, []))
+                    or "-"
+                ),
             )
         self.query_one("#costcheck-note", Static).update(fmt.lit(note, None))
