@@ -455,3 +455,30 @@ def test_a_v1_log_is_carried_forward(tmp_path: Path) -> None:
     # The rebuilt rollups stay in step with new rows through the triggers.
     store.insert([call(T0 + 2)])
     assert store.totals(window).calls == 3
+
+
+def test_an_impossible_value_in_a_whole_past_hour_counts_as_zero(tmp_path: Path) -> None:
+    """Another writer's inf, negative or text cost in a row of an hour the window reads
+    from the rollups counts as 0 there, exactly as in a read of the raw rows: it does not
+    turn the hour's sum into inf (which a reader would then drop whole)."""
+    path = tmp_path / "calls.db"
+    store = CallStore(path)
+    hour = (int(T0) // 3600 - 5) * 3600  # a whole hour well inside the window below
+    conn = sqlite3.connect(path)
+    for i, cost in enumerate([0.25, float("inf"), -0.5, "free", 0.25]):
+        conn.execute(
+            "INSERT INTO calls (started_at, provider, model, status, http_status, cost_usd, "
+            "cost_source, input_tokens) VALUES (?, 'openrouter', 'm/a', 'ok', 200, ?, "
+            "'openrouter', ?)",
+            (hour + 60 + i, cost, float("inf") if i == 1 else 10),
+        )
+    conn.commit()
+    conn.close()
+    window = Window(T0 - 86400, T0)
+    totals = store.totals(window)
+    assert totals.cost_usd == pytest.approx(0.5)
+    assert totals.input_tokens == 40
+    rollup = store.conn.execute(
+        "SELECT SUM(cost_usd), SUM(input_tokens) FROM calls_hourly WHERE hour = ?", (hour,)
+    ).fetchone()
+    assert rollup == (pytest.approx(0.5), 40)

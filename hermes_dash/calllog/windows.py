@@ -32,10 +32,8 @@ MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
 RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
 
 
-def _sane(expr: str) -> str:
-    """``expr`` where it is a number in [0, 1e300), else 0: SQLite sorts text and blobs
-    after every number, so this one test also drops them (and inf, and negatives)."""
-    return f"CASE WHEN {expr} >= 0 AND {expr} < 1e300 THEN {expr} ELSE 0 END"
+#: A number in [0, 1e300), else 0 (the rollups' own rule; sums read through it too).
+_sane = schema.sane_number
 
 
 #: The same sums for reading: a value another writer got wrong counts as 0 instead of

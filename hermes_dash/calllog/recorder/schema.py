@@ -182,7 +182,16 @@ HISTOGRAMS: tuple[tuple[tuple[tuple[str, str, int], ...], str], ...] = (
     (TTFT_TABLES, "ttft_bucket"),
 )
 
+
 #: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
+def sane_number(expr: str) -> str:
+    """``expr`` where it is a number in [0, 1e300), else 0: SQLite sorts text and blobs
+    after every number, so this one test also drops them (and NULL, inf and negatives).
+    The rollups sum through it, so one impossible value another writer left in a row
+    counts as 0 there exactly as in a read of the raw rows, instead of spoiling its hour."""
+    return f"(CASE WHEN {expr} >= 0 AND {expr} < 1e300 THEN {expr} ELSE 0 END)"
+
+
 ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
     ("calls", "1"),  # attempts on the wire
     ("logical_calls", "(COALESCE({r}.attempt, 1) = 1)"),  # a call and its retries count once
@@ -190,13 +199,15 @@ ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
     ("ok", "({r}.status = 'ok')"),
     ("errors", "({r}.status <> 'ok')"),
     ("rate_limited", "(COALESCE({r}.http_status, 0) = 429)"),
-    ("cost_usd", "COALESCE({r}.cost_usd, 0)"),
+    ("cost_usd", sane_number("{r}.cost_usd")),
     (
         "cost_estimated_usd",
-        "(CASE WHEN {r}.cost_source = 'estimate' THEN COALESCE({r}.cost_usd, 0) ELSE 0 END)",
+        "(CASE WHEN {r}.cost_source = 'estimate' THEN "
+        + sane_number("{r}.cost_usd")
+        + " ELSE 0 END)",
     ),
-    ("input_tokens", "COALESCE({r}.input_tokens, 0)"),
-    ("output_tokens", "COALESCE({r}.output_tokens, 0)"),
+    ("input_tokens", sane_number("{r}.input_tokens")),
+    ("output_tokens", sane_number("{r}.output_tokens")),
 )
 
 #: The rollup key of one calls row besides its period (``upstream`` '' when unknown:
