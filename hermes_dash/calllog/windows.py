@@ -206,23 +206,29 @@ class WindowQueries:
         width = len(group)
         cols = ", ".join(_GROUP_EXPR[g][1] for g in group)
         raw_cols = ", ".join(_GROUP_EXPR[g][0] for g in group)
+        # Only whole buckets in range and positive counts (what our writers make): checked
+        # in SQL, so the Python loop below can trust the numbers.
+        good = f"BETWEEN 0 AND {schema.MAX_LATENCY_BUCKET}"
         rows = self._collect(
             window,
             tables,
             lambda table, period: (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? GROUP BY {cols}, bucket"
+                f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
+                f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
             ),
             f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c "
             "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-            f"AND c.{column} IS NOT NULL GROUP BY {raw_cols}, c.{column}",
+            f"AND typeof(c.{column}) = 'integer' AND c.{column} {good} "
+            f"GROUP BY {raw_cols}, c.{column}",
             keep=True,
         )
         for row in rows:
-            b, n = sane_count(row[width], 0, schema.MAX_LATENCY_BUCKET), sane_count(row[width + 1])
-            if b is None or not n:
-                continue  # a bucket no writer of ours makes
-            bucket = hist.setdefault(tuple(key_text(k) for k in row[:width]), {})
+            key = row[:width]
+            if not all(type(k) is str for k in key):
+                key = tuple(key_text(k) for k in key)  # another writer's odd names
+            bucket = hist.setdefault(key, {})
+            b, n = row[width], int(row[width + 1])
             bucket[b] = bucket.get(b, 0) + n
         return hist
 
