@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from hermes_dash.calllog.recorder.schema import bucket_bounds
+from hermes_dash.calllog.recorder.schema import V2_COLUMNS, bucket_bounds
 
 WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
 
@@ -242,24 +242,8 @@ class CallRow:
         "cost_usd",
         "cost_source",
         "finish_reason",
-        # v2: the wire-level recorder.
-        "call_key",
-        "attempt",
-        "source",
-        "task",
-        "api",
-        "endpoint",
-        "stream",
-        "ttft_s",
-        "wait_s",
-        "retry_after_s",
-        "ratelimit_limit",
-        "ratelimit_remaining",
-        "ratelimit_reset",
-        "error_code",
-        "error_provider",
-        "limit_source",
-        "upstream_cost_usd",
+        # v2: the wire-level recorder (its bucket column is for the rollups only).
+        *(name for name, _ in V2_COLUMNS if name != "ttft_bucket"),
     )
 
     id: int
