@@ -12,7 +12,14 @@ import pytest
 
 from hermes_dash.tui.screens.settings import SettingsScreen
 
-from .tui_helpers import freeze_cursors, frozen_app, frozen_session, settle, wait_for
+from .tui_helpers import (
+    freeze_cursors,
+    frozen_app,
+    frozen_session,
+    settle,
+    tables_settled,
+    wait_for,
+)
 
 SIZES = [(80, 24), (160, 48)]
 
@@ -53,6 +60,7 @@ def test_calls_browser(snap_compare, tmp_path: Path, size: tuple[int, int]) -> N
         await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
         await pilot.press("down", "down")
         await wait_for(pilot, lambda: "Select a call" not in _detail(app), "the call detail")
+        await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -84,6 +92,7 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             lambda: app.screen.query("#preview") and app.screen.query_one("#preview").row_count,
             "the route preview",
         )
+        await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

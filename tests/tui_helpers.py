@@ -7,11 +7,19 @@ import time
 from collections.abc import Callable
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from hermes_dash.tui.frozen import FROZEN_NOW, frozen_app, frozen_session, settle
 
-__all__ = ["FROZEN_NOW", "freeze_cursors", "frozen_app", "frozen_session", "settle", "wait_for"]
+__all__ = [
+    "FROZEN_NOW",
+    "freeze_cursors",
+    "frozen_app",
+    "frozen_session",
+    "settle",
+    "tables_settled",
+    "wait_for",
+]
 
 #: How long a condition may take on a busy machine before the test fails.
 WAIT_LIMIT_S = 30.0
@@ -38,3 +46,13 @@ def freeze_cursors(pilot: Pilot[None]) -> None:
     it was taken."""
     for field in pilot.app.screen.query(Input):
         field.cursor_blink = False
+
+
+def tables_settled(pilot: Pilot[None]) -> bool:
+    """Whether every table on the screen has measured its new rows: a table sizes its
+    columns when the app is next idle, which on a busy machine can come after the rows
+    are there (a picture taken between shows cut-off cells)."""
+    return all(
+        not t._require_update_dimensions and not t._new_rows
+        for t in pilot.app.screen.query(DataTable)
+    )
