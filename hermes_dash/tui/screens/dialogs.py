@@ -39,7 +39,30 @@ def colour_diff(diff: str) -> Text:
     return out
 
 
-class ConfirmDiff(ModalScreen[bool]):
+class YesNoDialog(ModalScreen[bool]):
+    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape or
+    Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
+
+    def on_mount(self) -> None:
+        """Focus the safe choice."""
+        self.query_one("#cancel", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        """Answer."""
+        self.dismiss(event.button.id == "confirm")
+
+    def action_confirm(self) -> None:
+        """Go ahead."""
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        """Do nothing."""
+        self.dismiss(False)
+
+
+class ConfirmDiff(YesNoDialog):
     """Shows the exact diff of config.yaml; True to write it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Save")]
@@ -58,22 +81,6 @@ class ConfirmDiff(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save (y)", variant="primary", id="confirm")
-
-    def on_mount(self) -> None:
-        """Focus the safe choice."""
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Answer."""
-        self.dismiss(event.button.id == "confirm")
-
-    def action_confirm(self) -> None:
-        """Write it."""
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        """Do not write."""
-        self.dismiss(False)
 
 
 class PickBackup(ModalScreen[Path | None]):

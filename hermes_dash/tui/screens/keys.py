@@ -23,6 +23,7 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
 from hermes_dash.text import clean
+from hermes_dash.tui.screens.dialogs import YesNoDialog
 
 _DIALOG_CSS = """
 {name} {{ align: center middle; }}
@@ -97,7 +98,7 @@ class SetLimitDialog(ModalScreen[kb.LimitChange | None]):
         self.dismiss(None)
 
 
-class ConfirmLimit(ModalScreen[bool]):
+class ConfirmLimit(YesNoDialog):
     """Before → after of a key's limit; True to send it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Set")]
@@ -120,22 +121,6 @@ class ConfirmLimit(ModalScreen[bool]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Set (y)", variant="primary", id="confirm")
-
-    def on_mount(self) -> None:
-        """Focus the safe choice."""
-        self.query_one("#cancel", Button).focus()
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        """Answer."""
-        self.dismiss(event.button.id == "confirm")
-
-    def action_confirm(self) -> None:
-        """Send it."""
-        self.dismiss(True)
-
-    def action_cancel(self) -> None:
-        """Do not send it."""
-        self.dismiss(False)
 
 
 class KeyLimitsScreen(Screen[None]):
