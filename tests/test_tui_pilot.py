@@ -13,7 +13,7 @@ from hermes_dash.tui.screens.settings import SettingsScreen
 from hermes_dash.tui.widgets.panels import LiveCalls, ProvidersTable
 
 from .conftest import call
-from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle
+from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle, wait_for
 
 
 async def test_window_keys_switch_the_aggregates(tmp_path: Path) -> None:
@@ -151,6 +151,27 @@ async def test_calls_browser_filters(tmp_path: Path) -> None:
         ).fetchone()[0]
         assert screen.query_one(DataTable).row_count == min(200, n429)
         assert f"{n429:,} calls match" in str(screen.query_one("#count").render())
+
+
+async def test_a_late_attempts_read_does_not_replace_the_highlighted_calls_detail(
+    tmp_path: Path,
+) -> None:
+    """Moving down fast starts one attempts read per row; a read that lands after the
+    cursor has moved on must not show the previous call's detail."""
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
+        screen = app.screen
+        assert isinstance(screen, CallsScreen)
+        await pilot.press("down")
+        await wait_for(pilot, lambda: screen.detail_of == screen.rows[1].id, "row 1's detail")
+        shown = str(screen.query_one("#detail").render())
+        screen._show_attempts(screen.rows[0], [])
+        await pilot.pause()
+        assert str(screen.query_one("#detail").render()) == shown
+        assert screen.detail_of == screen.rows[1].id
 
 
 async def test_no_key_says_how_to_add_one(tmp_path: Path) -> None:

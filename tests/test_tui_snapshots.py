@@ -59,7 +59,7 @@ def test_calls_browser(snap_compare, tmp_path: Path, size: tuple[int, int]) -> N
         await pilot.press("c")
         await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
         await pilot.press("down", "down")
-        await wait_for(pilot, lambda: "Select a call" not in _detail(app), "the call detail")
+        await wait_for(pilot, lambda: _detail_of_cursor_row(app), "the call detail")
         await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 
@@ -98,6 +98,11 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
 
-def _detail(app) -> str:  # type: ignore[no-untyped-def]
-    detail = app.screen.query("#detail")
-    return str(detail.first().render()) if detail else ""
+def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the detail pane shows the whole of the call under the table's cursor."""
+    screen = app.screen
+    table = screen.query_one("#calls-table")
+    if table.cursor_row != 2 or len(screen.rows) <= 2:
+        return False
+    return bool(screen.detail_of == screen.rows[2].id and screen.detail_complete)
+

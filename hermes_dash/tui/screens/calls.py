@@ -96,6 +96,11 @@ class CallsScreen(Screen[None]):
         self.page_start = 0
         self.rows: list[CallRow] = []
         self._loads = 0  # loads asked for; only the newest one's rows are shown
+        #: The call the detail pane describes, and whether it is complete (its other
+        #: attempts read, when it has any): a slow read for a call no longer highlighted
+        #: must not overwrite the detail of the one that is.
+        self.detail_of: int | None = None
+        self.detail_complete = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -214,6 +219,8 @@ class CallsScreen(Screen[None]):
         key = event.row_key.value
         row = next((r for r in self.rows if str(r.id) == key), None)
         if row is not None:
+            self.detail_of = row.id
+            self.detail_complete = not row.call_key
             self.query_one("#detail", Static).update(describe(row))
             if row.call_key:
                 self.load_attempts(row)
@@ -225,7 +232,13 @@ class CallsScreen(Screen[None]):
             attempts = self.store.attempts_of(row.call_key or "")
         except CallLogError:
             return
-        self.app.call_from_thread(self.query_one("#detail", Static).update, describe(row, attempts))
+        self.app.call_from_thread(self._show_attempts, row, attempts)
+
+    def _show_attempts(self, row: CallRow, attempts: list[CallRow]) -> None:
+        if row.id != self.detail_of:
+            return  # the user has moved on; that call's detail is no longer shown
+        self.query_one("#detail", Static).update(describe(row, attempts))
+        self.detail_complete = True
 
     def action_focus_filters(self) -> None:
         """Jump to the filters."""
