@@ -57,6 +57,7 @@ class HermesDashApp(ScreenNavigation):
     """hermes-dash: spend, rate limits, provider latency, routing, for Hermes Agent."""
 
     TITLE = "hermes-dash"
+    CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("r", "refresh", "Refresh"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Markdown
+
+from hermes_dash.tui.screens.dialogs import Dialog
 
 HELP = """\
 # hermes-dash keys
@@ -32,15 +33,11 @@ Data: OpenRouter `/key` and `/credits` every 30 s (`--refresh`), the call log ev
 """
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """Keys and where the numbers come from."""
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 76; height: auto; max-height: 90%; border: thick $primary;
-        background: $surface; padding: 0 1; }
-    """
+    CSS_PATH = "help.tcss"
 
     def compose(self) -> ComposeResult:
         with Vertical():
