@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
@@ -14,6 +13,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -29,7 +29,7 @@ NARROW_WIDTH = 140
 class DashboardScreen(Screen[None]):
     """Everything at a glance; the app pushes data in through ``show_*``."""
 
-    BINDINGS = [Binding("s", "sort_providers", "Sort providers")]
+    BINDINGS = keymap.bindings("dashboard")
 
     # Its rules are in app.tcss. Below NARROW_WIDTH columns the screen has the class
     # -narrow, which stacks the panels.
