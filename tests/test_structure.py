@@ -47,3 +47,21 @@ def test_no_module_of_the_product_imports_textual_pilot() -> None:
         if (lines := pilot_imports(path.read_text(encoding="utf-8")))
     }
     assert found == {}
+
+
+def test_no_two_modules_of_the_interface_import_each_other() -> None:
+    import grimp  # import-linter's own graph builder
+
+    graph = grimp.build_graph("hermes_dash")
+    tui = sorted(m for m in graph.modules if m.startswith("hermes_dash.tui"))
+    assert "hermes_dash.tui.widgets.plot" in tui
+    assert "hermes_dash.tui.widgets.plot" in graph.find_modules_directly_imported_by(
+        "hermes_dash.tui.widgets.charts"
+    )  # the chart loads its picture when armed; the picture knows nothing of the chart
+    cycles = [
+        (a, b)
+        for a in tui
+        for b in graph.find_modules_directly_imported_by(a)
+        if a < b and a in graph.find_modules_directly_imported_by(b)
+    ]
+    assert cycles == []
