@@ -196,3 +196,39 @@ def test_corrupt_call_log(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stderr
     c = checks(r)["call_log"]
     assert c["status"] == "fail" and "corrupt" in c["detail"] and c["fix"].startswith("mv ")
+
+
+def summary(home: Path, *args: str, url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+    env.update(HERMES_HOME=str(home), HERMES_DASH_OPENROUTER_URL=url, OPENROUTER_API_KEY=FAKE_KEY)
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_summary_with_a_key_and_no_call_log(tmp_path: Path, good_server: FakeOpenRouter) -> None:
+    home = make_home(tmp_path)
+    r = summary(home, url=good_server.url)
+    assert r.returncode == 0, r.stderr
+    assert "usage $37.50" in r.stdout and "balance $74.75" in r.stdout
+    assert "no call log at" in r.stdout and "'hermes-dash plugin install'" in r.stdout
+    r = summary(home, "--json", url=good_server.url)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["account"]["status"] == "ok" and s["account"]["usage"] == 37.5
+    assert s["calls"] is None and "hermes-dash plugin install" in s["calls_missing"]
+    assert s["providers"] == [] and s["burn_rate_usd_per_hour"] is None
+    assert FAKE_KEY not in r.stdout + r.stderr
+    # Nothing was created on the way: the recorder makes the log.
+    assert not (home / "hermes-dash" / "calls.db").exists()
+
+
+def test_summary_with_a_rejected_key_and_no_call_log(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    with FakeOpenRouter(prefixed({"/key": Reply(401, {"error": {"code": 401}})})) as srv:
+        r = summary(home, url=srv.url)
+    assert r.returncode == 1 and "401" in r.stderr and "Traceback" not in r.stderr
