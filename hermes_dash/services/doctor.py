@@ -400,11 +400,9 @@ def needs_fixing(checks: list[Check]) -> bool:
     return any(c.status == "fail" for c in checks)
 
 
-def first_step(checks: list[Check]) -> Check | None:
-    """The first check of a first run that is not in order, for the dashboard's words."""
+def first_steps(checks: list[Check]) -> list[Check]:
+    """The checks of a first run that are not in order, in the order to fix them: the
+    dashboard's words for an empty panel."""
     by_id = {c.id: c for c in checks}
-    for check_id in GUIDE_ORDER:
-        check = by_id.get(check_id)
-        if check is not None and check.status in ("fail", "warn"):
-            return check
-    return None
+    found = (by_id.get(check_id) for check_id in GUIDE_ORDER)
+    return [c for c in found if c is not None and c.status in ("fail", "warn")]

@@ -11,6 +11,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.text import clean
 
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore
@@ -21,7 +22,16 @@ WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
 #: Actions that change what the dashboard shows or open a screen over it: from any
 #: other screen they would stack copies of screens or act on a dashboard out of sight.
 DASHBOARD_ACTIONS = frozenset(
-    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits"}
+    {
+        "window",
+        "calls",
+        "routing",
+        "settings",
+        "cost_check",
+        "sources",
+        "key_limits",
+        "install_recorder",
+    }
 )
 
 
@@ -40,6 +50,7 @@ class ScreenNavigation(App[None]):
     action_toggle_theme: Callable[[], None]
     refresh_screen: Callable[[], None]
     save_prefs: Callable[[], None]
+    recheck_first_run: Callable[[], None]
     window_name: str
 
     def on_dashboard(self) -> bool:
@@ -85,6 +96,12 @@ class ScreenNavigation(App[None]):
             )
             yield SystemCommand(
                 "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
+            )
+            yield SystemCommand(
+                "Install the recorder",
+                "Copy the recorder plugin into the Hermes home and enable it (shows the "
+                "config.yaml diff first)",
+                self.action_install_recorder,
             )
         yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
         yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
@@ -151,3 +168,53 @@ class ScreenNavigation(App[None]):
                 self.settings.secrets.management_key, base_url=self.settings.openrouter_url
             )
             self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
+
+    def action_install_recorder(self) -> None:
+        """Install and enable the recorder, after a confirmation showing the config diff."""
+        if self.on_dashboard():
+            self.run_worker(self._install_recorder(), group="install", exclusive=True)
+
+    async def _install_recorder(self) -> None:
+        import asyncio
+
+        from hermes_dash.hermes.config import ConfigError
+        from hermes_dash.hermes.paths import HermesHomeError
+        from hermes_dash.services import plugin as svc
+        from hermes_dash.services.doctor import install_cmd
+        from hermes_dash.tui.screens.dialogs import ConfirmDiff
+
+        paths = self.settings.paths
+        failures = (ConfigError, HermesHomeError, OSError)
+        try:
+            # Reading config.yaml loads ruamel.yaml: off the interface's thread.
+            proposal = await asyncio.to_thread(svc.propose_enable, paths)
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        title = (
+            f"Install the recorder into {svc.plugin_dir(paths)} and enable it in "
+            f"{paths.config} (as `{install_cmd(self.settings)}` does)"
+        )
+        diff = (
+            proposal.diff()
+            if proposal is not None
+            else (
+                "  config.yaml already lists hermes-dash-recorder in plugins.enabled: "
+                "only the plugin's files are copied.\n"
+            )
+        )
+        if not await self.push_screen_wait(ConfirmDiff(title, diff, confirm="Install")):
+            self.notify("Nothing installed.", title="Recorder")
+            return
+        try:
+            _, backup = await asyncio.to_thread(svc.install, paths, proposal)
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        saved = f" (backup of config.yaml: {backup.name})" if backup else ""
+        self.notify(
+            clean(f"Recorder installed{saved}. Restart running Hermes processes to load it."),
+            title="Recorder",
+            markup=False,
+        )
+        self.recheck_first_run()

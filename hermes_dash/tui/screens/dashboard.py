@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +24,9 @@ from hermes_dash.tui.widgets.panels import (
     SpendPanel,
     StatusLine,
 )
+
+if TYPE_CHECKING:
+    from hermes_dash.services.doctor import Check
 
 #: Below this width the panels stack in one scrolling column.
 NARROW_WIDTH = 140
@@ -89,6 +94,20 @@ class DashboardScreen(Screen[None]):
         if data is not None:
             self.rate.show(data)
             self.providers.show(data.providers, data.window.name)
+
+    def show_guide(self, checks: list[Check] | None, data: DashboardData | None) -> None:
+        """In place of empty charts, what is missing and how to fix it (from doctor's
+        checks); the charts again as soon as the window holds a call."""
+        if checks is None or data is None or data.totals.attempts:
+            self.spend.show_guide(None)
+            self.rate.show_guide(None)
+            return
+        # Loaded with the first checks, after the first frame.
+        from hermes_dash.tui.widgets.guide import guide
+
+        window = data.window.name
+        self.spend.show_guide(guide(checks, window, detailed=True))
+        self.rate.show_guide(guide(checks, window, detailed=False))
 
     def show_alerts(self, alerts: list[Alert]) -> None:
         """Show the budget/runway banner, or hide it."""

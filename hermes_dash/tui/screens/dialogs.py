@@ -40,10 +40,14 @@ def colour_diff(diff: str) -> Text:
 
 
 class YesNoDialog(ModalScreen[bool]):
-    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape or
-    Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
+    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape, ``n``
+    or Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Yes"),
+    ]
 
     def on_mount(self) -> None:
         """Focus the safe choice."""
@@ -65,13 +69,18 @@ class YesNoDialog(ModalScreen[bool]):
 class ConfirmDiff(YesNoDialog):
     """Shows the exact diff of config.yaml; True to write it."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Save")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Save"),
+    ]
     DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmDiff")
 
-    def __init__(self, title: str, diff: str) -> None:
+    def __init__(self, title: str, diff: str, confirm: str = "Save") -> None:
         super().__init__()
         self.title_text = title
         self.diff = diff
+        self.confirm_label = confirm
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -80,7 +89,7 @@ class ConfirmDiff(YesNoDialog):
                 yield Static(colour_diff(self.diff), id="diff")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Save (y)", variant="primary", id="confirm")
+                yield Button(f"{self.confirm_label} (y)", variant="primary", id="confirm")
 
 
 class PickBackup(ModalScreen[Path | None]):
