@@ -17,6 +17,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.widgets.compact import CompactSummary
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -42,7 +43,11 @@ class DashboardScreen(Screen[None]):
     #banner.-visible { display: block; }
     #banner.-error { background: $error 60%; }
     #grid { layout: grid; grid-size: 2 2; grid-rows: 3fr 2fr; grid-columns: 1fr 1fr; height: 1fr; }
-    #grid.-narrow { grid-size: 1; grid-rows: 15 18 14 14; overflow-y: auto; }
+    /* Small terminals: the compact lines above carry the panels' numbers, so the first
+       screen holds both charts; the tables follow on scroll. */
+    #grid.-narrow { grid-size: 1; grid-rows: 9 9 14 14; overflow-y: auto; }
+    #grid.-narrow Panel > .stats { display: none; }
+    #grid.-narrow Panel > .guide { margin-top: 0; }
     #providers, #live-calls { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
     """
 
@@ -59,10 +64,12 @@ class DashboardScreen(Screen[None]):
         self.live = LiveCalls(id="live-calls")
         self.live.border_title = "Live calls"
         self.status = StatusLine("", id="status")
+        self.compact = CompactSummary(id="compact")
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.banner
+        yield self.compact
         with Container(id="grid"):
             yield self.spend
             yield self.rate
@@ -72,8 +79,10 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     def on_resize(self, event: events.Resize) -> None:
-        """Stack the panels on small terminals."""
-        self.query_one("#grid").set_class(event.size.width < NARROW_WIDTH, "-narrow")
+        """Stack the panels on small terminals, one line for each of them first."""
+        narrow = event.size.width < NARROW_WIDTH
+        self.query_one("#grid").set_class(narrow, "-narrow")
+        self.compact.set_class(narrow, "-visible")
 
     def arm_charts(self) -> None:
         """Let the charts draw (they are blank on the first frame, see SeriesChart)."""
@@ -91,6 +100,7 @@ class DashboardScreen(Screen[None]):
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
         self.spend.show(account, data, has_key)
+        self.compact.show(account, data, has_key)
         if data is not None:
             self.rate.show(data)
             self.providers.show(data.providers, data.window.name)

@@ -41,7 +41,12 @@ class BarPlot(PlotextPlot):
         if chart.series:
             xs, label = x_axis(chart.series, chart.end)
             # Full-block bars: a third of the build time of half-block ("hd") ones.
-            plt.bar(xs, [chart.value(p) for p in chart.series], color=chart.color)
+            values = [chart.value(p) for p in chart.series]
+            plt.bar(xs, values, color=chart.color)
+            if not any(values) and chart.overlay is None:
+                # All zero (no 429s: the usual case): plotext would centre the axis on 0,
+                # from -1 to 1; a count or a cost is never negative.
+                plt.ylim(0, 1)
             if chart.overlay is not None:
                 plt.plot(xs, chart.overlay, marker="braille", color="cyan", label="key usage")
             lo = min(xs)
