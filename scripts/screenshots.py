@@ -98,6 +98,8 @@ async def shoot_first_run(
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     session = first_run_session(root, state, FROZEN_NOW)
+    # As for a user whose HERMES_HOME is that home: the fixes read as they would for them.
+    os.environ["HERMES_HOME"] = str(session.settings.paths.home)
     app = make_app(
         session.settings,
         session.api,

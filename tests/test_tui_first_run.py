@@ -39,11 +39,11 @@ def guide_text(app, panel: str = "spend") -> str:  # type: ignore[no-untyped-def
         (
             "no-key",
             ["OPENROUTER_API_KEY is not set", ".env", "recorder plugin", "press i"],
-            ["recorder plugin: not installed"],
+            ["recorder plugin", "plugin install"],
         ),
         ("not-installed", ["not installed", "hermes-dash plugin install", "press i"], ["press i"]),
         ("not-enabled", ["not in plugins.enabled", "hermes-dash plugin install"], ["press i"]),
-        ("idle", ["enabled but idle", "hermes chat -q"], ["enabled but idle"]),
+        ("idle", ["enabled but idle", "hermes chat -q"], ["recorder writing", "hermes chat -q"]),
     ],
 )
 async def test_each_empty_state_says_what_is_missing(

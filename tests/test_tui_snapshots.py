@@ -109,8 +109,17 @@ def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]
     return bool(screen.detail_of == screen.rows[2].id and screen.detail_complete)
 
 
-@pytest.mark.parametrize("state", ["not-installed", "no-home", "no-key"])
-def test_first_run(snap_compare, tmp_path: Path, state: str) -> None:
+@pytest.mark.parametrize(
+    ("state", "size"),
+    [
+        ("not-installed", (160, 48)),
+        ("no-home", (160, 48)),
+        ("no-key", (160, 48)),
+        ("not-installed", (80, 24)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}x{v[1]}",
+)
+def test_first_run(snap_compare, tmp_path: Path, state: str, size: tuple[int, int]) -> None:
     """What a new user sees: words and the fix where the empty charts would be."""
     app = first_run_app(tmp_path, state)
 
@@ -119,4 +128,4 @@ def test_first_run(snap_compare, tmp_path: Path, state: str) -> None:
         app.clear_notifications()
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=(160, 48), run_before=run_before)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

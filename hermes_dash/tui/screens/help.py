@@ -21,6 +21,7 @@ HELP = """\
 | `o` | cost by source: cron jobs, platforms, CLI, subagents, auxiliary tasks; Enter drills in |
 | `k` | key limits: the account's keys and the hard limits OpenRouter enforces |
 | `h` | cost check: logged cost per model beside Hermes' own estimate and bill |
+| `i` | install the recorder plugin (shows the config.yaml diff first) |
 | `t` | switch between dark and light theme |
 | `s` | sort the providers table by the next column |
 | `ctrl+p` | command palette: every action by name |

@@ -15,10 +15,12 @@ INSTALL_FIXES = frozenset({"recorder_installed", "recorder_enabled", "recorder_v
 MAX_STEPS = 3
 
 
-def _step(check: Check, with_key: bool) -> list[fmt.Line]:
+def _step(check: Check, with_key: bool, detailed: bool) -> list[fmt.Line]:
     mark = "[b red]✗[/]" if check.status == "fail" else "[b yellow]![/]"
+    # The short form names the check only: the detailed one is on the same screen.
+    detail = ": $detail" if detailed else ""
     lines: list[fmt.Line] = [
-        fmt.markup(f"{mark} [b]$title[/]: $detail", title=check.title, detail=check.detail)
+        fmt.markup(f"{mark} [b]$title[/]{detail}", title=check.title, detail=check.detail)
     ]
     if check.fix:
         key = "   [dim]or press[/] [b]i[/] [dim]to do it now[/]" if with_key else ""
@@ -42,7 +44,7 @@ def guide(checks: list[Check] | None, window: str, *, detailed: bool) -> Content
         )
         return fmt.join_lines(lines)
     for check in steps[: MAX_STEPS if detailed else 1]:
-        lines += _step(check, check.id in INSTALL_FIXES)
+        lines += _step(check, check.id in INSTALL_FIXES, detailed)
     if detailed:
         lines.append("[dim]hermes-dash doctor checks all of it.[/]")
     return fmt.join_lines(lines)
