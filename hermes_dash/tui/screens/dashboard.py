@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
@@ -17,6 +15,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
 from hermes_dash.tui.widgets.compact import CompactSummary
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
@@ -36,20 +35,11 @@ NARROW_WIDTH = 140
 class DashboardScreen(Screen[None]):
     """Everything at a glance; the app pushes data in through ``show_*``."""
 
-    BINDINGS = [Binding("s", "sort_providers", "Sort providers")]
+    BINDINGS = keymap.bindings("dashboard")
 
-    DEFAULT_CSS = """
-    #banner { display: none; height: auto; padding: 0 1; background: $warning 40%; }
-    #banner.-visible { display: block; }
-    #banner.-error { background: $error 60%; }
-    #grid { layout: grid; grid-size: 2 2; grid-rows: 3fr 2fr; grid-columns: 1fr 1fr; height: 1fr; }
-    /* Small terminals: the compact lines above carry the panels' numbers, so the first
-       screen holds both charts; the tables follow on scroll. */
-    #grid.-narrow { grid-size: 1; grid-rows: 9 9 14 14; overflow-y: auto; }
-    #grid.-narrow Panel > .stats { display: none; }
-    #grid.-narrow Panel > .guide { margin-top: 0; }
-    #providers, #live-calls { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
-    """
+    # Its rules are in app.tcss. Below NARROW_WIDTH columns the screen has the class
+    # -narrow, which stacks the panels.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_WIDTH, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -77,12 +67,6 @@ class DashboardScreen(Screen[None]):
             yield self.live
         yield self.status
         yield Footer()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Stack the panels on small terminals, one line for each of them first."""
-        narrow = event.size.width < NARROW_WIDTH
-        self.query_one("#grid").set_class(narrow, "-narrow")
-        self.compact.set_class(narrow, "-visible")
 
     def arm_charts(self) -> None:
         """Let the charts draw (they are blank on the first frame, see SeriesChart)."""

@@ -64,12 +64,11 @@ def providers_line(data: DashboardData) -> fmt.Line:
 
 
 class CompactSummary(Static):
-    """Spend, rate limits and providers as one line each; shown on small terminals, where
-    the panels below no longer fit on one screen."""
+    """Spend, rate limits and providers as one line each; shown on small terminals (the
+    dashboard's -narrow class, see app.tcss), where the panels no longer fit one screen."""
 
     DEFAULT_CSS = """
     CompactSummary { display: none; height: auto; padding: 0 1; background: $boost; }
-    CompactSummary.-visible { display: block; }
     """
 
     def show(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
