@@ -95,11 +95,10 @@ async def shoot_first_run(
 ) -> Path:
     """Render one first-run screenshot. The home sits in a fixed folder: its path is on
     screen (in the fix commands), and should read the same on every run."""
-    from hermes_dash.tui.frozen import FROZEN_NOW
-
     from hermes_dash.demo.firstrun import first_run_session
     from hermes_dash.tui.app import make_app
     from hermes_dash.tui.screens.dialogs import ConfirmDiff
+    from tests.frozen import FROZEN_NOW
 
     root = Path(tempfile.gettempdir()) / "hermes-dash-first-run" / name
     shutil.rmtree(root, ignore_errors=True)
