@@ -232,3 +232,13 @@ def test_summary_with_a_rejected_key_and_no_call_log(tmp_path: Path) -> None:
     with FakeOpenRouter(prefixed({"/key": Reply(401, {"error": {"code": 401}})})) as srv:
         r = summary(home, url=srv.url)
     assert r.returncode == 1 and "401" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_answer_from_openrouter_is_explained(tmp_path: Path) -> None:
+    home = make_home(tmp_path, installed=True, row_age_s=60)
+    # The server holds the answer past doctor's 10 s: the check gives up, with words.
+    with FakeOpenRouter(prefixed({"/key": Reply(body=KEY_BODY, stall_s=30)})) as srv:
+        r = doctor(home, "--json", url=srv.url)
+    assert r.returncode == 1
+    c = checks(r)["key_accepted"]
+    assert c["status"] == "fail" and "in time" in c["detail"] and "network" in c["fix"]
