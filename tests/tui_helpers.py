@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
+
+from hermes_dash.tui.app import HermesDashApp
 
 from .frozen import FROZEN_NOW, frozen_app, frozen_session, settle
 
 __all__ = [
     "FROZEN_NOW",
+    "first_run_app",
+    "first_run_settled",
     "freeze_cursors",
     "frozen_app",
     "frozen_session",
@@ -55,4 +60,26 @@ def tables_settled(pilot: Pilot[None]) -> bool:
     return all(
         not t._require_update_dimensions and not t._new_rows
         for t in pilot.app.screen.query(DataTable)
+    )
+
+
+def first_run_app(root: Path, state: str) -> HermesDashApp:
+    """The real app over a Hermes home in a first-run state (see demo.firstrun), on the
+    frozen clock: no calls logged, the fake OpenRouter answering for the key."""
+    from hermes_dash.demo.firstrun import first_run_session
+    from hermes_dash.services.settings import UserSettings
+    from hermes_dash.tui.app import make_app
+
+    s = first_run_session(root, state, FROZEN_NOW)
+    return make_app(s.settings, s.api, s.store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
+
+
+def first_run_settled(app: HermesDashApp) -> bool:
+    """Whether the checks, the first read and (with a key) the first poll are on screen."""
+    return (
+        app.checks is not None
+        and app.data is not None
+        and not app.stale_aggregates
+        and (app.last_poll is not None or not app.api.has_key)
+        and app.dashboard.spend.has_class("-guide")
     )
