@@ -3,7 +3,7 @@ so every render of a screen is the same picture."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -39,14 +39,21 @@ def frozen_app(
     )
 
 
+#: How long the dashboard may take to settle on a busy machine before that is an error.
+SETTLE_LIMIT_S = 30.0
+
+
 async def settle(pilot: Pilot[None], app: HermesDashApp) -> None:
     """Wait until the first call-log read and OpenRouter poll have landed and the
-    aggregates on screen reflect both; then drop the start-up notifications."""
-    for _ in range(200):
-        await pilot.pause(0.05)
-        if app.data is not None and app.last_poll is not None and not app.stale_aggregates:
-            break
-    await pilot.pause(0.1)
+    aggregates on screen reflect both; then drop the start-up notifications.
+
+    It waits on that state, not for a fixed time: quick on an idle machine, still right
+    on a loaded one."""
+    deadline = time.monotonic() + SETTLE_LIMIT_S
+    while app.data is None or app.last_poll is None or app.stale_aggregates:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the dashboard did not settle within {SETTLE_LIMIT_S:g} s")
+        await pilot.pause(0.02)
+    await pilot.pause()
     app.clear_notifications()
-    await asyncio.sleep(0)
     await pilot.pause()
