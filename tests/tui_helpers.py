@@ -25,6 +25,7 @@ __all__ = [
     "tables_settled",
     "wait_for",
     "wait_for_screen",
+    "wait_for_workers",
 ]
 
 AnyScreen = TypeVar("AnyScreen", bound=Screen[object])
@@ -56,6 +57,14 @@ async def wait_for_screen(pilot: Pilot[None], kind: type[AnyScreen]) -> AnyScree
     screen = pilot.app.screen
     assert isinstance(screen, kind)
     return screen
+
+
+async def wait_for_workers(pilot: Pilot[None]) -> None:
+    """Wait until every worker the app has started so far has finished (a screen's
+    loads, the reads and polls): what they found is then on screen."""
+    await wait_for(
+        pilot, lambda: all(w.is_finished for w in pilot.app.workers), "the workers to finish"
+    )
 
 
 def freeze_cursors(pilot: Pilot[None]) -> None:
