@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import DataTable, Input
 
-from hermes_dash.tui.frozen import FROZEN_NOW, frozen_app, frozen_session, settle
+from .frozen import FROZEN_NOW, frozen_app, frozen_session, settle
 
 __all__ = [
     "FROZEN_NOW",
