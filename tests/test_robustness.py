@@ -15,6 +15,7 @@ import pytest
 
 from hermes_dash.calllog import recorder
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.cli.common import TIMEOUT_ENV
 from hermes_dash.hermes.paths import HermesPaths, Secrets
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.services.settings import DashSettings, UserSettings
@@ -68,6 +69,7 @@ FAULTS = [
     ("500", Reply(500, {"error": {"code": 500, "message": "Internal"}}), "server error (500)"),
     ("502", Reply(502, "<html>Bad gateway</html>"), "server error (502)"),
     ("503", Reply(503, {"error": {"code": 503, "message": "No providers"}}), "server error (503)"),
+    # Past the client's timeout, which the test shortens (see test_summary_fault...).
     ("stall", Reply(200, KEY_BODY, stall_s=15), "did not answer"),
     ("truncated", Reply(200, KEY_BODY, truncate=True), "cut off"),
     ("not-json", Reply(200, "<html>gateway</html>"), "not JSON"),
@@ -86,7 +88,8 @@ def test_summary_fault_is_one_line_exit_1(small_log: Path, reply: Reply, fragmen
             str(small_log),
             "--openrouter-url",
             srv.url,
-            env={"OPENROUTER_API_KEY": FAKE_KEY},
+            # A stalled server is given 1 s, not the product's 10 s: the same failure, sooner.
+            env={"OPENROUTER_API_KEY": FAKE_KEY, TIMEOUT_ENV: "1"},
         )
     assert r.returncode == 1, r.stdout
     lines = r.stderr.strip().splitlines()
