@@ -87,6 +87,7 @@ class UpstreamScore:
     billed_rows: int
     input_tokens: int
     output_tokens: int
+    cost_usd: float | None  # billed and estimated costs; None when no attempt is priced
     published: Endpoint | None = None
 
     @property
@@ -124,6 +125,7 @@ class Scorecard:
     model: str
     window: Window
     rows: tuple[UpstreamScore, ...]
+    total: UpstreamScore  # every attempt of the model in the window, as one group
     published_available: bool = False
     skipped: int = field(default=0, compare=False)
 
@@ -162,6 +164,7 @@ def score_rows(
     ]
     seconds = sum(s for _, s in timed)
     billed = [r for r in rows if r.cost_source == "openrouter" and r.cost_usd is not None]
+    priced = [r.cost_usd for r in rows if r.cost_source is not None and r.cost_usd is not None]
     billed_tokens = sum((r.input_tokens or 0) + (r.output_tokens or 0) for r in billed)
     billed_cost = sum(r.cost_usd or 0.0 for r in billed)
     return UpstreamScore(
@@ -180,6 +183,7 @@ def score_rows(
         billed_rows=len(billed),
         input_tokens=sum(r.input_tokens or 0 for r in rows),
         output_tokens=sum(r.output_tokens or 0 for r in rows),
+        cost_usd=sum(priced) if priced else None,
         published=_published(name, endpoints) if name else None,
     )
 
@@ -193,11 +197,13 @@ def build_scorecard(
 ) -> Scorecard:
     """The scorecard of these rows (already limited to the model and the window)."""
     groups: dict[str, list[CallRow]] = {}
+    rows = list(rows)
     for row in rows:
         groups.setdefault(upstream_of(row), []).append(row)
     scores = [score_rows(name, rs, providers, endpoints) for name, rs in groups.items()]
     scores.sort(key=lambda s: (s.upstream == UNKNOWN_UPSTREAM, -s.attempts, s.upstream))
-    return Scorecard(model, window, tuple(scores), published_available=bool(endpoints))
+    total = score_rows(UNKNOWN_UPSTREAM, rows)
+    return Scorecard(model, window, tuple(scores), total, published_available=bool(endpoints))
 
 
 def model_rows(store: CallStore, model: str, window: Window) -> list[CallRow]:
@@ -220,6 +226,7 @@ def load_scorecard(
         card.model,
         card.window,
         card.rows,
+        card.total,
         card.published_available,
         skipped=store.skipped_rows - before,
     )
