@@ -29,7 +29,7 @@ from textual.widgets import (
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.hermes.config import ConfigError
-from hermes_dash.hermes.writer import list_backups, restore_backup
+from hermes_dash.hermes.writer import list_backups
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import Endpoint
 from hermes_dash.routing.rules import (
@@ -438,7 +438,9 @@ class RoutingScreen(Screen[None]):
             if not ok:
                 return
             try:
-                backup = svc.save(proposal, self.settings.paths)
+                backup = svc.save(
+                    proposal, self.settings.paths, svc.history_for(self.settings), "editor"
+                )
             except ConfigError as exc:
                 self.notify(clean(exc), title="Not saved", severity="error", markup=False)
                 return
@@ -460,7 +462,13 @@ class RoutingScreen(Screen[None]):
             if backup is None:
                 return
             try:
-                restore_backup(backup, self.config_path, self.settings.paths.backups)
+                svc.restore(
+                    backup,
+                    self.config_path,
+                    self.settings.paths,
+                    svc.history_for(self.settings),
+                    "editor restore",
+                )
             except ConfigError as exc:
                 self.notify(clean(exc), title="Not restored", severity="error", markup=False)
                 return

@@ -1,0 +1,106 @@
+"""Before and after each routing change: the same figures over two equal windows.
+
+The windows meet at the change: ``[at - L, at)`` and ``[at, at + L)``, with ``L`` the
+smallest of a day, the time since the change, and the time to the previous and to the
+next change (so each side sees one routing only). The calls are those routing applies
+to: sent through OpenRouter (Hermes provider ``openrouter``, or an upstream reported).
+A call belongs to the side it started in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hermes_dash.calllog.records import CallRow, Window
+from hermes_dash.calllog.store import CallFilter, CallStore
+from hermes_dash.routing.history import Change
+from hermes_dash.routing.scorecard import UNKNOWN_UPSTREAM, UpstreamScore, score_rows
+
+#: The longest side of a before/after comparison.
+MAX_SIDE_S = 86400.0
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a change: the window and its figures."""
+
+    window: Window
+    figures: UpstreamScore
+    upstreams: dict[str, int]  # attempts per upstream
+
+    @property
+    def cost_per_call_usd(self) -> float | None:
+        """Known cost per logical call; None when nothing is priced or no call."""
+        f = self.figures
+        return f.cost_usd / f.calls if f.cost_usd is not None and f.calls else None
+
+
+@dataclass(frozen=True)
+class Impact:
+    """One change with its before and after."""
+
+    change: Change
+    before: Side
+    after: Side
+    stale_processes: int  # Hermes processes still running that started before the change
+
+    @property
+    def note(self) -> str:
+        """Why the after side may still show the old routing."""
+        if self.stale_processes:
+            n = self.stale_processes
+            return (
+                f"{n} Hermes process{'es' if n > 1 else ''} running since before this change: "
+                "not restarted, still sending the old routing"
+            )
+        return ""
+
+
+def routed(row: CallRow) -> bool:
+    """Whether provider_routing applies to this attempt (it went through OpenRouter)."""
+    return row.provider == "openrouter" or bool(row.upstream)
+
+
+def side(store: CallStore, window: Window, model: str | None = None) -> Side:
+    """The figures of the routed attempts in ``window`` (one model's when given)."""
+    rows = [
+        r
+        for r in store.iter_calls(CallFilter(model=model or "", window=window))
+        if routed(r) and r.started_at < window.end
+    ]
+    counts: dict[str, int] = {}
+    for r in rows:
+        name = r.upstream or r.error_provider or UNKNOWN_UPSTREAM
+        counts[name] = counts.get(name, 0) + 1
+    return Side(window, score_rows(UNKNOWN_UPSTREAM, rows), counts)
+
+
+def side_length(changes: Sequence[Change], i: int, now: float) -> float:
+    """The length of both sides of change ``i`` (0 when it happened just now)."""
+    at = changes[i].at
+    length = min(MAX_SIDE_S, max(0.0, now - at))
+    if i > 0:
+        length = min(length, max(0.0, at - changes[i - 1].at))
+    if i + 1 < len(changes):
+        length = min(length, max(0.0, changes[i + 1].at - at))
+    return length
+
+
+def impacts(
+    store: CallStore,
+    changes: Sequence[Change],
+    now: float,
+    hermes_started: Sequence[float] = (),
+    model: str | None = None,
+) -> list[Impact]:
+    """Before and after of every change, oldest first. ``hermes_started`` holds the
+    start times of the Hermes processes running now."""
+    out: list[Impact] = []
+    for i, change in enumerate(changes):
+        length = side_length(changes, i, now)
+        before = Window(change.at - length, change.at, "before")
+        after = Window(change.at, change.at + length, "after")
+        stale = sum(1 for t in hermes_started if t < change.at)
+        out.append(Impact(change, side(store, before, model), side(store, after, model), stale))
+    return out
