@@ -92,7 +92,28 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             lambda: app.screen.query("#preview") and app.screen.query_one("#preview").row_count,
             "the route preview",
         )
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#scorecard-panel").report, "the scorecard"
+        )
         await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
+        freeze_cursors(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_routing_changes_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, app)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#scorecard-panel"), "the editor")
+        await pilot.press("ctrl+o")
+        await wait_for(
+            pilot, lambda: len(getattr(app.screen, "impacts", ())) == 2, "the recorded changes"
+        )
+        await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -105,4 +126,3 @@ def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]
     if table.cursor_row != 2 or len(screen.rows) <= 2:
         return False
     return bool(screen.detail_of == screen.rows[2].id and screen.detail_complete)
-

@@ -78,8 +78,10 @@ def _usd(per_m: float | None) -> str:
     return "unknown" if per_m is None else f"${per_m:.2f}"
 
 
-def _healthy(card: Scorecard) -> list[UpstreamScore]:
-    return [r for r in card.rows if r.slug and r.ok and not _bad(r)]
+def _healthy(card: Scorecard, rules: RoutingRules | None = None) -> list[UpstreamScore]:
+    """Upstreams that served the model well (and are not ignored by ``rules``)."""
+    ignored = rules.ignore if rules is not None else ()
+    return [r for r in card.rows if r.slug and r.ok and not _bad(r) and r.slug not in ignored]
 
 
 def _bad(r: UpstreamScore) -> bool:
@@ -92,7 +94,7 @@ def _bad(r: UpstreamScore) -> bool:
 
 def _ignore(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
     out: list[Suggestion] = []
-    if not _healthy(card):
+    if not _healthy(card, rules):
         return out
     for r in card.rows:
         if not _bad(r) or r.slug in rules.ignore:
@@ -116,7 +118,7 @@ def _ignore(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
 
 
 def _order(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
-    timed = [r for r in _healthy(card) if r.ok >= MIN_SAMPLE and r.latency_p95_s is not None]
+    timed = [r for r in _healthy(card, rules) if r.ok >= MIN_SAMPLE and r.latency_p95_s is not None]
     if len(timed) < 2:
         return []
     timed.sort(key=lambda r: (r.latency_p95_s, r.slug))
@@ -124,7 +126,7 @@ def _order(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
     assert best.latency_p95_s is not None and worst.latency_p95_s is not None
     if best.latency_p95_s > CLEAR_GAP * worst.latency_p95_s:
         return []
-    order = tuple(r.slug for r in timed if r.slug and r.slug not in rules.ignore)
+    order = tuple(r.slug for r in timed if r.slug)
     if order == rules.order:
         return []
     draft = replace(rules, order=order, raw_problems=())
@@ -137,7 +139,9 @@ def _order(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
 
 
 def _sort(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
-    healthy = [r for r in _healthy(card) if r.ok >= MIN_SAMPLE and r.latency_p50_s is not None]
+    healthy = [
+        r for r in _healthy(card, rules) if r.ok >= MIN_SAMPLE and r.latency_p50_s is not None
+    ]
     priced = [r for r in healthy if r.billed_per_mtok is not None]
     if len(healthy) < 2 or len(priced) < 2:
         return []
