@@ -59,17 +59,7 @@ class RoutingScreen(Screen[None]):
         Binding("1", "load_draft(1)", "Load draft 1"),
         *[Binding(str(n), f"load_draft({n})", f"Load draft {n}", show=False) for n in range(2, 10)],
     ]
-    DEFAULT_CSS = """
-    RoutingScreen #columns { height: 1fr; }
-    RoutingScreen #form { width: 46; padding: 0 1; }
-    RoutingScreen #form Label { margin-top: 1; color: $text-muted; }
-    RoutingScreen #form SelectionList { height: 7; }
-    RoutingScreen #order { height: 5; border: round $panel; }
-    RoutingScreen #issues { height: auto; margin-top: 1; }
-    RoutingScreen #side { padding: 0 1; }
-    RoutingScreen #preview { height: auto; max-height: 14; }
-    RoutingScreen #whatif, RoutingScreen #where { height: auto; }
-    """
+    CSS_PATH = "routing.tcss"
 
     def __init__(
         self,
