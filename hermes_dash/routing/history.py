@@ -96,10 +96,10 @@ class Change:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[IO[str]]:
+def _locked(path: Path) -> Iterator[IO[bytes]]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "r+", encoding="utf-8") as fh:
+    with os.fdopen(fd, "rb+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield fh
@@ -107,14 +107,14 @@ def _locked(path: Path) -> Iterator[IO[str]]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _read(fh: IO[str]) -> list[Change]:
+def _read(fh: IO[bytes]) -> list[Change]:
     fh.seek(0)
     out: list[Change] = []
     for line in fh:
         if len(line) > MAX_LINE:
             continue
         try:
-            change = Change.from_json(json.loads(line))
+            change = Change.from_json(json.loads(line.decode("utf-8", "replace")))
         except ValueError:
             continue  # a torn or foreign line: skip it, keep the rest
         if change is not None:
@@ -122,9 +122,14 @@ def _read(fh: IO[str]) -> list[Change]:
     return out
 
 
-def _append(fh: IO[str], change: Change) -> None:
-    fh.seek(0, os.SEEK_END)
-    fh.write(json.dumps(asdict(change), sort_keys=False) + "\n")
+def _append(fh: IO[bytes], change: Change) -> None:
+    line = json.dumps(asdict(change), sort_keys=False).encode("utf-8") + b"\n"
+    end = fh.seek(0, os.SEEK_END)
+    if end:
+        fh.seek(end - 1)
+        if fh.read(1) != b"\n":
+            line = b"\n" + line  # a torn last line (a crash mid-write) stays on its own
+    fh.write(line)
     fh.flush()
     os.fsync(fh.fileno())
 
@@ -140,7 +145,7 @@ class RoutingHistory:
         if not self.path.is_file():
             return []
         try:
-            with self.path.open("r", encoding="utf-8", errors="replace") as fh:
+            with self.path.open("rb") as fh:
                 return _read(fh)
         except OSError:
             return []

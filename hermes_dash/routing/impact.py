@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from hermes_dash.calllog.records import CallRow, Window
 from hermes_dash.calllog.store import CallFilter, CallStore
 from hermes_dash.routing.history import Change
-from hermes_dash.routing.scorecard import UNKNOWN_UPSTREAM, UpstreamScore, score_rows
+from hermes_dash.routing.scorecard import UNKNOWN_UPSTREAM, UpstreamScore, score_rows, slug_rule
 
 #: The longest side of a before/after comparison.
 MAX_SIDE_S = 86400.0
@@ -46,15 +46,46 @@ class Impact:
     stale_processes: int  # Hermes processes still running that started before the change
 
     @property
+    def excluded_after(self) -> dict[str, int]:
+        """Attempts after the change served by upstreams the new block excludes (in
+        ``ignore``, or missing from ``only``): the wire's sign of calls still sent with
+        the old routing (a process not restarted) or without any (auxiliary tasks)."""
+        return excluded(self.change.after, self.after.upstreams)
+
+    @property
     def note(self) -> str:
         """Why the after side may still show the old routing."""
+        notes: list[str] = []
         if self.stale_processes:
             n = self.stale_processes
-            return (
+            notes.append(
                 f"{n} Hermes process{'es' if n > 1 else ''} running since before this change: "
                 "not restarted, still sending the old routing"
             )
-        return ""
+        shut_out = self.excluded_after
+        if shut_out:
+            names = ", ".join(f"{name} {n}" for name, n in sorted(shut_out.items()))
+            notes.append(
+                f"after it, attempts still went to upstreams it excludes ({names}): sent by a "
+                "process that had not restarted, or by auxiliary tasks, which ignore routing"
+            )
+        return "; ".join(notes)
+
+
+def excluded(block: dict[str, object], upstreams: dict[str, int]) -> dict[str, int]:
+    """The attempts of ``upstreams`` (by display name) that ``block`` shuts out."""
+    ignore = block.get("ignore")
+    only = block.get("only")
+    ignored = {str(s).split("/")[0] for s in ignore} if isinstance(ignore, list) else set()
+    allowed = {str(s).split("/")[0] for s in only} if isinstance(only, list) else None
+    out: dict[str, int] = {}
+    for name, n in upstreams.items():
+        if not name:
+            continue
+        slug = slug_rule(name)
+        if slug in ignored or (allowed is not None and slug not in allowed):
+            out[name] = n
+    return out
 
 
 def routed(row: CallRow) -> bool:

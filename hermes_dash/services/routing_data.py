@@ -206,6 +206,7 @@ def change_data(i: Impact | Change) -> dict[str, Any]:
     if isinstance(i, Impact):
         out["figures"] = {"before": side_data(i.before), "after": side_data(i.after)}
         out["note"] = i.note or None
+        out["excluded_after"] = i.excluded_after
     return out
 
 
