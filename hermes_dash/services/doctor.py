@@ -174,7 +174,9 @@ def _management_key(settings: DashSettings) -> Check:
     )
 
 
-def _recorder(settings: DashSettings, status: PluginStatus, now: float) -> list[Check]:
+def _recorder(
+    settings: DashSettings, status: PluginStatus, now: float, running: bool
+) -> list[Check]:
     install = install_cmd(settings)
     folder = plugin_dir(settings.paths)
     if not status.installed:
@@ -230,18 +232,20 @@ def _recorder(settings: DashSettings, status: PluginStatus, now: float) -> list[
             )
         )
     else:
-        since = (
-            "no row yet"
-            if status.last_write is None
-            else (f"last row {_ago(now - status.last_write)}")
+        last = status.last_write
+        since = "no row yet" if last is None else f"last row {_ago(now - last)}"
+        # A Hermes that runs and logs nothing most likely started before the install.
+        why = (
+            "Hermes runs, but may have started before the install"
+            if running
+            else "Hermes has not run since"
         )
         checks.append(
             Check(
                 "recorder_writing",
                 "recorder writing",
                 "warn",
-                f"enabled but idle ({since}): Hermes has not made a call since, or was "
-                "started before the install",
+                f"enabled but idle ({since}): {why}",
                 "restart Hermes (gateway, cron), then make a call: hermes chat -q 'hello'",
             )
         )
@@ -307,8 +311,8 @@ def _routing(settings: DashSettings, config: dict[str, object] | None) -> Check:
     return Check("routing", title, "ok", clean(f"valid ({keys})", 300))
 
 
-def _processes() -> Check:
-    if hermes_running():
+def _processes(running: bool) -> Check:
+    if running:
         return Check("hermes_running", "Hermes processes", "ok", "running on this machine")
     return Check(
         "hermes_running",
@@ -335,9 +339,11 @@ def local_checks(
         )
         checks += [Check(i, t, "skip", "no Hermes home") for i, t in skipped]
         checks += [_key(settings), _management_key(settings), _call_log(settings, store)]
-        checks += [_processes(), Check("routing", "provider_routing", "skip", "no Hermes home")]
+        checks.append(_processes(hermes_running()))
+        checks.append(Check("routing", "provider_routing", "skip", "no Hermes home"))
         return LocalReport(checks, None)
     config_check, config = _config(settings)
+    running = hermes_running()
     opened = None
     if store is None and settings.db_path.is_file():
         try:
@@ -347,12 +353,12 @@ def local_checks(
     try:
         status = plugin_status(settings.paths, store or opened)
         checks += [config_check, _key(settings), _management_key(settings)]
-        checks += _recorder(settings, status, now)
+        checks += _recorder(settings, status, now, running)
         checks.append(_call_log(settings, store or opened))
     finally:
         if opened is not None:
             opened.close()
-    checks += [_processes(), _routing(settings, config)]
+    checks += [_processes(running), _routing(settings, config)]
     return LocalReport(checks, status)
 
 
