@@ -94,6 +94,11 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             lambda: app.screen.query("#preview") and app.screen.query_one("#preview").row_count,
             "the route preview",
         )
+        await wait_for(
+            pilot,
+            lambda: "computing" not in str(app.screen.query_one("#whatif").render()),
+            "the what-if",
+        )
         await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
         freeze_cursors(pilot)
 

@@ -346,7 +346,7 @@ class HermesDashApp(ScreenNavigation):
             new = {a.key for a in alerts} - {a.key for a in self.alerts}
             for alert in alerts:
                 if alert.key in new:
-                    self.notify(alert.message, title="Alert", severity=alert.severity, markup=False)  # type: ignore[arg-type]
+                    self.notify(alert.message, title="Alert", severity=alert.severity, markup=False)
             self.alerts = alerts
             self.dashboard.show_alerts(alerts)
         self.update_status()
