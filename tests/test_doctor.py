@@ -242,3 +242,13 @@ def test_no_answer_from_openrouter_is_explained(tmp_path: Path) -> None:
     assert r.returncode == 1
     c = checks(r)["key_accepted"]
     assert c["status"] == "fail" and "in time" in c["detail"] and "network" in c["fix"]
+
+
+def test_outside_text_is_shown_clean(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    (home / "config.yaml").write_text(
+        'model:\n  default: "evil\\e[2J\\e]0;title\\a[b]model"\nprovider_routing:\n  sort: price\n'
+    )
+    r = doctor(home, "--offline")
+    assert "\x1b" not in r.stdout and "\a" not in r.stdout
+    assert "model.default evil" in r.stdout and "[b]model" in r.stdout
