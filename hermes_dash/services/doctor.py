@@ -40,10 +40,6 @@ GUIDE_ORDER = (
     "call_log",
 )
 
-#: How long doctor waits for OpenRouter's ``/key``: long enough for a slow network,
-#: short enough that a script calling doctor does not hang.
-KEY_CHECK_TIMEOUT_S = 10.0
-
 KEYS_URL = "https://openrouter.ai/settings/keys"
 CREDITS_URL = "https://openrouter.ai/settings/credits"
 
