@@ -21,6 +21,7 @@ from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.cli.watch import add_watch_parser
@@ -132,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
