@@ -1,0 +1,99 @@
+"""End to end: a real Prometheus scraping two ``hermes-dash metrics`` processes over two
+demo call logs; PromQL totals equal each log's own totals in plain SQL."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hermes_dash.cli import main
+
+from .metrics_helpers import exporter, log_totals
+from .prometheus_server import BINARY, prometheus, query, scalar, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+HOSTS = {"alpha": 1500, "beta": 2500}
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Prometheus' URL and each host's log totals."""
+
+    url: str
+    totals: dict[str, dict[str, float]]
+
+    def combined(self, key: str) -> float:
+        return sum(t[key] for t in self.totals.values())
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    if not BINARY.exists():
+        from .conftest import PROMETHEUS_SKIP
+
+        pytest.skip(PROMETHEUS_SKIP)
+    tmp = tmp_path_factory.mktemp("fleet")
+    totals: dict[str, dict[str, float]] = {}
+    with contextlib.ExitStack() as stack:
+        targets = {}
+        for seed, (host, n) in enumerate(HOSTS.items(), start=3):
+            db = tmp / f"{host}.db"
+            assert main(["demo", "--generate", str(n), "--db", str(db), "--seed", str(seed)]) == 0
+            totals[host] = log_totals(db)
+            _, metrics_url = stack.enter_context(exporter(db))
+            targets[host] = metrics_url.removeprefix("http://").removesuffix("/metrics")
+        url = stack.enter_context(prometheus(tmp, targets))
+
+        def both_scraped() -> bool:
+            ups = query(url, 'up{job="hermes-dash"}')
+            scraped = query(url, "hermes_dash_calllog_up")
+            return len(ups) == 2 and all(r["value"][1] == "1" for r in ups) and len(scraped) == 2
+
+        wait_for(both_scraped, what="Prometheus to scrape both exporters")
+        yield Fleet(url, totals)
+
+
+def test_promql_totals_equal_the_logs(fleet: Fleet) -> None:
+    assert scalar(fleet.url, "sum(hermes_dash_requests_total)") == fleet.combined("requests")
+    assert scalar(fleet.url, "sum(hermes_dash_calls_total)") == fleet.combined("calls")
+    assert scalar(fleet.url, "sum(hermes_dash_rate_limited_total)") == fleet.combined(
+        "rate_limited"
+    )
+    assert scalar(fleet.url, "sum(hermes_dash_errors_total)") == fleet.combined("errors")
+    cost = scalar(fleet.url, "sum(hermes_dash_cost_usd_total)")
+    want = fleet.combined("billed") + fleet.combined("estimated")
+    assert cost == pytest.approx(want, rel=1e-9)
+    billed = scalar(fleet.url, 'sum(hermes_dash_cost_usd_total{source="billed"})')
+    assert billed == pytest.approx(fleet.combined("billed"), rel=1e-9)
+    # Per host, through the label the scrape config gave each target.
+    for row in query(fleet.url, "sum by (host) (hermes_dash_requests_total)"):
+        host = row["metric"]["host"]
+        assert float(row["value"][1]) == fleet.totals[host]["requests"]
+    per_host_429 = {
+        r["metric"]["host"]: float(r["value"][1])
+        for r in query(fleet.url, "sum by (host) (hermes_dash_rate_limited_total)")
+    }
+    assert per_host_429 == {h: t["rate_limited"] for h, t in fleet.totals.items()}
+
+
+def test_every_shipped_expression_runs_on_prometheus(fleet: Fleet) -> None:
+    """The alert rules and every dashboard panel are valid PromQL that Prometheus runs
+    over real exporter data (Grafana's variables given plain values)."""
+    rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
+    exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+    dash = json.loads((ROOT / "deploy" / "grafana" / "hermes-dash.json").read_text())
+    exprs += [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    for expr in exprs:
+        promql = expr.replace("$__rate_interval", "1m").replace("$host", ".*")
+        query(fleet.url, promql)
+    p95 = query(
+        fleet.url,
+        "histogram_quantile(0.95, sum by (le, upstream) (hermes_dash_latency_seconds_bucket))",
+    )
+    assert p95 and all(float(r["value"][1]) > 0 for r in p95 if r["value"][1] != "NaN")
