@@ -13,9 +13,12 @@ import pytest
 import yaml
 
 from hermes_dash.cli import main
+from hermes_dash.tui.fleet import FleetApp, make_fleet_app
 
 from .metrics_helpers import exporter, log_totals
-from .prometheus_server import BINARY, prometheus, query, scalar, wait_for
+from .prometheus_server import BINARY, prometheus, query, scalar
+from .prometheus_server import wait_for as wait_until
+from .tui_helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = {"alpha": 1500, "beta": 2500}
@@ -55,7 +58,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             scraped = query(url, "hermes_dash_calllog_up")
             return len(ups) == 2 and all(r["value"][1] == "1" for r in ups) and len(scraped) == 2
 
-        wait_for(both_scraped, what="Prometheus to scrape both exporters")
+        wait_until(both_scraped, what="Prometheus to scrape both exporters")
         yield Fleet(url, totals)
 
 
@@ -97,3 +100,56 @@ def test_every_shipped_expression_runs_on_prometheus(fleet: Fleet) -> None:
         "histogram_quantile(0.95, sum by (le, upstream) (hermes_dash_latency_seconds_bucket))",
     )
     assert p95 and all(float(r["value"][1]) > 0 for r in p95 if r["value"][1] != "NaN")
+
+
+def _text(app: FleetApp, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+async def test_fleet_dashboard_shows_the_combined_numbers(fleet: Fleet) -> None:
+    """``--prometheus``: the main screen over both hosts, then over one."""
+    app = make_fleet_app(fleet.url, window="all", refresh_s=3600)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await wait_for(pilot, lambda: app.last is not None, "the first fleet read")
+        calls, attempts = int(fleet.combined("calls")), int(fleet.combined("requests"))
+        limited = int(fleet.combined("rate_limited"))
+        spend = _text(app, "#spend-stats")
+        assert f"over {calls:,} calls" in spend
+        cost = fleet.combined("billed") + fleet.combined("estimated")
+        assert f"Logged all: ${cost:,.2f}" in spend
+        rate = _text(app, "#rate-stats")
+        assert f"429s in all: {limited:,} of {attempts:,} attempts" in rate
+        status = _text(app, "#status")
+        assert "all hosts (2 reporting)" in status and fleet.url in status
+        # Providers' rows add up to the fleet's attempts; p50/p95 come from the buckets.
+        assert app.last is not None
+        providers = app.last.data.providers
+        assert sum(g.totals.attempts for g in providers) == attempts
+        assert any(g.latency_p95_s for g in providers)
+        assert app.screen.query_one("#calls-unavailable").display
+        # One host through the selector.
+        await pilot.press("f")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, "the host picker")
+        picker = app.screen.query_one("#hosts")
+        await pilot.click(picker)
+        picker.highlighted = 2  # all hosts, alpha, beta
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.host == "beta"
+                and app.last is not None
+                and "beta" in _text(app, "#status")
+                and f"over {int(fleet.totals['beta']['calls']):,} calls"
+                in _text(app, "#spend-stats")
+            ),
+            "beta's numbers",
+        )
+        # Local screens say why they are not here instead of opening.
+        await pilot.press("e")
+        await wait_for(
+            pilot,
+            lambda: any("routing editor" in str(n.message) for n in app._notifications),
+            "a note",
+        )
+        assert len(app.screen_stack) == 1

@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -406,6 +412,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from hermes_dash.tui import launch
 
         return launch.run_demo()
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
+        from hermes_dash.tui import launch
+
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home

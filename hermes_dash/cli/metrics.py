@@ -50,6 +50,18 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host, port
 
 
+def check_prometheus_url(text: str) -> str:
+    """``--prometheus``: an http(s) URL of a Prometheus server, else a usage error."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not {text!r}"
+        )
+    return text.rstrip("/")
+
+
 def _open_log(settings: DashSettings) -> CallStore:
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that it exists

@@ -284,6 +284,8 @@ class CallLogCollector(Collector):
             ("account_balance_usd", "credits left on the account (/credits)", snap.balance),
             ("key_usage_usd", "all-time spend on the API key (/key usage)", snap.usage),
             ("key_usage_daily_usd", "spend on the key today, UTC (/key)", snap.usage_daily),
+            ("key_usage_weekly_usd", "spend on the key this UTC week (/key)", snap.usage_weekly),
+            ("key_usage_monthly_usd", "spend on the key this UTC month (/key)", snap.usage_monthly),
             ("key_limit_usd", "the key's spending limit (/key)", snap.limit),
             (
                 "key_limit_remaining_usd",

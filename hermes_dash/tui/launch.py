@@ -40,6 +40,16 @@ def run_dashboard(
     return exit_code(app)
 
 
+def run_fleet(url: str, refresh_s: float | None) -> int:
+    """Run the fleet dashboard over the Prometheus at ``url``."""
+    from hermes_dash.tui.fleet import make_fleet_app
+
+    _settle_imports()
+    app = make_fleet_app(url, refresh_s=30.0 if refresh_s is None else refresh_s)
+    app.run()
+    return exit_code(app)
+
+
 def run_demo() -> int:
     """Run the TUI on generated data, a live feed and a fake OpenRouter."""
     from hermes_dash.demo.session import demo_session
