@@ -409,9 +409,9 @@ async def _price_for_export(settings: DashSettings, store: CallStore) -> None:
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
     if args.demo:
-        from hermes_dash.tui import launch
+        from hermes_dash.cli.demo import run_demo
 
-        return launch.run_demo()
+        return run_demo()
     if args.prometheus:
         from hermes_dash.cli.metrics import check_prometheus_url
         from hermes_dash.tui import launch

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import Any
 
 from textual import work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
 
@@ -15,12 +18,11 @@ from hermes_dash.services.fleet import ALL, UNAVAILABLE, FleetRead, FleetSource
 from hermes_dash.services.promql import PrometheusError
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
-from hermes_dash.tui.navigation import WINDOW_KEYS
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 from hermes_dash.tui.screens.hosts import ALL_HOSTS, HostPicker
 
-#: The fleet's windows: the four of the dashboard and the logs' whole totals.
-FLEET_WINDOW_KEYS = {**WINDOW_KEYS, "0": ALL}
+#: The fleet's windows: the four of the dashboard (same keys) and the logs' whole totals.
+FLEET_WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d", "0": ALL}
 
 
 class FleetApp(App[None]):
@@ -28,6 +30,8 @@ class FleetApp(App[None]):
     screen while Prometheus fails, with the reason in the status line."""
 
     TITLE = "hermes-dash fleet"
+    # The main screen's rules live in the app's stylesheet: the same file, the same look.
+    CSS_PATH = "app.tcss"
     BINDINGS = [
         Binding("q", "quit", "Quit"),
         Binding("r", "refresh", "Refresh"),
@@ -133,6 +137,17 @@ class FleetApp(App[None]):
             stale = " · showing the last good figures" if self.last else ""
             text = text + fmt.markup(" · [b red]$error[/]" + stale, error=self.error)
         self.dashboard.show_status(text)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Fleet mode's actions in the command palette, beside Textual's own."""
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Refresh now", "Query Prometheus again", self.action_refresh)
+        yield SystemCommand("Host", "Every host, or one (key f)", self.action_pick_host)
+        for key, name in FLEET_WINDOW_KEYS.items():
+            what = "the logs' whole totals" if name == ALL else f"the last {name}"
+            yield SystemCommand(
+                f"Window: {name}", f"Show {what} (key {key})", partial(self.action_window, name)
+            )
 
     def action_refresh(self) -> None:
         """Read now."""
