@@ -295,3 +295,21 @@ def test_sigterm_exits_0(tmp_path: Path) -> None:
         scrape(url)
     assert proc.returncode == 0
     assert "stopped" in proc.stderr.read() if proc.stderr else False
+
+
+def test_a_log_that_cannot_be_read_is_calllog_up_0_not_a_failed_scrape(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    store.insert([call(time.time() - 60)])
+    store.close()
+    with exporter(db) as (_, url):
+        _, samples = scrape(url)
+        assert samples[("hermes_dash_calllog_up", ())] == 1.0
+        # Replaced by something that is not a call log: the exporter reopens it and fails.
+        replacement = tmp_path / "garbage"
+        replacement.write_bytes(b"this is not a database" * 100)
+        replacement.replace(db)
+        _, samples = scrape(url)
+        assert samples[("hermes_dash_calllog_up", ())] == 0.0
+        assert total(samples, "hermes_dash_requests_total") == 0
+        assert ("hermes_dash_plugin_installed", ()) in samples
