@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,9 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hermes_dash.calllog.store import CallStore
 from hermes_dash.cli import main
 from hermes_dash.tui.fleet import FleetApp, make_fleet_app
 
+from .conftest import call
 from .metrics_helpers import exporter, log_totals
 from .prometheus_server import BINARY, prometheus, query, scalar
 from .prometheus_server import wait_for as wait_until
@@ -30,6 +33,7 @@ class Fleet:
 
     url: str
     totals: dict[str, dict[str, float]]
+    dbs: dict[str, Path]
 
     def combined(self, key: str) -> float:
         return sum(t[key] for t in self.totals.values())
@@ -43,12 +47,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
         pytest.skip(PROMETHEUS_SKIP)
     tmp = tmp_path_factory.mktemp("fleet")
     totals: dict[str, dict[str, float]] = {}
+    dbs: dict[str, Path] = {}
     with contextlib.ExitStack() as stack:
         targets = {}
         for seed, (host, n) in enumerate(HOSTS.items(), start=3):
             db = tmp / f"{host}.db"
             assert main(["demo", "--generate", str(n), "--db", str(db), "--seed", str(seed)]) == 0
             totals[host] = log_totals(db)
+            dbs[host] = db
             _, metrics_url = stack.enter_context(exporter(db))
             targets[host] = metrics_url.removeprefix("http://").removesuffix("/metrics")
         url = stack.enter_context(prometheus(tmp, targets))
@@ -59,7 +65,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             return len(ups) == 2 and all(r["value"][1] == "1" for r in ups) and len(scraped) == 2
 
         wait_until(both_scraped, what="Prometheus to scrape both exporters")
-        yield Fleet(url, totals)
+        yield Fleet(url, totals, dbs)
 
 
 def test_promql_totals_equal_the_logs(fleet: Fleet) -> None:
@@ -153,3 +159,40 @@ async def test_fleet_dashboard_shows_the_combined_numbers(fleet: Fleet) -> None:
             "a note",
         )
         assert len(app.screen_stack) == 1
+
+
+async def test_a_window_counts_what_prometheus_saw_grow(fleet: Fleet) -> None:
+    """Calls added while Prometheus scrapes show in the last hour (``increase``), the
+    older history only in ``all``. Runs last: it adds rows to one host's log."""
+    db = fleet.dbs["alpha"]
+    before = log_totals(db)
+    now = time.time()
+    store = CallStore(db)
+    # Onto a series Prometheus already has: a new label set's first value is where
+    # increase() starts counting (see the README).
+    provider, endpoint, upstream, model = store.conn.execute(
+        "SELECT provider, endpoint, upstream, model FROM calls WHERE status = 'ok' "
+        "AND upstream IS NOT NULL AND endpoint IS NOT NULL LIMIT 1"
+    ).fetchone()
+    same = {"provider": provider, "endpoint": endpoint, "upstream": upstream, "model": model}
+    store.insert(
+        [
+            call(now - i, status="error", http_status=429, cost_usd=None, cost_source=None, **same)
+            for i in range(20)
+        ]
+    )
+    store.close()
+    want = before["rate_limited"] + 20 + fleet.totals["beta"]["rate_limited"]
+    wait_until(
+        lambda: scalar(fleet.url, "sum(hermes_dash_rate_limited_total)") == want,
+        what="Prometheus to scrape the new rows",
+    )
+    app = make_fleet_app(fleet.url, window="1h", refresh_s=3600)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await wait_for(pilot, lambda: app.last is not None, "the first fleet read")
+        limited = app.last.data.totals.rate_limited if app.last else 0
+        # increase() extrapolates the growth it saw to the edges of the window (by half a
+        # scrape interval at most where samples start): never less than the 20 added, and
+        # with at least one interval of samples, at most twice that.
+        assert 20 <= limited <= 40, limited
+        assert "429s in 1h:" in _text(app, "#rate-stats")

@@ -152,3 +152,22 @@ def test_bad_prometheus_url_is_a_usage_error(url: str, capsys: pytest.CaptureFix
         main(["--prometheus", url])
     assert exc.value.code == 2
     assert "--prometheus takes the URL" in capsys.readouterr().err
+
+
+async def test_without_a_host_label_the_hosts_are_instances() -> None:
+    routes = _routes()
+    routes["/api/v1/label/host/values"] = Reply(200, {"status": "success", "data": []})
+    routes["/api/v1/label/instance/values"] = Reply(
+        200, {"status": "success", "data": ["b:9464", "a:9464"]}
+    )
+    with FakeOpenRouter(routes) as srv:
+        app = _app(srv.url.removesuffix("/api/v1"))
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            assert (app.host_label, app.hosts) == ("instance", ["a:9464", "b:9464"])
+            await pilot.press("f")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 2, "the host picker")
+            await pilot.press("down", "down", "enter")
+            await wait_for(pilot, lambda: app.host == "b:9464" and app.reads_done >= 2, "b")
+            asked = [parse_qs(urlsplit(p).query).get("query", [""])[0] for p, _ in srv.requests]
+            assert any('{instance="b:9464"}' in q for q in asked)
