@@ -171,3 +171,21 @@ async def test_without_a_host_label_the_hosts_are_instances() -> None:
             await wait_for(pilot, lambda: app.host == "b:9464" and app.reads_done >= 2, "b")
             asked = [parse_qs(urlsplit(p).query).get("query", [""])[0] for p, _ in srv.requests]
             assert any('{instance="b:9464"}' in q for q in asked)
+
+
+async def test_help_and_local_screens_say_what_fleet_mode_has() -> None:
+    with FakeOpenRouter(_routes()) as srv:
+        app = _app(srv.url.removesuffix("/api/v1"))
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            for key, said in (
+                ("question_mark", "f host"),
+                ("c", "Prometheus holds totals, not single calls"),
+                ("k", "management key"),
+            ):
+                await pilot.press(key)
+                await wait_for(
+                    pilot, lambda s=said: any(s in str(n.message) for n in app._notifications), key
+                )
+                assert len(app.screen_stack) == 1
+            assert not app.screen.query_one("#live-calls").display

@@ -44,6 +44,7 @@ class FleetApp(App[None]):
         Binding("o", "unavailable('sources')", "Sources", show=False),
         Binding("h", "unavailable('cost_check')", "Cost check", show=False),
         Binding("t", "toggle_theme", "Theme", show=False),
+        Binding("question_mark", "fleet_help", "Help"),
     ]
 
     def __init__(
@@ -171,6 +172,17 @@ class FleetApp(App[None]):
 
         if len(self.screen_stack) == 1:
             self.push_screen(HostPicker(self.host_label, self.hosts, self.host), chosen)
+
+    def action_fleet_help(self) -> None:
+        """The keys of fleet mode, and those of the local dashboard that are not here."""
+        self.notify(
+            "f host (all or one) · 0 all: the logs' totals · 1 2 3 4 last 1h 24h 7d 30d · "
+            "s sort providers · r refresh · t theme · q quit. Local only (not here): "
+            "c calls, e routing, b budgets, k key limits, o sources, h cost check.",
+            title="Fleet mode",
+            timeout=12,
+            markup=False,
+        )
 
     def action_unavailable(self, what: str) -> None:
         """Say why a local screen does not open in fleet mode."""
