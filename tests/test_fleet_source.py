@@ -189,3 +189,46 @@ async def test_help_and_local_screens_say_what_fleet_mode_has() -> None:
                 )
                 assert len(app.screen_stack) == 1
             assert not app.screen.query_one("#live-calls").display
+
+
+ACCOUNT = {
+    "hermes_dash_account_poll_ok": (1, 1),
+    "hermes_dash_account_balance_usd": (50, 40),
+    "hermes_dash_key_usage_usd": (10, 10),
+    "hermes_dash_key_usage_daily_usd": (1, 2),
+    "hermes_dash_key_limit_remaining_usd": (30, 25),
+    "hermes_dash_runway_hours": (7, 5),
+}
+
+
+def _account_answer(path: str, headers: dict[str, str]) -> Reply:
+    promql = parse_qs(urlsplit(path).query).get("query", [""])[0]
+    values = ACCOUNT.get(promql.split("{")[0])
+    if values is None:
+        return _answer(path, headers)
+    result = [
+        {"metric": {"__name__": promql, "host": host}, "value": [1.0, str(v)]}
+        for host, v in zip(("alpha", "beta"), values, strict=True)
+    ]
+    return Reply(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+async def test_account_numbers_across_hosts() -> None:
+    """Hosts on one key report it once; different keys add up; what is left is the least."""
+    routes = {**_routes(), "/api/v1/query": _account_answer}
+    with FakeOpenRouter(routes) as srv:
+        app = _app(srv.url.removesuffix("/api/v1"))
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            assert app.last is not None
+            snap = app.last.account.snapshot
+            assert snap is not None
+            assert (snap.balance, snap.usage, snap.usage_daily, snap.limit_remaining) == (
+                40,
+                10,
+                3,
+                25,
+            )
+            assert app.last.data.burn_1h.runway_hours == 5
+            spend = _text(app, "#spend-stats")
+            assert "Balance $40.00" in spend and "Today $3.00" in spend
