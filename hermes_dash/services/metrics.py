@@ -9,6 +9,7 @@ relabel to ``host``), so the same exporter runs unchanged on every machine.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -274,12 +275,12 @@ class CallLogCollector(Collector):
         snap = reading.snapshot
         if snap is None:
             return
-        remaining = None
-        try:
-            totals = self.store.totals(Window.named("24h", now))
-            remaining = burn(self.store, Window.named("24h", now), totals, snap).runway_hours
-        except CallLogError:
-            pass
+        runway = None
+        # A log that cannot be read leaves the runway unknown; the account's own numbers
+        # are still good.
+        with contextlib.suppress(CallLogError):
+            day = Window.named("24h", now)
+            runway = burn(self.store, day, self.store.totals(day), snap).runway_hours
         values = [
             ("account_balance_usd", "credits left on the account (/credits)", snap.balance),
             ("key_usage_usd", "all-time spend on the API key (/key usage)", snap.usage),
@@ -295,7 +296,7 @@ class CallLogCollector(Collector):
             (
                 "runway_hours",
                 "hours until the money left runs out at the last 24 h's rate",
-                remaining,
+                runway,
             ),
             (
                 "account_poll_age_seconds",
