@@ -22,6 +22,7 @@ from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.cli.watch import add_watch_parser
@@ -105,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -133,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
     add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
@@ -417,6 +425,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from hermes_dash.cli.demo import run_demo
 
         return run_demo()
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
+        from hermes_dash.tui import launch
+
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
