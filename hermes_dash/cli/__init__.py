@@ -20,7 +20,9 @@ from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
 from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.cli.watch import add_watch_parser
@@ -104,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -132,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
+    add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -234,8 +244,9 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def _print_summary_table(s: dict[str, Any]) -> None:
-    acc, calls = s["account"], s["calls"]
+def print_summary_head(s: dict[str, Any]) -> None:
+    """The title and the account line of the summary table."""
+    acc = s["account"]
     print(f"hermes-dash summary, last {s['window']} (generated {s['generated_at']})")
     if acc["status"] == "ok":
         print(
@@ -245,6 +256,11 @@ def _print_summary_table(s: dict[str, Any]) -> None:
         )
     else:
         print("  account   offline (no OpenRouter key, or --offline)")
+
+
+def _print_summary_table(s: dict[str, Any]) -> None:
+    calls = s["calls"]
+    print_summary_head(s)
     burn = s["burn_rate_usd_per_hour"]
     runway = s["runway_hours"]
     print(
@@ -292,6 +308,11 @@ def _print_summary_table(s: dict[str, Any]) -> None:
 def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
     settings = settings_from(args)
+    if not settings.db_path.exists() and settings.secrets.api_key and not args.offline:
+        # A first run: the account is worth showing before Hermes has logged a call.
+        from hermes_dash.cli.no_log import summary_without_log
+
+        return summary_without_log(args, settings)
     store = open_store(settings.db_path, must_exist=True)
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))
@@ -404,6 +425,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from hermes_dash.cli.demo import run_demo
 
         return run_demo()
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
+        from hermes_dash.tui import launch
+
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
@@ -469,6 +496,21 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _sync_routing_history(args: argparse.Namespace) -> None:
+    """Record a change made by hand to provider_routing since the last command ran. Demo
+    runs have no Hermes config; a failure here never stops the command itself."""
+    if args.command == "demo" or getattr(args, "demo", False):
+        return
+    from hermes_dash.services import routing as svc
+
+    try:
+        settings = settings_from(args)
+        config = getattr(args, "config", None)
+        svc.sync_history(settings, Path(config) if config else None)
+    except Exception:  # the command reports its own problems with these settings
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hermes-dash`` console script."""
     parser = build_parser()
@@ -477,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
+        _sync_routing_history(args)
         return _run(handler, args)
     except BrokenPipeError:
         return _stdout_gone()

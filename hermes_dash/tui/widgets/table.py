@@ -21,6 +21,13 @@ Cell = str | tuple[str, str]
 MAX_CELL = 120
 
 
+def cell_text(cell: Cell, right: bool = False) -> Text:
+    """A cell as DataTable shows it: literal text (never markup), cleaned of control
+    characters and cut to MAX_CELL, in its style, right-aligned for a number."""
+    text, style = (cell, "") if isinstance(cell, str) else cell
+    return Text(clean(text, MAX_CELL), style=style, justify="right" if right else "left")
+
+
 class PanelTable(DataTable[Text]):
     """Zebra-striped rows under a fixed header, columns as wide as their widest cell,
     numeric columns right-aligned; focus, a row cursor and keyboard scrolling are
@@ -45,7 +52,7 @@ class PanelTable(DataTable[Text]):
         characters; the cursor stays on the same line."""
         keys = [str(c.key.value) for c in self.ordered_columns]
         cells = [
-            [self._cell(cell, key in self._right) for cell, key in zip(row, keys, strict=True)]
+            [cell_text(cell, key in self._right) for cell, key in zip(row, keys, strict=True)]
             for row in rows
         ]
         cursor = self.cursor_row
@@ -53,11 +60,6 @@ class PanelTable(DataTable[Text]):
         self.add_rows(cells)
         if cells and cursor:
             self.move_cursor(row=min(cursor, len(cells) - 1), animate=False, scroll=False)
-
-    @staticmethod
-    def _cell(cell: Cell, right: bool) -> Text:
-        text, style = (cell, "") if isinstance(cell, str) else cell
-        return Text(clean(text, MAX_CELL), style=style, justify="right" if right else "left")
 
     def on_focus(self) -> None:
         """Show the cursor while the user works in the table."""
