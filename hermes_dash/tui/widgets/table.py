@@ -41,15 +41,24 @@ class PanelTable(DataTable[Text]):
         self, columns: Sequence[str], *, right: Iterable[str] = (), id: str | None = None
     ) -> None:
         super().__init__(id=id, zebra_stripes=True, cursor_type="row", show_cursor=False)
+        self._names = tuple(columns)
         self._right = set(right)
-        for name in columns:
-            self.add_column(
-                Text(name, justify="right" if name in self._right else "left"), key=name
-            )
+
+    def _ensure_columns(self) -> None:
+        # DataTable measures a column as it is added, which needs the running app: a
+        # table built before the app runs gets its columns on its first rows or mount.
+        if not self.columns:
+            for name in self._names:
+                self.add_column(cell_text(name, name in self._right), key=name)
+
+    def on_mount(self) -> None:
+        """The header, even before any row."""
+        self._ensure_columns()
 
     def set_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
         """Replace every row. Cells are plain text, never markup, cleaned of control
         characters; the cursor stays on the same line."""
+        self._ensure_columns()
         keys = [str(c.key.value) for c in self.ordered_columns]
         cells = [
             [cell_text(cell, key in self._right) for cell, key in zip(row, keys, strict=True)]
