@@ -105,4 +105,3 @@ def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]
     if table.cursor_row != 2 or len(screen.rows) <= 2:
         return False
     return bool(screen.detail_of == screen.rows[2].id and screen.detail_complete)
-

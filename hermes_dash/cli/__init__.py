@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli import account as account_view
 from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
@@ -112,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _window_arg(p)
     p.add_argument("--offline", action="store_true", help="do not contact OpenRouter")
     by_source.add_by_argument(p)
+    account_view.add_account_argument(p)
 
     p = sub.add_parser("demo", help="write a synthetic call log")
     p.add_argument("--generate", type=int, required=True, metavar="N", help="number of calls")
@@ -291,11 +293,15 @@ def _print_summary_table(s: dict[str, Any]) -> None:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
+    if args.account and args.offline:
+        raise UsageError("--account asks OpenRouter for the account's keys: drop --offline")
     settings = settings_from(args)
     store = open_store(settings.db_path, must_exist=True)
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))
     now = time.time()
+    # Asked before anything is printed: a failure leaves no half-printed summary.
+    view = account_view.fetch(settings, store, now) if args.account else None
     window = Window.named(args.window, now)
     summary = build_summary(
         store,
@@ -309,6 +315,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     )
     if args.by:
         by_source.attach(summary, args, store, window, settings)
+    if args.account:
+        account_view.attach(summary, view, now)
     # Names, labels and config values are outside text: no terminal control reaches stdout.
     summary = clean_data(summary)
     if args.json:
@@ -319,6 +327,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _print_summary_table(summary)
         if args.by:
             by_source.print_table(summary)
+        if args.account:
+            account_view.print_table(summary)
     impossible = store.impossible_rows()
     if impossible:
         _note(f"left out {impossible:,} call-log rows whose start time is impossible")
