@@ -64,6 +64,7 @@ class HermesDashApp(ScreenNavigation):
         Binding("c", "calls", "Calls"),
         Binding("b", "settings", "Budgets"),
         Binding("k", "key_limits", "Key limits"),
+        Binding("a", "account", "Account"),
         Binding("o", "sources", "Sources"),
         Binding("h", "cost_check", "Cost check"),
         *(Binding(key, f"window('{name}')", name, show=False) for key, name in WINDOW_KEYS.items()),

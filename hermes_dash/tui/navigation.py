@@ -15,13 +15,14 @@ from hermes_dash.services.settings import UserSettings
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore
     from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.openrouter.management import ManagementClient
     from hermes_dash.services.settings import DashSettings
 
 WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
 #: Actions that change what the dashboard shows or open a screen over it: from any
 #: other screen they would stack copies of screens or act on a dashboard out of sight.
 DASHBOARD_ACTIONS = frozenset(
-    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits"}
+    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits", "account"}
 )
 
 
@@ -84,6 +85,11 @@ class ScreenNavigation(App[None]):
                 self.action_key_limits,
             )
             yield SystemCommand(
+                "Account",
+                "Every key of the account and its last 30 days per model and upstream",
+                self.action_account,
+            )
+            yield SystemCommand(
                 "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
             )
         yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
@@ -141,13 +147,24 @@ class ScreenNavigation(App[None]):
             window = Window.named(self.window_name, self.clock())
             self.push_screen(SourcesScreen(self.store, window, active_hours(self.prefs)))
 
+    def management_client(self) -> ManagementClient:
+        """A management client for one screen (it closes it when it goes)."""
+        from hermes_dash.openrouter.management import ManagementClient
+
+        return ManagementClient(
+            self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+        )
+
     def action_key_limits(self) -> None:
         """Open the key-limits screen (needs a management key to list and set limits)."""
-        from hermes_dash.openrouter.management import ManagementClient
         from hermes_dash.tui.screens.keys import KeyLimitsScreen
 
         if self.on_dashboard():
-            client = ManagementClient(
-                self.settings.secrets.management_key, base_url=self.settings.openrouter_url
-            )
-            self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
+            self.push_screen(KeyLimitsScreen(self.management_client(), self.store, self.clock))
+
+    def action_account(self) -> None:
+        """Open the account screen (needs a management key)."""
+        from hermes_dash.tui.screens.account import AccountScreen
+
+        if self.on_dashboard():
+            self.push_screen(AccountScreen(self.management_client(), self.store, self.clock))

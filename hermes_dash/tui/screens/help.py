@@ -20,6 +20,7 @@ HELP = """\
 | `b` | settings: daily and monthly budgets, runway alert |
 | `o` | cost by source: cron jobs, platforms, CLI, subagents, auxiliary tasks; Enter drills in |
 | `k` | key limits: the account's keys and the hard limits OpenRouter enforces |
+| `a` | account: every key's usage, the last 30 days per model and upstream (`/activity`) |
 | `h` | cost check: logged cost per model beside Hermes' own estimate and bill |
 | `t` | switch between dark and light theme |
 | `s` | sort the providers table by the next column |
