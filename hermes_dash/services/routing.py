@@ -20,6 +20,7 @@ from hermes_dash.hermes.writer import (
     commit,
     load_for_edit,
     propose_block,
+    restore_backup,
     set_flow,
     to_plain,
 )
@@ -28,6 +29,7 @@ from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import Endpoint
 from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
 from hermes_dash.routing.simulate import WhatIf, what_if
+from hermes_dash.services.readonly import refuse_if_read_only
 
 BLOCK = "provider_routing"
 RESTART_NOTE = "Running Hermes processes (gateway, cron, CLI) pick up the change when they restart."
@@ -94,9 +96,16 @@ def propose_routing(
     return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules, keys))
 
 
-def save(proposal: Proposal, paths: HermesPaths) -> Path | None:
-    """Write with a backup; returns the backup path."""
+def save(proposal: Proposal, paths: HermesPaths, *, read_only: bool = False) -> Path | None:
+    """Write with a backup; returns the backup path. ReadOnlyError when writes are off."""
+    refuse_if_read_only(read_only, "saving config.yaml")
     return commit(proposal, paths.backups)
+
+
+def restore(backup: Path, config: Path, paths: HermesPaths, *, read_only: bool = False) -> None:
+    """Put a backup of config.yaml back. ReadOnlyError when writes are off."""
+    refuse_if_read_only(read_only, "restoring config.yaml")
+    restore_backup(backup, config, paths.backups)
 
 
 async def provider_slugs(api: OpenRouterClient) -> list[str] | None:

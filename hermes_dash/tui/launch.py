@@ -40,11 +40,14 @@ def run_dashboard(
     return exit_code(app)
 
 
-def run_demo() -> int:
+def run_demo(*, read_only: bool = False) -> int:
     """Run the TUI on generated data, a live feed and a fake OpenRouter."""
+    from dataclasses import replace
+
     from hermes_dash.demo.session import demo_session
 
     session = demo_session()
+    session.settings = replace(session.settings, read_only=read_only)
     app: App[Any] | None = None
 
     def stop(_signum: int, _frame: object) -> None:

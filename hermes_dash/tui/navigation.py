@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from hermes_dash.services.readonly import READ_ONLY_HINT
 from hermes_dash.services.settings import UserSettings
 
 if TYPE_CHECKING:
@@ -114,7 +115,14 @@ class ScreenNavigation(App[None]):
         from hermes_dash.tui.screens.settings import SettingsScreen
 
         def saved(result: UserSettings | None) -> None:
-            if result is not None:
+            if result is not None and self.settings.read_only:
+                self.notify(
+                    f"saving settings refused: {READ_ONLY_HINT}",
+                    title="Read-only",
+                    severity="error",
+                    markup=False,
+                )
+            elif result is not None:
                 self.prefs = replace(result, theme=self.theme)
                 self.save_prefs()
                 self.notify("settings saved")
@@ -160,7 +168,14 @@ class ScreenNavigation(App[None]):
         from hermes_dash.tui.screens.keys import KeyLimitsScreen
 
         if self.on_dashboard():
-            self.push_screen(KeyLimitsScreen(self.management_client(), self.store, self.clock))
+            self.push_screen(
+                KeyLimitsScreen(
+                    self.management_client(),
+                    self.store,
+                    self.clock,
+                    read_only=self.settings.read_only,
+                )
+            )
 
     def action_account(self) -> None:
         """Open the account screen (needs a management key)."""

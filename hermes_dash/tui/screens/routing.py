@@ -29,7 +29,7 @@ from textual.widgets import (
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.hermes.config import ConfigError
-from hermes_dash.hermes.writer import list_backups, restore_backup
+from hermes_dash.hermes.writer import list_backups
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import Endpoint
 from hermes_dash.routing.rules import (
@@ -42,6 +42,7 @@ from hermes_dash.routing.rules import (
 )
 from hermes_dash.routing.simulate import simulate
 from hermes_dash.services import routing as svc
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
@@ -399,8 +400,14 @@ class RoutingScreen(Screen[None]):
 
     # -- save and restore ------------------------------------------------------------------
 
+    def _refused(self, exc: ReadOnlyError) -> None:
+        self.notify(str(exc), title="Read-only", severity="error", markup=False)
+
     def action_save(self) -> None:
         """Validate, show the exact diff, write after confirmation."""
+        if self.settings.read_only:  # said before the diff, not after the user confirms
+            self._refused(ReadOnlyError(f"saving config.yaml refused: {READ_ONLY_HINT}"))
+            return
         if self.doc is None:
             self.notify("config.yaml could not be read: nothing to save", severity="error")
             return
@@ -438,7 +445,10 @@ class RoutingScreen(Screen[None]):
             if not ok:
                 return
             try:
-                backup = svc.save(proposal, self.settings.paths)
+                backup = svc.save(proposal, self.settings.paths, read_only=self.settings.read_only)
+            except ReadOnlyError as exc:
+                self._refused(exc)
+                return
             except ConfigError as exc:
                 self.notify(clean(exc), title="Not saved", severity="error", markup=False)
                 return
@@ -456,11 +466,20 @@ class RoutingScreen(Screen[None]):
     def action_restore(self) -> None:
         """Pick a backup and put it back."""
 
+        if self.settings.read_only:
+            self._refused(ReadOnlyError(f"restoring config.yaml refused: {READ_ONLY_HINT}"))
+            return
+
         def chosen(backup: Path | None) -> None:
             if backup is None:
                 return
             try:
-                restore_backup(backup, self.config_path, self.settings.paths.backups)
+                svc.restore(
+                    backup, self.config_path, self.settings.paths, read_only=self.settings.read_only
+                )
+            except ReadOnlyError as exc:
+                self._refused(exc)
+                return
             except ConfigError as exc:
                 self.notify(clean(exc), title="Not restored", severity="error", markup=False)
                 return
