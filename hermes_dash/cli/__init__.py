@@ -24,6 +24,7 @@ from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.serve import add_serve_parser
 from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
@@ -105,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every write: config.yaml, key limits, settings (what serve runs)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -134,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_serve_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -413,7 +420,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if args.demo:
         from hermes_dash.tui import launch
 
-        return launch.run_demo()
+        return launch.run_demo(read_only=args.read_only)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
