@@ -10,16 +10,22 @@ import argparse
 import asyncio
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hermes_dash.demo.session import DemoSession
-from hermes_dash.services.settings import UserSettings
-from hermes_dash.tui.app import HermesDashApp
-from hermes_dash.tui.frozen import frozen_app, frozen_session, settle
+ROOT = Path(__file__).resolve().parent.parent
+# The frozen app is a test fixture (tests/frozen.py), not part of the product: the
+# screenshots and the snapshot tests draw the same pictures from the same code.
+sys.path.insert(0, str(ROOT))
 
-OUT = Path(__file__).resolve().parent.parent / "screenshots"
+from hermes_dash.demo.session import DemoSession  # noqa: E402
+from hermes_dash.services.settings import UserSettings  # noqa: E402
+from hermes_dash.tui.app import HermesDashApp  # noqa: E402
+from tests.frozen import frozen_app, frozen_session, settle  # noqa: E402
+
+OUT = ROOT / "screenshots"
 
 
 SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
-from hermes_dash.tui.frozen import FROZEN_NOW, frozen_app, frozen_session, settle
+from .frozen import FROZEN_NOW, frozen_app, frozen_session, settle
 
 __all__ = [
     "FROZEN_NOW",

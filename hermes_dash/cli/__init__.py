@@ -418,9 +418,9 @@ async def _price_for_export(settings: DashSettings, store: CallStore) -> None:
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
     if args.demo:
-        from hermes_dash.tui import launch
+        from hermes_dash.cli.demo import run_demo
 
-        return launch.run_demo(read_only=args.read_only)
+        return run_demo(read_only=args.read_only)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.binding import Binding
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -36,8 +35,9 @@ from hermes_dash.services.readonly import ReadOnlyError, refuse_if_read_only
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
 from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
-from hermes_dash.tui.navigation import WINDOW_KEYS, ScreenNavigation
+from hermes_dash.tui.navigation import ScreenNavigation
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
@@ -58,20 +58,8 @@ class HermesDashApp(ScreenNavigation):
     """hermes-dash: spend, rate limits, provider latency, routing, for Hermes Agent."""
 
     TITLE = "hermes-dash"
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("e", "routing", "Routing"),
-        Binding("c", "calls", "Calls"),
-        Binding("b", "settings", "Budgets"),
-        Binding("k", "key_limits", "Key limits"),
-        Binding("a", "account", "Account"),
-        Binding("o", "sources", "Sources"),
-        Binding("h", "cost_check", "Cost check"),
-        *(Binding(key, f"window('{name}')", name, show=False) for key, name in WINDOW_KEYS.items()),
-        Binding("t", "toggle_theme", "Theme", show=False),
-        Binding("question_mark", "help", "Help"),
-    ]
+    CSS_PATH = "app.tcss"
+    BINDINGS = keymap.bindings("app")
 
     window_name: reactive[str] = reactive(DEFAULT_WINDOW, init=False)
 

@@ -1,9 +1,8 @@
-"""Starting the dashboard for real or as the demo."""
+"""Starting the dashboard (the demo's wiring is in ``hermes_dash.cli.demo``)."""
 
 from __future__ import annotations
 
 import gc
-import signal
 from concurrent.futures import Future
 from typing import Any
 
@@ -16,7 +15,7 @@ from hermes_dash.services.settings import DashSettings
 from hermes_dash.tui.app import make_app
 
 
-def _settle_imports() -> None:
+def settle_imports() -> None:
     """Move everything imported so far out of the garbage collector's way (a full
     collection over all those modules takes about 10 ms, long enough to delay a frame),
     then collect as usual."""
@@ -31,43 +30,12 @@ def run_dashboard(
     first_read: Future[FirstRead] | None = None,
 ) -> int:
     """Run the TUI until the user quits; the exit code is not 0 when the app crashed."""
-    _settle_imports()
+    settle_imports()
     try:
         app = make_app(settings, api, store, first_read=first_read)
         app.run()
     finally:
         store.close()
-    return exit_code(app)
-
-
-def run_demo(*, read_only: bool = False) -> int:
-    """Run the TUI on generated data, a live feed and a fake OpenRouter."""
-    from dataclasses import replace
-
-    from hermes_dash.demo.session import demo_session
-
-    session = demo_session()
-    session.settings = replace(session.settings, read_only=read_only)
-    app: App[Any] | None = None
-
-    def stop(_signum: int, _frame: object) -> None:
-        # SIGTERM (systemd, kill) and SIGHUP (a closed window) would end the process
-        # without unwinding, leaving the generated data behind: quit as 'q' does.
-        if app is not None:
-            app.exit()
-        else:
-            raise SystemExit(0)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        session.feed.start()
-        _settle_imports()
-        app = make_app(session.settings, session.api, session.store)
-        app.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        session.close()  # also removes the generated data
     return exit_code(app)
 
 

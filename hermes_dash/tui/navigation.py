@@ -12,19 +12,13 @@ from textual.screen import Screen
 
 from hermes_dash.services.readonly import READ_ONLY_HINT
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.tui.keymap import DASHBOARD_ACTIONS, KEYS
 
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore
     from hermes_dash.openrouter.client import OpenRouterClient
     from hermes_dash.openrouter.management import ManagementClient
     from hermes_dash.services.settings import DashSettings
-
-WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
-#: Actions that change what the dashboard shows or open a screen over it: from any
-#: other screen they would stack copies of screens or act on a dashboard out of sight.
-DASHBOARD_ACTIONS = frozenset(
-    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits", "account"}
-)
 
 
 class ScreenNavigation(App[None]):
@@ -53,48 +47,18 @@ class ScreenNavigation(App[None]):
         return action not in DASHBOARD_ACTIONS or self.on_dashboard()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every dashboard action in the command palette, beside Textual's own; those
-        that act on the dashboard only when the palette was opened there."""
+        """Textual's own commands, then every action of the key table; those that act on
+        the dashboard only when the palette was opened there."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Refresh now", "Poll OpenRouter and re-read the call log", self.action_refresh
-        )
-        if screen is self.screen_stack[0]:
-            for key, name in WINDOW_KEYS.items():
-                yield SystemCommand(
-                    f"Window: {name}",
-                    f"Show the last {name} (key {key})",
-                    partial(self.action_window, name),
-                )
-            yield SystemCommand(
-                "Calls browser", "Every logged call, with filters", self.action_calls
-            )
-            yield SystemCommand(
-                "Routing editor", "Edit provider_routing in config.yaml", self.action_routing
-            )
-            yield SystemCommand(
-                "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
-            )
-            yield SystemCommand(
-                "Cost by source",
-                "Cron jobs, platforms, subagents, tasks; drill to sessions",
-                self.action_sources,
-            )
-            yield SystemCommand(
-                "Key limits",
-                "The account's keys and the limits OpenRouter enforces",
-                self.action_key_limits,
-            )
-            yield SystemCommand(
-                "Account",
-                "Every key of the account and its last 30 days per model and upstream",
-                self.action_account,
-            )
-            yield SystemCommand(
-                "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
-            )
-        yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
-        yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
+        base = self.screen_stack[0]
+        for row in KEYS:
+            if row.dashboard_only and screen is not base:
+                continue
+            target = base if row.scope == "dashboard" else self
+            for command in row.commands:
+                if command.title:
+                    callback = partial(self.run_action, command.action, target)
+                    yield SystemCommand(command.title, command.help, callback)
 
     def action_help(self) -> None:
         """Show the keys."""

@@ -81,14 +81,7 @@ class CallsScreen(Screen[None]):
         Binding("n", "next_page", "Older"),
         Binding("p", "prev_page", "Newer"),
     ]
-    DEFAULT_CSS = """
-    #filters { height: auto; }
-    #filters Select { width: 1fr; }
-    #filters Input { width: 1fr; }
-    #calls-table { height: 1fr; }
-    #detail { height: auto; min-height: 4; border-top: solid $primary; padding: 0 1; }
-    #count { height: 1; padding: 0 1; color: $text-muted; }
-    """
+    CSS_PATH = "calls.tcss"
 
     def __init__(self, store: CallStore) -> None:
         super().__init__()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
@@ -15,6 +13,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -30,16 +29,11 @@ NARROW_WIDTH = 140
 class DashboardScreen(Screen[None]):
     """Everything at a glance; the app pushes data in through ``show_*``."""
 
-    BINDINGS = [Binding("s", "sort_providers", "Sort providers")]
+    BINDINGS = keymap.bindings("dashboard")
 
-    DEFAULT_CSS = """
-    #banner { display: none; height: auto; padding: 0 1; background: $warning 40%; }
-    #banner.-visible { display: block; }
-    #banner.-error { background: $error 60%; }
-    #grid { layout: grid; grid-size: 2 2; grid-rows: 3fr 2fr; grid-columns: 1fr 1fr; height: 1fr; }
-    #grid.-narrow { grid-size: 1; grid-rows: 15 18 14 14; overflow-y: auto; }
-    #providers, #live-calls { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
-    """
+    # Its rules are in app.tcss. Below NARROW_WIDTH columns the screen has the class
+    # -narrow, which stacks the panels.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_WIDTH, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -65,10 +59,6 @@ class DashboardScreen(Screen[None]):
             yield self.live
         yield self.status
         yield Footer()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Stack the panels on small terminals."""
-        self.query_one("#grid").set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def arm_charts(self) -> None:
         """Let the charts draw (they are blank on the first frame, see SeriesChart)."""

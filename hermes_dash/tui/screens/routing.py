@@ -121,17 +121,7 @@ class RoutingScreen(Screen[None]):
         Binding("ctrl+s", "save", "Save…"),
         Binding("ctrl+r", "restore", "Restore…"),
     ]
-    DEFAULT_CSS = """
-    RoutingScreen #columns { height: 1fr; }
-    RoutingScreen #form { width: 46; padding: 0 1; }
-    RoutingScreen #form Label { margin-top: 1; color: $text-muted; }
-    RoutingScreen #form SelectionList { height: 7; }
-    RoutingScreen #order { height: 5; border: round $panel; }
-    RoutingScreen #issues { height: auto; margin-top: 1; }
-    RoutingScreen #side { padding: 0 1; }
-    RoutingScreen #preview { height: 1fr; }
-    RoutingScreen #whatif, RoutingScreen #where { height: auto; }
-    """
+    CSS_PATH = "routing.tcss"
 
     def __init__(
         self,
