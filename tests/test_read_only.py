@@ -184,3 +184,18 @@ def test_loopback_serve_refuses_foreign_hosts_and_origins(tmp_path: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_served_command_is_read_only_unless_edits_are_allowed() -> None:
+    from hermes_dash.cli import build_parser
+    from hermes_dash.cli.serve import app_command
+
+    parser = build_parser()
+    args = parser.parse_args(
+        ["serve", "--db", "/tmp/a b.db", "--token", "secret-token-1", "--profile", "work"]
+    )
+    command = app_command(args)
+    assert command.endswith("--read-only") and "'/tmp/a b.db'" in command
+    assert "--profile work" in command and "secret-token-1" not in command
+    edit = app_command(parser.parse_args(["serve", "--allow-edit", "--demo"]))
+    assert "--read-only" not in edit and edit.endswith("--demo")
