@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
@@ -199,3 +200,23 @@ def test_served_command_is_read_only_unless_edits_are_allowed() -> None:
     assert "--profile work" in command and "secret-token-1" not in command
     edit = app_command(parser.parse_args(["serve", "--allow-edit", "--demo"]))
     assert "--read-only" not in edit and edit.endswith("--demo")
+
+
+async def test_recorder_install_refused(tmp_path: Path) -> None:
+    session, app = _read_only_app(tmp_path)
+    plugins = session.settings.paths.home / "plugins"
+    shutil.rmtree(plugins / "hermes-dash-recorder", ignore_errors=True)  # the demo has it
+    config = session.settings.paths.config
+    before = config.read_bytes()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: _refusals(app), "the refusal")
+        assert "installing the recorder refused" in _refusals(app)[0]
+    assert config.read_bytes() == before
+    assert not (plugins / "hermes-dash-recorder").exists()
+    with pytest.raises(ReadOnlyError):
+        from hermes_dash.services import plugin
+
+        plugin.install(session.settings.paths, read_only=True)
+    assert not (plugins / "hermes-dash-recorder").exists()
