@@ -233,3 +233,15 @@ def test_timeout_is_one_line(account: FakeAccount, tmp_path: Path) -> None:
             await client.aclose()
 
     asyncio.run(go())
+
+
+def test_summary_account_before_the_log_exists(account: FakeAccount, tmp_path: Path) -> None:
+    p = run(["summary", "--account", "--json"], account, tmp_path)
+    assert p.returncode == 0, p.stderr
+    view = json.loads(p.stdout)["account_view"]
+    assert [k["name"] for k in view["keys"]] == ["gateway", "laptop"]
+    assert view["today"]["call_log_usd"] is None
+    assert "nothing yet (no call log)" in view["today"]["note"]
+    p = run(["summary", "--account"], account, tmp_path)
+    assert p.returncode == 0 and "laptop" in p.stdout and "no call log" in p.stdout
+    no_secrets(p)

@@ -25,7 +25,7 @@ def add_account_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fetch(settings: DashSettings, store: CallStore, now: float) -> av.AccountView | None:
+def fetch(settings: DashSettings, store: CallStore | None, now: float) -> av.AccountView | None:
     """The account view, or None without a management key. Runs before anything is
     printed, so a failure (an OpenRouterError) leaves no half-printed summary."""
     if not settings.secrets.management_key:
@@ -33,7 +33,7 @@ def fetch(settings: DashSettings, store: CallStore, now: float) -> av.AccountVie
     return asyncio.run(_fetch(settings, store, now))
 
 
-async def _fetch(settings: DashSettings, store: CallStore, now: float) -> av.AccountView:
+async def _fetch(settings: DashSettings, store: CallStore | None, now: float) -> av.AccountView:
     client = management_client(settings)
     try:
         keys, rows = await av.fetch_account(client)

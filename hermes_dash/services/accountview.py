@@ -48,6 +48,7 @@ class TodayGap:
     keys_today_usd: float | None
     log_today_usd: float | None
     log_unpriced: int
+    has_log: bool = True
 
     def note(self) -> str:
         """One or two sentences for the screen and the text summary."""
@@ -57,7 +58,9 @@ class TodayGap:
             else "/activity holds no completed UTC day yet"
         )
         keys = "unknown" if self.keys_today_usd is None else usd(self.keys_today_usd)
-        if self.log_today_usd is None:
+        if not self.has_log:
+            log = "nothing yet (no call log)"
+        elif self.log_today_usd is None:
             log = "an unknown amount" if self.log_unpriced else "nothing"
         else:
             log = usd(self.log_today_usd) + (
@@ -145,6 +148,7 @@ def build_view(
         keys_today_usd=_sum(daily) if keys else None,
         log_today_usd=log_usd,
         log_unpriced=unpriced,
+        has_log=store is not None,
     )
     return AccountView(
         keys, group_activity(rows), days[0] if days else None, gap.last_activity_day, gap
