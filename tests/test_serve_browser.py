@@ -22,6 +22,8 @@ from hermes_dash.cli.serve import TOKEN_ENV
 from hermes_dash.tui import format as fmt
 
 from .browser_terminal import CHROMIUM, CHROMIUM_ARGS, TEE_SCRIPT, PageTerminal, chromium_missing
+from .conftest import FAKE_KEY
+from .fake_account import MGMT_KEY
 
 TOKEN = "t0ken-for-the-browser-test-4f9c"
 CONFIG = """\
@@ -72,6 +74,14 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def _closed_port_url() -> str:
+    """An OpenRouter URL nothing answers at (the served dashboard then shows its key,
+    masked, beside an offline account)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/api/v1"
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     missing = chromium_missing()
@@ -93,9 +103,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
     )
     host = non_loopback_address()
     port = free_port(host)
+    served_env = dict(env, OPENROUTER_API_KEY=FAKE_KEY, OPENROUTER_MANAGEMENT_KEY=MGMT_KEY)
+    served_env["HERMES_DASH_OPENROUTER_URL"] = _closed_port_url()
     proc = subprocess.Popen(
         [*run, "serve", "--host", host, "--port", str(port), "--token", TOKEN, "--db", str(db)],
-        env=env,
+        env=served_env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -184,6 +196,9 @@ def test_page_shows_the_dashboard_and_refuses_an_edit(served: Served, tmp_path: 
             page.keyboard.press("Control+s")
             shown = term.wait_for(lambda t: "refused" in t, "the refusal")
             assert "read-only" in shown
+            # The keys stay on the server: the page only ever got the masked form.
+            assert FAKE_KEY.encode() not in term.data and MGMT_KEY.encode() not in term.data
+            assert FAKE_KEY[-4:] in text and FAKE_KEY[9:-4] not in text
         finally:
             browser.close()
     assert served.config.read_bytes() == before
