@@ -96,6 +96,7 @@ class AccountScreen(Screen[None]):
                 "per machine or profile shows each as its own row. r reloads."
             )
         )
+        self.query_one("#gap", Static).update(Text("Asking OpenRouter for /keys and /activity…"))
         self.load()
 
     def action_reload(self) -> None:
