@@ -34,6 +34,7 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "dashboard-7d-light": ((160, 48), ("3", "t")),
     "calls-browser": ((160, 48), ("c",)),
     "routing-editor": ((160, 48), ("e",)),
+    "routing-changes": ((160, 32), ("e", "ctrl+o")),
     "budgets": ((120, 36), ("b",)),
     "cost-check": ((160, 40), ("h",)),
     "help": ((120, 36), ("question_mark",)),
