@@ -173,6 +173,8 @@ def test_loopback_serve_refuses_foreign_hosts_and_origins(tmp_path: Path) -> Non
     ).start()
     try:
         start = lines.get(timeout=60)
+        while "hermes-dash serve: open" not in start:  # a warning may come first
+            start = lines.get(timeout=60)
         assert f"open http://127.0.0.1:{port}/  (read-only" in start
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(timeout=30) as http:

@@ -99,7 +99,28 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             lambda: "computing" not in str(app.screen.query_one("#whatif").render()),
             "the what-if",
         )
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#scorecard-panel").report, "the scorecard"
+        )
         await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
+        freeze_cursors(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_routing_changes_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, app)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#scorecard-panel"), "the editor")
+        await pilot.press("ctrl+o")
+        await wait_for(
+            pilot, lambda: len(getattr(app.screen, "impacts", ())) == 2, "the recorded changes"
+        )
+        await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

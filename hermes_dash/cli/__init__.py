@@ -23,6 +23,7 @@ from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.cli.serve import add_serve_parser
@@ -112,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="refuse every write: config.yaml, key limits, settings (what serve runs)",
     )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -141,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
     add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
     add_serve_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
@@ -434,6 +442,12 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from hermes_dash.cli.demo import run_demo
 
         return run_demo(read_only=args.read_only)
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
+        from hermes_dash.tui import launch
+
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
@@ -499,6 +513,21 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _sync_routing_history(args: argparse.Namespace) -> None:
+    """Record a change made by hand to provider_routing since the last command ran. Demo
+    runs have no Hermes config; a failure here never stops the command itself."""
+    if args.command == "demo" or getattr(args, "demo", False):
+        return
+    from hermes_dash.services import routing as svc
+
+    try:
+        settings = settings_from(args)
+        config = getattr(args, "config", None)
+        svc.sync_history(settings, Path(config) if config else None)
+    except Exception:  # the command reports its own problems with these settings
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hermes-dash`` console script."""
     parser = build_parser()
@@ -507,6 +536,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
+        _sync_routing_history(args)
         return _run(handler, args)
     except BrokenPipeError:
         return _stdout_gone()

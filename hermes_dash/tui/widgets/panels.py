@@ -177,11 +177,14 @@ class RateLimitPanel(Panel):
                 )
             )
         q = data.free_quota
-        colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
-        lines.append(
-            f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
-            + (" (OpenRouter)" if q.source == "openrouter" else "")
-        )
+        if q is not None:
+            colour = (
+                "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
+            )
+            lines.append(
+                f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
+                + (" (OpenRouter)" if q.source == "openrouter" else "")
+            )
         self.stats.update(fmt.join_lines(lines))
         self.chart.show(data.series, data.window.end)
         self.border_subtitle = data.window.name
