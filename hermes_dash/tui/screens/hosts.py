@@ -5,26 +5,21 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.screens.dialogs import Dialog
 
 #: The option that means every host (no host label can be empty: Prometheus drops it).
 ALL_HOSTS = ""
 
 
-class HostPicker(ModalScreen[str | None]):
+class HostPicker(Dialog[str | None]):
     """A list of the hosts Prometheus knows; returns one, ALL_HOSTS, or None (cancel)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
-    DEFAULT_CSS = """
-    HostPicker { align: center middle; }
-    HostPicker > Vertical { width: 60; height: auto; max-height: 80%; border: round $primary;
-        background: $surface; padding: 0 1; }
-    HostPicker OptionList { height: auto; max-height: 20; }
-    """
+    CSS_PATH = "hosts.tcss"
 
     def __init__(self, label: str, hosts: list[str], current: str | None) -> None:
         super().__init__()

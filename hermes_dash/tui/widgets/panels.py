@@ -14,7 +14,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.charts import SeriesChart
-from hermes_dash.tui.widgets.table import Cell, TextTable
+from hermes_dash.tui.widgets.table import Cell, PanelTable
 
 
 class Panel(Vertical):
@@ -223,7 +223,7 @@ _SORT_KEYS = {
 UPSTREAM_WIDTH = 13
 
 
-class ProvidersTable(TextTable):
+class ProvidersTable(PanelTable):
     """Per endpoint (provider and host) and upstream: calls, wire latency p50/p95, time
     to first token (p50), errors, 429 attempts and cost; sortable."""
 
@@ -275,12 +275,13 @@ class ProvidersTable(TextTable):
         self.sort_column = column
         self.show(self._groups)
 
-    def on_text_table_header_clicked(self, event: TextTable.HeaderClicked) -> None:
+    def on_data_table_header_selected(self, event: PanelTable.HeaderSelected) -> None:
         """Click a header to sort by it."""
-        self.sort_by(event.column)
+        event.stop()
+        self.sort_by(str(event.column_key.value))
 
 
-class LiveCalls(TextTable):
+class LiveCalls(PanelTable):
     """The newest calls, newest first; 429s and errors highlighted."""
 
     MAX_ROWS = 100
