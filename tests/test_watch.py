@@ -303,7 +303,16 @@ def test_alert_lines_and_bodies_carry_no_terminal_control(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: receiver.posts("/ntfy") and receiver.posts("/hook"), "both posts")
+
+        def loop_alert_posted() -> bool:
+            # Runaway spend may come first: wait for the alert that quotes the session,
+            # on both channels.
+            hooks = receiver.posts("/hook")
+            keys = [str(s.body.get("key")) for s in hooks if isinstance(s.body, dict)]
+            loop = any(k.startswith("loop:") for k in keys)
+            return loop and len(receiver.posts("/ntfy")) >= len(hooks)
+
+        wait_for(loop_alert_posted, "the loop alert on both channels")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
