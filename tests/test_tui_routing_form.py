@@ -88,7 +88,8 @@ async def test_every_combination_is_shown_as_written_and_saving_unedited_writes_
     config = session.settings.paths.config
     app = frozen_app(session)
     cases = combinations()
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         screen = await open_editor(pilot, app)
         for lines in cases:
             config.write_text(config_text(lines))
@@ -105,8 +106,9 @@ async def test_every_combination_is_shown_as_written_and_saving_unedited_writes_
             draft, changed = screen.draft_and_changes()
             assert changed == () and draft == rules, lines
             app.clear_notifications()
-            await pilot.press("ctrl+s")
-            await pilot.pause()
+            said = len(notices.seen)
+            await pilot.press("ctrl+s")  # answered with "no change" or why it is not saved
+            await wait_for(pilot, lambda n=said: len(notices.seen) > n, "the answer to ctrl+s")
             assert not isinstance(app.screen, ConfirmDiff), lines
             assert (config.read_bytes(), os.stat(config).st_mtime_ns) == before, lines
     assert len(cases) > 64
