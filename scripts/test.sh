@@ -48,4 +48,6 @@ mypy
 echo "== import contracts"
 lint-imports
 echo "== pytest"
-pytest "$@"
+# Tests run in parallel, one worker per core (most of a test's time is spent waiting on a
+# server, a process or a screen); pass -n 0 to run them in one process.
+pytest -n auto --dist worksteal "$@"

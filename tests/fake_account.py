@@ -234,20 +234,35 @@ class FakeAccount(_Server):
 
 
 class Receiver(_Server):
-    """Takes webhook and ntfy posts; ``down`` makes it answer 503 (posts still counted in
-    ``seen``, only the accepted ones in ``accepted``)."""
+    """Takes webhook and ntfy posts; ``down`` makes it answer 503. Every post is in
+    ``seen``; the accepted ones also in ``accepted``, the others in ``refused``.
+    :meth:`outage` takes it down until it has refused a number of posts to one path."""
 
     def __init__(self) -> None:
         super().__init__()
         self.down = False
         self.accepted: list[Seen] = []
+        self.refused: list[Seen] = []
+        self._refuse: tuple[str, int] | None = None
+
+    def outage(self, path: str, refusals: int) -> None:
+        """Answer 503 to every post until ``refusals`` posts to ``path`` were refused: the
+        receiver comes back at once, however late the test gets to look."""
+        with self.lock:
+            self._refuse = (path, refusals)
 
     def answer(self, seen: Seen) -> tuple[int, Any, str, float]:
-        if self.down:
-            return 503, b"down", "text/plain", 0.0
         with self.lock:
-            self.accepted.append(seen)
-        return 200, b"ok", "text/plain", 0.0
+            if self._refuse is not None:
+                path, left = self._refuse
+                if seen.path.startswith(path):
+                    left -= 1
+                self._refuse = (path, left) if left > 0 else None
+            elif not self.down:
+                self.accepted.append(seen)
+                return 200, b"ok", "text/plain", 0.0
+            self.refused.append(seen)
+        return 503, b"down", "text/plain", 0.0
 
     def posts(self, prefix: str) -> list[Seen]:
         with self.lock:
