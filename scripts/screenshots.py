@@ -40,6 +40,7 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "help": ((120, 36), ("question_mark",)),
     "cost-by-source": ((140, 40), ("o", "enter")),
     "key-limits": ((150, 30), ()),
+    "account": ((140, 40), ()),
     "fleet": ((160, 48), ()),
 }
 
@@ -57,6 +58,19 @@ def open_key_limits(session: DemoSession, app: HermesDashApp) -> None:
     app.push_screen(KeyLimitsScreen(client, session.store, app.clock))
 
 
+def open_account(session: DemoSession, app: HermesDashApp) -> None:
+    """The account screen on the demo's management API."""
+    from hermes_dash.openrouter.management import ManagementClient
+    from hermes_dash.tui.screens.account import AccountScreen
+
+    client = ManagementClient(
+        "demo-management-key",
+        base_url=session.settings.openrouter_url,
+        transport=session.server.transport(),
+    )
+    app.push_screen(AccountScreen(client, session.store, app.clock))
+
+
 async def shoot(
     name: str, size: tuple[int, int], keys: tuple[str, ...], root: Path, out: Path
 ) -> Path:
@@ -68,6 +82,9 @@ async def shoot(
         await settle(pilot, app)
         if name == "key-limits":
             open_key_limits(session, app)
+            await pilot.pause(0.8)
+        if name == "account":
+            open_account(session, app)
             await pilot.pause(0.8)
         if keys:
             await pilot.press(*keys)

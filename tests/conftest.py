@@ -66,6 +66,8 @@ def call(t: float, **kw: object) -> dict[str, object]:
 
 #: The reason every corpus skip starts with; the run's summary names those tests.
 CORPUS_SKIP = "corpus file missing"
+#: The reason a browser test skips where Chromium could not be installed.
+NO_CHROMIUM = "chromium not installed"
 
 
 def corpus_file(name: str) -> Path:
@@ -82,7 +84,7 @@ PROMETHEUS_SKIP = "/usr/bin/prometheus is not installed (scripts/test.sh install
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line naming the corpus tests that did not run, and why."""
+    """One line per kind of test that did not run (corpus, browser, Prometheus), and why."""
     skipped = [
         r.nodeid
         for r in terminalreporter.stats.get("skipped", [])
@@ -91,6 +93,16 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if skipped:
         terminalreporter.write_line(
             f"not run: {len(skipped)} corpus test(s), {CORPUS} is missing: " + ", ".join(skipped)
+        )
+    browser = [
+        r.nodeid
+        for r in terminalreporter.stats.get("skipped", [])
+        if NO_CHROMIUM in str(getattr(r, "longrepr", ""))
+    ]
+    if browser:
+        terminalreporter.write_line(
+            f"not run: {len(browser)} browser test(s), {NO_CHROMIUM} (/usr/bin/chromium): "
+            + ", ".join(browser)
         )
     no_prometheus = [
         r.nodeid

@@ -3,6 +3,7 @@ end-to-end tests: a temporary config and storage, 127.0.0.1 only, a 1 s scrape i
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import time
@@ -18,6 +19,7 @@ import yaml
 from .conftest import PROMETHEUS_SKIP
 
 BINARY = Path("/usr/bin/prometheus")
+ROOT = Path(__file__).resolve().parents[1]
 #: Generous: Prometheus' start and first scrapes on a busy two-core machine.
 READY_TIMEOUT_S = 120.0
 
@@ -33,8 +35,11 @@ def prometheus(tmp: Path, targets: dict[str, str]) -> Iterator[str]:
     """Prometheus scraping ``targets`` (host label -> host:port); yields its base URL."""
     if not BINARY.exists():
         pytest.skip(PROMETHEUS_SKIP)
+    # The shipped alert rules, evaluated every second like the scrapes.
+    shutil.copy(ROOT / "deploy" / "prometheus" / "alerts.yml", tmp / "alerts.yml")
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(tmp / "alerts.yml")],
         "scrape_configs": [
             {
                 "job_name": "hermes-dash",

@@ -55,7 +55,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             assert main(["demo", "--generate", str(n), "--db", str(db), "--seed", str(seed)]) == 0
             totals[host] = log_totals(db)
             dbs[host] = db
-            _, metrics_url = stack.enter_context(exporter(db))
+            # alpha has a daily budget its log has already spent: the shipped rule fires.
+            settings = tmp / f"{host}-settings.json"
+            settings.write_text('{"daily_budget_usd": 0.01}' if host == "alpha" else "{}")
+            env = {"HERMES_DASH_SETTINGS": str(settings)}
+            _, metrics_url = stack.enter_context(exporter(db, env=env))
             targets[host] = metrics_url.removeprefix("http://").removesuffix("/metrics")
         url = stack.enter_context(prometheus(tmp, targets))
 
@@ -150,6 +154,22 @@ async def test_fleet_dashboard_shows_the_combined_numbers(fleet: Fleet) -> None:
                 in _text(app, "#spend-stats")
             ),
             "beta's numbers",
+        )
+        # The shipped budget rule fires on Prometheus, for alpha only: in the banner.
+        await pilot.press("r")
+        await wait_for(
+            pilot,
+            lambda: "beta" not in _text(app, "#banner") and app.host == "beta",
+            "beta's banner",
+        )
+        await pilot.press("f")
+        await wait_for(pilot, lambda: len(app.screen_stack) == 2, "the host picker")
+        app.screen.query_one("#hosts").highlighted = 0
+        await pilot.press("enter")
+        await wait_for(
+            pilot,
+            lambda: "alpha: daily budget reached" in _text(app, "#banner"),
+            "the budget alert from Prometheus",
         )
         # Local screens say why they are not here instead of opening.
         await pilot.press("e")

@@ -38,6 +38,21 @@ def _answer(path: str, headers: dict[str, str]) -> Reply:
     return Reply(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
 
 
+ALERTS = [
+    {
+        "labels": {
+            "alertname": "HermesDashBudgetReached",
+            "host": "alpha\x1b[2J",
+            "severity": "critical",
+        },
+        "annotations": {"summary": "alpha\x1b]0;pwned\x07: daily budget [b]reached[/b]"},
+        "state": "firing",
+    },
+    {"labels": {"alertname": "HermesDash429Storm", "host": "alpha"}, "state": "pending"},
+    {"labels": {"alertname": "DiskFull", "host": "alpha"}, "state": "firing"},
+]
+
+
 def _routes() -> dict:
     return {
         "/api/v1/query": _answer,
@@ -45,6 +60,7 @@ def _routes() -> dict:
             200, {"status": "success", "data": {"resultType": "matrix", "result": []}}
         ),
         "/api/v1/label/host/values": Reply(200, {"status": "success", "data": ["alpha\x1b[2J"]}),
+        "/api/v1/alerts": Reply(200, {"status": "success", "data": {"alerts": ALERTS}}),
     }
 
 
@@ -142,6 +158,11 @@ async def test_outside_text_is_shown_literally() -> None:
             # The query asked for that host, quoted as a PromQL string.
             asked = [parse_qs(urlsplit(p).query).get("query", [""])[0] for p, _ in srv.requests]
             assert any(json.dumps("alpha\x1b[2J") in q for q in asked)
+            # Firing hermes-dash rules only, in the banner, literally.
+            banner = _text(app, "#banner")
+            assert "alpha: daily budget [b]reached[/b]" in banner and "pwned" not in banner
+            assert "DiskFull" not in banner and "429" not in banner
+            assert app.screen.query_one("#banner").has_class("-error")
             rate_or_models = [g.key for g in app.last.data.models] if app.last else []
             assert rate_or_models == [(MODEL,)]
 

@@ -26,8 +26,9 @@ from hermes_dash.calllog.records import (
     Window,
 )
 from hermes_dash.services.account import AccountState
+from hermes_dash.services.alerts import Alert
 from hermes_dash.services.dashboard import DashboardData
-from hermes_dash.services.promql import PrometheusClient, Sample, quote
+from hermes_dash.services.promql import FiringAlert, PrometheusClient, Sample, quote
 from hermes_dash.services.summary import Burn
 
 #: The window of the logs' whole totals (what each exporter holds since its first row).
@@ -76,6 +77,8 @@ class FleetRead:
     has_account: bool
     """Whether any exporter reports its OpenRouter account (has a key)."""
     hosts_reporting: int
+    alerts: list[Alert]
+    """hermes-dash's alert rules firing in Prometheus (deploy/prometheus/alerts.yml)."""
 
 
 def selector(label: str, host: str | None) -> str:
@@ -148,7 +151,9 @@ class FleetSource:
         names = list(jobs)
         results = dict(zip(names, await asyncio.gather(*jobs.values()), strict=True))
         series = await self._series(window, sel, now)
-        return self._build(window, results, series)
+        firing = await self.client.firing_alerts()
+        chosen = [a for a in firing if host is None or a.labels.get(label) == host]
+        return self._build(window, results, series, chosen)
 
     async def _series(self, window: Window, sel: str, now: float) -> list[SeriesPoint]:
         step = max(60.0, (now - window.start) / CHART_POINTS)
@@ -176,7 +181,11 @@ class FleetSource:
         ]
 
     def _build(
-        self, window: Window, r: dict[str, list[Sample]], series: list[SeriesPoint]
+        self,
+        window: Window,
+        r: dict[str, list[Sample]],
+        series: list[SeriesPoint],
+        firing: list[FiringAlert],
     ) -> FleetRead:
         measures: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for name, measure in COUNTERS.items():
@@ -245,7 +254,8 @@ class FleetSource:
             )
         else:
             account = AccountState("ok", snap)
-        return FleetRead(data, account, snap is not None, len(r["present"]))
+        alerts = [_alert(a) for a in firing if a.labels.get("alertname", "").startswith(RULES)]
+        return FleetRead(data, account, snap is not None, len(r["present"]), alerts)
 
 
 #: Account gauges read per host.
@@ -260,6 +270,22 @@ ACCOUNT_GAUGES = (
     "key_limit_remaining_usd",
     "runway_hours",
 )
+
+
+#: The shipped rules' names start with this; other teams' alerts are not ours to show.
+RULES = "HermesDash"
+
+
+def _alert(a: FiringAlert) -> Alert:
+    """A firing rule as the banner shows alerts: its summary (the host in it), critical
+    ones in red."""
+    name = a.labels.get("alertname", "")
+    where = a.labels.get(HOST_LABEL) or a.labels.get(FALLBACK_HOST_LABEL, "")
+    text = a.annotations.get("summary") or f"{name} on {where}"
+    key = f"prometheus:{name}:{where}:{a.labels.get('period', '')}"
+    if a.labels.get("severity") == "critical":
+        return Alert(key, "error", text, name)
+    return Alert(key, "warning", text, name)
 
 
 def _inner(sel: str) -> str:

@@ -130,10 +130,28 @@ class PrometheusClient:
             out.append(Series(_labels(item.get("metric")), points))
         return out
 
+    async def firing_alerts(self) -> list[FiringAlert]:
+        """The alerts firing now (pending ones are left out)."""
+        data = await self._get("/api/v1/alerts", {})
+        alerts = data.get("alerts") if isinstance(data, dict) else None
+        return [
+            FiringAlert(_labels(a.get("labels")), _labels(a.get("annotations")))
+            for a in (alerts if isinstance(alerts, list) else [])
+            if isinstance(a, dict) and a.get("state") == "firing"
+        ]
+
     async def label_values(self, label: str, match: str) -> list[str]:
         """The values ``label`` takes on the series ``match`` selects."""
         data = await self._get(f"/api/v1/label/{label}/values", [("match[]", match)])
         return sorted(v for v in data if isinstance(v, str)) if isinstance(data, list) else []
+
+
+@dataclass(frozen=True)
+class FiringAlert:
+    """One alert Prometheus' rules hold firing, with its labels and annotations."""
+
+    labels: dict[str, str]
+    annotations: dict[str, str]
 
 
 def _labels(metric: Any) -> dict[str, str]:

@@ -121,6 +121,8 @@ class FleetApp(App[None]):
     def show(self, read: FleetRead) -> None:
         """Draw a refresh on the main screen."""
         self.dashboard.show_data(read.account, read.data, True)
+        # Alert text comes from Prometheus' rules: the banner shows it literally.
+        self.dashboard.show_alerts(read.alerts)
 
     def update_status(self) -> None:
         """Where the figures come from, which hosts, how fresh, and the last failure."""
