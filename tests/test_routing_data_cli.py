@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.routing.history import HISTORY_NAME
+from hermes_dash.routing.history import HISTORY_NAME, RoutingHistory
 
 from .conftest import call
 
@@ -95,7 +95,12 @@ def test_history_records_by_hand_set_and_restore_with_before_and_after(home: Pat
             call(hand + 900, model=MODEL, upstream="DeepInfra", latency_s=3.0),
         ]
     )
-    # Any command notices it first; then ours is recorded after it.
+    # Any command notices it (here one that has nothing to do with routing).
+    r = run("summary", "--json", "--offline", home=home)
+    assert r.returncode == 0, r.stderr
+    assert [c.source for c in RoutingHistory(home / "hermes-dash" / HISTORY_NAME).changes()] == [
+        "by hand"
+    ]
     r = run("routing", "set", "--sort", "latency", home=home)
     assert r.returncode == 0, r.stderr
     r = run("routing", "history", "--json", home=home)

@@ -80,8 +80,8 @@ class ChangesScreen(Screen[None]):
         config = self.settings.paths.config
 
         def read() -> list[Impact]:
-            svc.sync_history(self.settings)
-            changes = svc.history_for(self.settings).changes(config)
+            data.sync_history(self.settings)
+            changes = data.history_for(self.settings).changes(config)
             found = data.change_impacts(self.store, changes, self.clock())
             return [i for i in found if isinstance(i, Impact)]
 

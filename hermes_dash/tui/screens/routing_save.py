@@ -10,6 +10,7 @@ from hermes_dash.hermes.config import ConfigError
 from hermes_dash.hermes.writer import list_backups
 from hermes_dash.routing.rules import errors_in, validate
 from hermes_dash.services import routing as svc
+from hermes_dash.services import routing_data as data
 from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 
@@ -57,7 +58,7 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
             return
         try:
             backup = svc.save(
-                proposal, screen.settings.paths, svc.history_for(screen.settings), "editor"
+                proposal, screen.settings.paths, data.history_for(screen.settings), "editor"
             )
         except ConfigError as exc:
             screen.notify(clean(exc), title="Not saved", severity="error", markup=False)
@@ -85,7 +86,7 @@ def restore_with_pick(screen: RoutingScreen) -> None:
                 backup,
                 screen.config_path,
                 screen.settings.paths,
-                svc.history_for(screen.settings),
+                data.history_for(screen.settings),
                 "editor restore",
             )
         except ConfigError as exc:
