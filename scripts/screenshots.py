@@ -78,12 +78,74 @@ async def shoot(
     return target
 
 
+#: A new user's dashboard in each first-run state (see hermes_dash.demo.firstrun); the
+#: last one with the install confirmation open (key ``i``).
+FIRST_RUN_SHOTS: dict[str, tuple[str, tuple[int, int], tuple[str, ...]]] = {
+    "first-run-no-home": ("no-home", (160, 48), ()),
+    "first-run-no-key": ("no-key", (160, 48), ()),
+    "first-run-not-installed": ("not-installed", (160, 48), ()),
+    "first-run-not-enabled": ("not-enabled", (160, 48), ()),
+    "first-run-idle": ("idle", (160, 48), ()),
+    "first-run-80x24": ("not-installed", (80, 24), ()),
+    "first-run-install": ("not-installed", (160, 48), ("i",)),
+}
+
+
+async def shoot_first_run(
+    name: str, state: str, size: tuple[int, int], keys: tuple[str, ...], out: Path
+) -> Path:
+    """Render one first-run screenshot. The home sits in a fixed folder: its path is on
+    screen (in the fix commands), and should read the same on every run."""
+    from hermes_dash.demo.firstrun import first_run_session
+    from hermes_dash.tui.app import make_app
+    from hermes_dash.tui.screens.dialogs import ConfirmDiff
+    from tests.frozen import FROZEN_NOW
+
+    root = Path(tempfile.gettempdir()) / "hermes-dash-first-run" / name
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    session = first_run_session(root, state, FROZEN_NOW)
+    # As for a user whose HERMES_HOME is that home: the fixes read as they would for them.
+    os.environ["HERMES_HOME"] = str(session.settings.paths.home)
+    app = make_app(
+        session.settings,
+        session.api,
+        session.store,
+        clock=lambda: FROZEN_NOW,
+        prefs=UserSettings(),
+    )
+    target = out / f"{name}.svg"
+    async with app.run_test(size=size) as pilot:
+        for _ in range(600):
+            await pilot.pause(0.05)
+            ready = app.checks is not None and app.data is not None and not app.stale_aggregates
+            if ready and (app.last_poll is not None or not app.api.has_key):
+                break
+        if keys:
+            await pilot.press(*keys)
+            for _ in range(600):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, ConfirmDiff):
+                    break
+        await pilot.pause(0.2)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+        app.save_screenshot(str(target))
+    session.close()
+    shutil.rmtree(root, ignore_errors=True)
+    return target
+
+
 async def main(names: list[str], out: Path = OUT) -> None:
     """Render the named shots (all by default)."""
     out.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="hermes-dash-shots-"))
     try:
-        for name in names or list(SHOTS):
+        for name in names or [*SHOTS, *FIRST_RUN_SHOTS]:
+            if name in FIRST_RUN_SHOTS:
+                state, size, keys = FIRST_RUN_SHOTS[name]
+                print(await shoot_first_run(name, state, size, keys, out))
+                continue
             size, keys = SHOTS[name]
             print(await shoot(name, size, keys, root, out))
     finally:
@@ -95,7 +157,11 @@ if __name__ == "__main__":
     os.environ["TZ"] = "UTC"
     time.tzset()
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("names", nargs="*", help=f"which shots (default all): {', '.join(SHOTS)}")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help=f"which shots (default all): {', '.join([*SHOTS, *FIRST_RUN_SHOTS])}",
+    )
     parser.add_argument(
         "--out", type=Path, default=OUT, help="folder for the SVGs (default screenshots/)"
     )

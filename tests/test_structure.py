@@ -65,3 +65,12 @@ def test_no_two_modules_of_the_interface_import_each_other() -> None:
         if a < b and a in graph.find_modules_directly_imported_by(b)
     ]
     assert cycles == []
+
+
+def test_the_recorder_plugin_has_the_packages_version() -> None:
+    # `plugin status` compares the installed plugin.yaml's version with __version__: a
+    # release that bumps one and not the other would report every install as outdated.
+    import yaml
+
+    manifest = yaml.safe_load((PACKAGE / "calllog" / "recorder" / "plugin.yaml").read_text())
+    assert manifest["version"] == hermes_dash.__version__

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import (
@@ -52,13 +52,17 @@ def _describe(exc: sqlite3.Error, path: Path) -> CallLogError:
     return CallLogError(f"call log {path}: {text}")
 
 
+#: The calls browser's and export's status filter: any, successes, errors, 429s only.
+StatusFilter = Literal["", "ok", "error", "429"]
+
+
 @dataclass
 class CallFilter:
     """Filters of the calls browser and of ``export``; empty fields match everything."""
 
     model: str = ""
     provider: str = ""
-    status: str = ""  # '', 'ok', 'error', '429'
+    status: StatusFilter = ""
     session: str = ""
     window: Window | None = None
 

@@ -20,6 +20,7 @@ from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
 from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -235,8 +237,9 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def _print_summary_table(s: dict[str, Any]) -> None:
-    acc, calls = s["account"], s["calls"]
+def print_summary_head(s: dict[str, Any]) -> None:
+    """The title and the account line of the summary table."""
+    acc = s["account"]
     print(f"hermes-dash summary, last {s['window']} (generated {s['generated_at']})")
     if acc["status"] == "ok":
         print(
@@ -246,6 +249,11 @@ def _print_summary_table(s: dict[str, Any]) -> None:
         )
     else:
         print("  account   offline (no OpenRouter key, or --offline)")
+
+
+def _print_summary_table(s: dict[str, Any]) -> None:
+    calls = s["calls"]
+    print_summary_head(s)
     burn = s["burn_rate_usd_per_hour"]
     runway = s["runway_hours"]
     print(
@@ -293,6 +301,11 @@ def _print_summary_table(s: dict[str, Any]) -> None:
 def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
     settings = settings_from(args)
+    if not settings.db_path.exists() and settings.secrets.api_key and not args.offline:
+        # A first run: the account is worth showing before Hermes has logged a call.
+        from hermes_dash.cli.no_log import summary_without_log
+
+        return summary_without_log(args, settings)
     store = open_store(settings.db_path, must_exist=True)
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))

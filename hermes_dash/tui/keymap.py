@@ -152,6 +152,21 @@ KEYS: tuple[KeyRow, ...] = (
         dashboard_only=True,
     ),
     KeyRow(
+        "install the recorder plugin into the Hermes home and enable it, after a "
+        "confirmation showing the config.yaml diff (`y` installs, `n` or escape changes "
+        "nothing)",
+        (
+            Command(
+                "i",
+                "install_recorder",
+                "Install the recorder",
+                "Copy the recorder plugin into the Hermes home and enable it (shows the "
+                "config.yaml diff first)",
+            ),
+        ),
+        dashboard_only=True,
+    ),
+    KeyRow(
         "dark / light theme",
         (Command("t", "toggle_theme", "Toggle dark/light", "Switch the theme"),),
     ),

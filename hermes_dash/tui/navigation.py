@@ -11,6 +11,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.text import clean
 from hermes_dash.tui.keymap import DASHBOARD_ACTIONS, KEYS
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ class ScreenNavigation(App[None]):
     action_toggle_theme: Callable[[], None]
     refresh_screen: Callable[[], None]
     save_prefs: Callable[[], None]
+    recheck_first_run: Callable[[], None]
     window_name: str
 
     def on_dashboard(self) -> bool:
@@ -120,3 +122,53 @@ class ScreenNavigation(App[None]):
                 self.settings.secrets.management_key, base_url=self.settings.openrouter_url
             )
             self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
+
+    def action_install_recorder(self) -> None:
+        """Install and enable the recorder, after a confirmation showing the config diff."""
+        if self.on_dashboard():
+            self.run_worker(self._install_recorder(), group="install", exclusive=True)
+
+    async def _install_recorder(self) -> None:
+        import asyncio
+
+        from hermes_dash.hermes.config import ConfigError
+        from hermes_dash.hermes.paths import HermesHomeError
+        from hermes_dash.services import plugin as svc
+        from hermes_dash.services.doctor import install_cmd
+        from hermes_dash.tui.screens.dialogs import ConfirmDiff
+
+        paths = self.settings.paths
+        failures = (ConfigError, HermesHomeError, OSError)
+        try:
+            # Reading config.yaml loads ruamel.yaml: off the interface's thread.
+            proposal = await asyncio.to_thread(svc.propose_enable, paths)
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        title = (
+            f"Install the recorder into {svc.plugin_dir(paths)} and enable it in "
+            f"{paths.config} (as `{install_cmd(self.settings)}` does)"
+        )
+        diff = (
+            proposal.diff()
+            if proposal is not None
+            else (
+                "  config.yaml already lists hermes-dash-recorder in plugins.enabled: "
+                "only the plugin's files are copied.\n"
+            )
+        )
+        if not await self.push_screen_wait(ConfirmDiff(title, diff, confirm="Install")):
+            self.notify("Nothing installed.", title="Recorder")
+            return
+        try:
+            _, backup = await asyncio.to_thread(svc.install, paths, proposal)
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        saved = f" (backup of config.yaml: {backup.name})" if backup else ""
+        self.notify(
+            clean(f"Recorder installed{saved}. Restart running Hermes processes to load it."),
+            title="Recorder",
+            markup=False,
+        )
+        self.recheck_first_run()

@@ -11,12 +11,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from hermes_dash.calllog.records import CallRow
-from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore, StatusFilter
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 
 PAGE = 200
-STATUS_CHOICES = [("ok", "ok"), ("errors", "error"), ("429 only", "429")]
+STATUS_CHOICES: list[tuple[str, StatusFilter]] = [
+    ("ok", "ok"),
+    ("errors", "error"),
+    ("429 only", "429"),
+]
 
 
 def describe_attempts(rows: list[CallRow]) -> str:
@@ -101,7 +105,7 @@ class CallsScreen(Screen[None]):
             with Horizontal(id="filters"):
                 yield Select[str]([], prompt="any model", id="f-model")
                 yield Select[str]([], prompt="any provider", id="f-provider")
-                yield Select[str](STATUS_CHOICES, prompt="any status", id="f-status")
+                yield Select[StatusFilter](STATUS_CHOICES, prompt="any status", id="f-status")
                 yield Input(placeholder="session id", id="f-session")
             yield Static("", id="count")
             yield DataTable[object](id="calls-table", cursor_type="row", zebra_stripes=True)
@@ -146,10 +150,11 @@ class CallsScreen(Screen[None]):
             v = self.query_one(selector, Select).value
             return v if isinstance(v, str) else ""
 
+        status = self.query_one("#f-status", Select).value
         return CallFilter(
             model=value("#f-model"),
             provider=value("#f-provider"),
-            status=value("#f-status"),
+            status=next((s for _, s in STATUS_CHOICES if s == status), ""),
             session=self.query_one("#f-session", Input).value.strip(),
         )
 

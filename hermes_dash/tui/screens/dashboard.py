@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.content import Content
@@ -14,6 +16,7 @@ from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui import keymap
+from hermes_dash.tui.widgets.compact import CompactSummary
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -21,6 +24,9 @@ from hermes_dash.tui.widgets.panels import (
     SpendPanel,
     StatusLine,
 )
+
+if TYPE_CHECKING:
+    from hermes_dash.services.doctor import Check
 
 #: Below this width the panels stack in one scrolling column.
 NARROW_WIDTH = 140
@@ -48,10 +54,12 @@ class DashboardScreen(Screen[None]):
         self.live = LiveCalls(id="live-calls")
         self.live.border_title = "Live calls"
         self.status = StatusLine("", id="status")
+        self.compact = CompactSummary(id="compact")
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.banner
+        yield self.compact
         with Container(id="grid"):
             yield self.spend
             yield self.rate
@@ -76,9 +84,24 @@ class DashboardScreen(Screen[None]):
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
         self.spend.show(account, data, has_key)
+        self.compact.show(account, data, has_key)
         if data is not None:
             self.rate.show(data)
             self.providers.show(data.providers, data.window.name)
+
+    def show_guide(self, checks: list[Check] | None, data: DashboardData | None) -> None:
+        """In place of empty charts, what is missing and how to fix it (from doctor's
+        checks); the charts again as soon as the window holds a call."""
+        if checks is None or data is None or data.totals.attempts:
+            self.spend.show_guide(None)
+            self.rate.show_guide(None)
+            return
+        # Loaded with the first checks, after the first frame.
+        from hermes_dash.tui.widgets.guide import guide
+
+        window = data.window.name
+        self.spend.show_guide(guide(checks, window, detailed=True))
+        self.rate.show_guide(guide(checks, window, detailed=False))
 
     def show_alerts(self, alerts: list[Alert]) -> None:
         """Show the budget/runway banner, or hide it."""

@@ -40,10 +40,14 @@ class Dialog(ModalScreen[ResultT]):
 
 
 class YesNoDialog(Dialog[bool]):
-    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape or
-    Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
+    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape, ``n``
+    or Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Yes"),
+    ]
 
     def on_mount(self) -> None:
         """Focus the safe choice."""
@@ -66,12 +70,17 @@ class ConfirmDiff(YesNoDialog):
     """Shows the exact diff of config.yaml; True to write it."""
 
     CSS_PATH = "dialogs.tcss"
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Save")]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Save"),
+    ]
 
-    def __init__(self, title: str, diff: str) -> None:
+    def __init__(self, title: str, diff: str, confirm: str = "Save") -> None:
         super().__init__()
         self.title_text = title
         self.diff = diff
+        self.confirm_label = confirm
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -80,7 +89,7 @@ class ConfirmDiff(YesNoDialog):
                 yield Static(colour_diff(self.diff), id="diff")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Save (y)", variant="primary", id="confirm")
+                yield Button(f"{self.confirm_label} (y)", variant="primary", id="confirm")
 
 
 class PickBackup(Dialog[Path | None]):

@@ -44,6 +44,14 @@ from hermes_dash.tui.screens.routing_form import FormValues, draft_rules
 from hermes_dash.tui.screens.routing_save import restore_with_pick, save_with_confirmation
 from hermes_dash.tui.widgets.routing_fields import FieldIssues, OrderList
 from hermes_dash.tui.widgets.scorecard import ScorecardPanel
+from hermes_dash.tui.widgets.whatif import WhatIfLine, describe
+
+#: What a form field sends when it changes (each redraws the draft).
+FORM_CHANGES = (Select.Changed, SelectionList.SelectedChanged, Switch.Changed, OrderList.Changed)
+
+
+#: What a form field sends when it changes (each redraws the draft).
+FORM_CHANGES = (Select.Changed, SelectionList.SelectedChanged, Switch.Changed, OrderList.Changed)
 
 
 class RoutingScreen(Screen[None]):
@@ -77,7 +85,8 @@ class RoutingScreen(Screen[None]):
         self.doc: svc.RoutingDoc | None = None
         self.known: list[str] | None = None
         self.endpoints: list[Endpoint] = []
-        self._filling = False
+        #: Route previews drawn (tests count the work a change costs).
+        self.previews_drawn = 0
         #: What the widgets held right after filling: untouched fields keep the file's value.
         self._filled: FormValues | None = None
         #: Why the form could not show the file (saving is blocked while set).
@@ -125,7 +134,7 @@ class RoutingScreen(Screen[None]):
             with Vertical(id="side"):
                 yield Static("Route preview", id="preview-title")
                 yield DataTable[object](id="preview", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="whatif")
+                yield WhatIfLine(self.store, id="whatif")
                 yield ScorecardPanel(self.store, self.api, self.clock)
         yield Footer()
 
@@ -167,11 +176,13 @@ class RoutingScreen(Screen[None]):
         """Put rules into the widgets; if they then show anything but the file's rules,
         say so and refuse to save (a half-filled form would write its gaps)."""
         assert self.doc is not None
-        self._filling = True
         self._filled = None
         self.fill_error = None
         try:
-            self._fill_widgets(rules)
+            # Filling changes every field: none of those changes is the user's, and the
+            # draft is drawn once, below, when the form is whole.
+            with self.prevent(*FORM_CHANGES):
+                self._fill_widgets(rules)
             shown = self.form_values()
             wanted = FormValues.showing(rules)
             if shown != wanted:
@@ -182,8 +193,6 @@ class RoutingScreen(Screen[None]):
             self.fill_error = clean(f"cannot edit provider_routing here: {exc}")
             self.query_one("#where", Static).update(Text(self.fill_error, style="bold red"))
             self.notify(self.fill_error, title="Routing editor", severity="error", markup=False)
-        finally:
-            self._filling = False
         self.refresh_draft()
 
     def _fill_widgets(self, rules: RoutingRules) -> None:
@@ -255,7 +264,7 @@ class RoutingScreen(Screen[None]):
     @on(OrderList.Changed)
     def refresh_draft(self) -> None:
         """Live validation, route preview and what-if for the current draft."""
-        if self._filling or self.doc is None:
+        if self.doc is None:
             return
         draft = self.draft()
         issues = validate(draft, self.known)
@@ -271,13 +280,14 @@ class RoutingScreen(Screen[None]):
         self.show_preview(draft)
 
     def show_preview(self, draft: RoutingRules) -> None:
-        """The endpoints under the draft and what the last week would have cost."""
+        """The endpoints under the draft now; what the last week would have cost follows
+        from a worker (it reads the call log)."""
+        self.previews_drawn += 1
         table = self.query_one("#preview", DataTable)
         table.clear()
+        whatif = self.query_one(WhatIfLine)
         if not self.endpoints:
-            self.query_one("#whatif", Static).update(
-                "No endpoint list for this model (offline, or not an OpenRouter model)."
-            )
+            whatif.settle("No endpoint list for this model (offline, or not an OpenRouter model).")
             return
         for row in simulate(self.endpoints, draft):
             e = row.endpoint
@@ -294,26 +304,10 @@ class RoutingScreen(Screen[None]):
                 Text(clean(row.reason), style="green" if row.eligible else "red"),
             )
         model = self.doc.model if self.doc else None
-        wi = (
-            svc.what_if_for(self.store, model, self.endpoints, draft, self.clock())
-            if model
-            else None
-        )
-        text: Text | str
-        if wi is None:
-            text = "What-if: no logged calls to this model in the last 7 days."
-        elif wi.draft_usd is None:
-            text = "[red]What-if: these rules leave no eligible provider for this model.[/]"
+        if model:
+            whatif.ask(model, self.endpoints, draft, self.clock())
         else:
-            delta = wi.draft_usd - wi.actual_usd
-            sign = "+" if delta >= 0 else "-"
-            text = fmt.lit(
-                f"What-if, last 7 days of {wi.model}: logged {fmt.money(wi.actual_usd)}; at first "
-                f"choice {wi.first_choice}: {fmt.money(wi.draft_usd)} "
-                f"({sign}{fmt.money(abs(delta))})",
-                None,
-            )
-        self.query_one("#whatif", Static).update(text)
+            whatif.settle(describe(None))
 
     @on(Input.Submitted, "#add")
     def add_slug(self, event: Input.Submitted) -> None:
@@ -360,11 +354,8 @@ class RoutingScreen(Screen[None]):
         if self.doc is None or not self.form_ready or not 0 < n <= len(drafts):
             self.notify(f"No draft {n}.", severity="warning")
             return
-        self._filling = True
-        try:
+        with self.prevent(*FORM_CHANGES):
             self._fill_widgets(drafts[n - 1].draft)
-        finally:
-            self._filling = False
         self.refresh_draft()
         self.notify(
             clean(f"Draft {n} loaded: {drafts[n - 1].title}. ctrl+s shows the diff."),

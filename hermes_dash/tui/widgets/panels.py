@@ -6,6 +6,7 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Static
 
 from hermes_dash.calllog.records import CallRow, GroupStats
@@ -26,6 +27,9 @@ class Panel(Vertical):
     DEFAULT_CSS = """
     Panel { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
     Panel > .stats { height: auto; }
+    Panel > .guide { display: none; height: auto; margin-top: 1; }
+    Panel.-guide > .guide { display: block; }
+    Panel.-guide > SeriesChart.-armed { display: none; }
     """
 
     def __init__(self, title: str, *, id: str, stats_id: str, chart: SeriesChart) -> None:
@@ -33,10 +37,20 @@ class Panel(Vertical):
         self.border_title = title
         self.stats = Static("Loading…", classes="stats", id=stats_id)
         self.chart = chart
+        # Where the chart would be: what is missing and how to fix it, when the chart
+        # would have nothing to draw (an axis from -1 to 1 explains nothing).
+        self.guide = Static("", classes="guide", id=f"{stats_id}-guide")
 
     def compose(self) -> ComposeResult:
         yield self.stats
         yield self.chart
+        yield self.guide
+
+    def show_guide(self, words: Content | None) -> None:
+        """Words in place of the chart, or (None) the chart again."""
+        self.set_class(words is not None, "-guide")
+        if words is not None:
+            self.guide.update(words)
 
 
 class SpendPanel(Panel):

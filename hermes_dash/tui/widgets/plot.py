@@ -51,6 +51,10 @@ class BarPlot(PlotextPlot):
         if bars.xs:
             # Full-block bars: a third of the build time of half-block ("hd") ones.
             plt.bar(bars.xs, bars.values, color=bars.color)
+            if not any(bars.values) and bars.overlay is None:
+                # All zero (no 429s: the usual case): plotext would centre the axis on 0,
+                # from -1 to 1; a count or a cost is never negative.
+                plt.ylim(0, 1)
             if bars.overlay is not None:
                 plt.plot(bars.xs, bars.overlay, marker="braille", color="cyan", label="key usage")
             for x in bars.marks:
