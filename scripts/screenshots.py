@@ -41,6 +41,8 @@ SHOTS: dict[str, tuple[tuple[int, int], tuple[str, ...]]] = {
     "help": ((120, 36), ("question_mark",)),
     "cost-by-source": ((140, 40), ("o", "enter")),
     "key-limits": ((150, 30), ()),
+    "account": ((140, 40), ()),
+    "fleet": ((160, 48), ()),
 }
 
 
@@ -57,6 +59,19 @@ def open_key_limits(session: DemoSession, app: HermesDashApp) -> None:
     app.push_screen(KeyLimitsScreen(client, session.store, app.clock))
 
 
+def open_account(session: DemoSession, app: HermesDashApp) -> None:
+    """The account screen on the demo's management API."""
+    from hermes_dash.openrouter.management import ManagementClient
+    from hermes_dash.tui.screens.account import AccountScreen
+
+    client = ManagementClient(
+        "demo-management-key",
+        base_url=session.settings.openrouter_url,
+        transport=session.server.transport(),
+    )
+    app.push_screen(AccountScreen(client, session.store, app.clock))
+
+
 async def shoot(
     name: str, size: tuple[int, int], keys: tuple[str, ...], root: Path, out: Path
 ) -> Path:
@@ -69,6 +84,9 @@ async def shoot(
         if name == "key-limits":
             open_key_limits(session, app)
             await pilot.pause(0.8)
+        if name == "account":
+            open_account(session, app)
+            await pilot.pause(0.8)
         if keys:
             await pilot.press(*keys)
             await pilot.pause(0.8)
@@ -80,6 +98,97 @@ async def shoot(
         app.save_screenshot(str(target))
     session.close()
     return target
+
+
+async def shoot_fleet(size: tuple[int, int], root: Path, out: Path) -> Path:
+    """``--prometheus``: a real Prometheus (Debian's, when installed) scraping two
+    exporters over two demo logs, shown over every host for the logs' whole totals."""
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    import httpx
+
+    from hermes_dash.calllog.store import CallStore
+    from hermes_dash.demo.generator import generate
+    from hermes_dash.tui.fleet import make_fleet_app
+
+    if not Path("/usr/bin/prometheus").exists():
+        raise SystemExit(
+            "the fleet screenshot needs /usr/bin/prometheus (apt-get install prometheus)"
+        )
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        targets = []
+        for seed, (host, n) in enumerate((("gateway", 12_000), ("laptop", 5_000)), start=1):
+            db = root / f"{host}.db"
+            store = CallStore(db)
+            generate(store, n, seed=seed, days=7)
+            store.close()
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hermes_dash",
+                    "metrics",
+                    "--db",
+                    str(db),
+                    "--listen",
+                    "127.0.0.1:0",
+                ],
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, "HERMES_HOME": str(root)},
+            )
+            procs.append(proc)
+            assert proc.stderr is not None
+            m = re.search(r"http://(\S+)/metrics", proc.stderr.readline())
+            assert m, "the exporter did not start"
+            targets.append(f"{{targets: ['{m.group(1)}'], labels: {{host: {host}}}}}")
+        config = root / "prometheus.yml"
+        config.write_text(
+            "global: {scrape_interval: 1s}\nscrape_configs:\n"
+            f"  - job_name: hermes-dash\n    static_configs: [{', '.join(targets)}]\n"
+        )
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        procs.append(
+            subprocess.Popen(
+                [
+                    "/usr/bin/prometheus",
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={root / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(f"{url}/api/v1/query", params={"query": "hermes_dash_calllog_up"})
+                if len(r.json()["data"]["result"]) == 2:
+                    break
+            except (httpx.HTTPError, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        app = make_fleet_app(url, window="all", refresh_s=3600)
+        target = out / "fleet.svg"
+        async with app.run_test(size=size) as pilot:
+            while app.last is None:
+                await pilot.pause(0.1)
+            await pilot.pause(0.8)
+            app.clear_notifications()
+            app.save_screenshot(str(target))
+        return target
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(30)
 
 
 #: A new user's dashboard in each first-run state (see hermes_dash.demo.firstrun); the
@@ -151,6 +260,9 @@ async def main(names: list[str], out: Path = OUT) -> None:
                 print(await shoot_first_run(name, state, size, keys, out))
                 continue
             size, keys = SHOTS[name]
+            if name == "fleet":
+                print(await shoot_fleet(size, root, out))
+                continue
             print(await shoot(name, size, keys, root, out))
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -13,9 +13,10 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from hermes_dash.calllog import recorder
-from hermes_dash.demo.home import make_demo_home
+from hermes_dash.demo.home import make_demo_home, write_demo_history
 from hermes_dash.demo.session import DemoSession, open_demo_session
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.routing.history import history_path
 from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.tui.app import HermesDashApp, make_app
@@ -44,6 +45,10 @@ def frozen_session(root: Path, calls: int = 4000) -> DemoSession:
     copied into ``root``: each session has its own files to change."""
     shutil.copytree(_template(calls), root, dirs_exist_ok=True)
     paths = HermesPaths(root / "hermes")
+    # The routing history names its config file by path: the copy's changes are written
+    # anew for the copy's own config.yaml.
+    history_path(paths.call_log).unlink(missing_ok=True)
+    write_demo_history(paths, FROZEN_NOW)
     recorder.configure(str(paths.call_log))  # as a freshly made demo home does
     return open_demo_session(paths, now=FROZEN_NOW, seed=1)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.cli.common import TIMEOUT_ENV
 from hermes_dash.hermes.paths import HermesPaths
 from hermes_dash.services.plugin import install
 
@@ -25,10 +26,16 @@ CONFIG = "# my Hermes\nmodel:\n  default: openai/gpt-4o-mini\n  provider: openro
 
 
 def doctor(
-    home: Path, *args: str, key: str | None = FAKE_KEY, url: str = "http://127.0.0.1:9/api/v1"
+    home: Path,
+    *args: str,
+    key: str | None = FAKE_KEY,
+    url: str = "http://127.0.0.1:9/api/v1",
+    timeout_s: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
     env["HERMES_HOME"] = str(home)
+    if timeout_s is not None:
+        env[TIMEOUT_ENV] = str(timeout_s)
     env["HERMES_DASH_OPENROUTER_URL"] = url
     if key:
         env["OPENROUTER_API_KEY"] = key
@@ -236,9 +243,20 @@ def test_summary_with_a_rejected_key_and_no_call_log(tmp_path: Path) -> None:
 
 def test_no_answer_from_openrouter_is_explained(tmp_path: Path) -> None:
     home = make_home(tmp_path, installed=True, row_age_s=60)
-    # The server holds the answer past doctor's 10 s: the check gives up, with words.
+    # The server holds the answer past the client's timeout (10 s, 1 s here): the check
+    # gives up, with words.
     with FakeOpenRouter(prefixed({"/key": Reply(body=KEY_BODY, stall_s=30)})) as srv:
-        r = doctor(home, "--json", url=srv.url)
+        r = doctor(home, "--json", url=srv.url, timeout_s=1)
     assert r.returncode == 1
     c = checks(r)["key_accepted"]
     assert c["status"] == "fail" and "in time" in c["detail"] and "network" in c["fix"]
+
+
+def test_outside_text_is_shown_clean(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    (home / "config.yaml").write_text(
+        'model:\n  default: "evil\\e[2J\\e]0;title\\a[b]model"\nprovider_routing:\n  sort: price\n'
+    )
+    r = doctor(home, "--offline")
+    assert "\x1b" not in r.stdout and "\a" not in r.stdout
+    assert "model.default evil" in r.stdout and "[b]model" in r.stdout

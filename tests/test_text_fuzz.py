@@ -29,7 +29,7 @@ from hermes_dash.text import ELLIPSIS, clean, clean_data, csv_cell
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.app import make_app
 from hermes_dash.tui.screens.calls import CallsScreen, describe
-from hermes_dash.tui.widgets.table import _safe
+from hermes_dash.tui.widgets.table import cell_text
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, FakeOpenRouter, Reply, prefixed
@@ -116,8 +116,8 @@ def test_screen_formatting_shows_text_literally(text: str) -> None:
     assert f"  {shown}  status" in detail.plain
     for span in detail.spans:
         assert "link" not in str(span.style) and "@click" not in str(span.style)
-    cell = _safe((text, "red"))
-    assert isinstance(cell, tuple) and not RAW_CONTROL.search(cell[0])
+    cell = cell_text((text, "red"))
+    assert not RAW_CONTROL.search(cell.plain) and cell.style == "red"
 
 
 @given(hostile_text)

@@ -34,6 +34,7 @@ def _app(tmp_path: Path, url: str, store: CallStore) -> HermesDashApp:
         openrouter_url=url,
         secrets=Secrets(FAKE_KEY, None),
         user_settings_path=tmp_path / "s.json",
+        calllog_poll_s=0.1,  # rows a test adds are read by the next tick: soon
     )
     api = OpenRouterClient(FAKE_KEY, base_url=url, timeout=2.0)
     return make_app(settings, api, store, prefs=UserSettings(runway_alert_hours=None))

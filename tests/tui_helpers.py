@@ -52,7 +52,9 @@ async def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.02)
-    await pilot.pause()
+    # Let the screen handle what is queued (no idle wait: an app with a thread at work is
+    # never idle, and waiting for it to be would cost up to a second a call).
+    await pilot.pause(0)
 
 
 async def wait_for_screen(pilot: Pilot[None], kind: type[AnyScreen]) -> AnyScreen:

@@ -17,14 +17,17 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli import account as account_view
 from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
 from hermes_dash.cli.routing_data import sync_routing_history
+from hermes_dash.cli.serve import add_serve_parser
 from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
@@ -106,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every write: config.yaml, key limits, settings (what serve runs)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -114,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _window_arg(p)
     p.add_argument("--offline", action="store_true", help="do not contact OpenRouter")
     by_source.add_by_argument(p)
+    account_view.add_account_argument(p)
 
     p = sub.add_parser("demo", help="write a synthetic call log")
     p.add_argument("--generate", type=int, required=True, metavar="N", help="number of calls")
@@ -134,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
     add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
+    add_serve_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -300,6 +317,8 @@ def _print_summary_table(s: dict[str, Any]) -> None:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
+    if args.account and args.offline:
+        raise UsageError("--account asks OpenRouter for the account's keys: drop --offline")
     settings = settings_from(args)
     if not settings.db_path.exists() and settings.secrets.api_key and not args.offline:
         # A first run: the account is worth showing before Hermes has logged a call.
@@ -310,6 +329,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))
     now = time.time()
+    # Asked before anything is printed: a failure leaves no half-printed summary.
+    view = account_view.fetch(settings, store, now) if args.account else None
     window = Window.named(args.window, now)
     summary = build_summary(
         store,
@@ -323,6 +344,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     )
     if args.by:
         by_source.attach(summary, args, store, window, settings)
+    if args.account:
+        account_view.attach(summary, view, now)
     # Names, labels and config values are outside text: no terminal control reaches stdout.
     summary = clean_data(summary)
     if args.json:
@@ -333,6 +356,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _print_summary_table(summary)
         if args.by:
             by_source.print_table(summary)
+        if args.account:
+            account_view.print_table(summary)
     impossible = store.impossible_rows()
     if impossible:
         _note(f"left out {impossible:,} call-log rows whose start time is impossible")
@@ -417,7 +442,13 @@ def cmd_tui(args: argparse.Namespace) -> int:
     if args.demo:
         from hermes_dash.cli.demo import run_demo
 
-        return run_demo()
+        return run_demo(read_only=args.read_only)
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
+        from hermes_dash.tui import launch
+
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home

@@ -17,6 +17,7 @@ def settings_from(args: argparse.Namespace) -> DashSettings:
         db=getattr(args, "db", None),
         openrouter_url=getattr(args, "openrouter_url", None),
         refresh=getattr(args, "refresh", None),
+        read_only=getattr(args, "read_only", False),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 from typing import Any
 
 from textual.app import App
@@ -12,9 +13,11 @@ from hermes_dash.tui import launch
 from hermes_dash.tui.app import make_app
 
 
-def run_demo() -> int:
-    """Run the TUI on generated data until the user quits; remove the data afterwards."""
+def run_demo(*, read_only: bool = False) -> int:
+    """Run the TUI on generated data until the user quits; remove the data afterwards
+    (``read_only``: every write refused, as ``serve`` runs it)."""
     session = demo_session()
+    session.settings = replace(session.settings, read_only=read_only)
     app: App[Any] | None = None
 
     def stop(_signum: int, _frame: object) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hermes_dash import __version__
-from hermes_dash.cli.common import settings_from
+from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.text import clean
 
 if TYPE_CHECKING:
@@ -50,7 +50,6 @@ async def _key_check(client: OpenRouterClient) -> Check:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Run every check; exit 1 when one failed."""
-    from hermes_dash.openrouter.client import OpenRouterClient
     from hermes_dash.services import doctor
 
     settings = settings_from(args)
@@ -59,13 +58,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if args.offline:
         key = doctor.Check("key_accepted", "key accepted", "skip", "--offline")
     else:
-        client = OpenRouterClient(
-            settings.secrets.api_key,
-            base_url=settings.openrouter_url,
-            timeout=doctor.KEY_CHECK_TIMEOUT_S,
-            deadline=doctor.KEY_CHECK_TIMEOUT_S,
-        )
-        key = asyncio.run(_key_check(client))
+        key = asyncio.run(_key_check(make_client(settings)))
     # Right after the key's presence: the two read together.
     at = next(i for i, c in enumerate(checks) if c.id == "key") + 1
     checks.insert(at, key)

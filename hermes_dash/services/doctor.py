@@ -40,10 +40,6 @@ GUIDE_ORDER = (
     "call_log",
 )
 
-#: How long doctor waits for OpenRouter's ``/key``: long enough for a slow network,
-#: short enough that a script calling doctor does not hang.
-KEY_CHECK_TIMEOUT_S = 10.0
-
 KEYS_URL = "https://openrouter.ai/settings/keys"
 CREDITS_URL = "https://openrouter.ai/settings/credits"
 
@@ -61,6 +57,29 @@ class Check:
     def as_dict(self) -> dict[str, str | None]:
         """The JSON form (every text already cleaned of control characters)."""
         return asdict(self)
+
+
+#: Each check's name on screen, by id.
+TITLES = {
+    "home": "Hermes home",
+    "config": "config.yaml",
+    "key": "OpenRouter key",
+    "key_accepted": "key accepted",
+    "management_key": "management key",
+    "recorder_installed": "recorder plugin",
+    "recorder_enabled": "recorder enabled",
+    "recorder_version": "recorder version",
+    "recorder_writing": "recorder writing",
+    "recorder_dropped": "rows dropped",
+    "call_log": "call log",
+    "hermes_running": "Hermes processes",
+    "routing": "provider_routing",
+}
+
+
+def check(check_id: str, status: Status, detail: str, fix: str | None = None) -> Check:
+    """A check with its title from :data:`TITLES`."""
+    return Check(check_id, TITLES[check_id], status, detail, fix)
 
 
 @dataclass(frozen=True)
@@ -99,10 +118,9 @@ def _ago(seconds: float) -> str:
 def _home(settings: DashSettings) -> Check:
     home = settings.paths.home
     if home.is_dir():
-        return Check("home", "Hermes home", "ok", clean(home))
-    return Check(
+        return check("home", "ok", clean(home))
+    return check(
         "home",
-        "Hermes home",
         "fail",
         clean(f"{home} does not exist (HERMES_HOME, else ~/.hermes)"),
         "hermes setup   # or: export HERMES_HOME=/path/to/your/hermes/home",
@@ -111,19 +129,16 @@ def _home(settings: DashSettings) -> Check:
 
 def _config(settings: DashSettings) -> tuple[Check, dict[str, object] | None]:
     path = settings.paths.config
-    title = "config.yaml"
     if not config_exists(path):
         return (
-            Check(
-                "config", title, "warn", clean(f"{path} not written yet: Hermes runs on defaults")
-            ),
+            check("config", "warn", clean(f"{path} not written yet: Hermes runs on defaults")),
             None,
         )
     try:
         config = load_config(path)
     except ConfigError as exc:
         fix = hermes_dash_cmd(settings, "routing restore --list") + "   # or edit the line named"
-        return Check("config", title, "fail", clean(str(exc)), fix), None
+        return check("config", "fail", clean(str(exc)), fix), None
     model = config.get("model")
     parts = []
     if isinstance(model, dict):
@@ -137,17 +152,16 @@ def _config(settings: DashSettings) -> tuple[Check, dict[str, object] | None]:
     if isinstance(enabled, list):
         parts.append("plugins.enabled [" + ", ".join(str(e) for e in enabled) + "]")
     detail = "valid YAML; Hermes reads " + ("; ".join(parts) if parts else "no model settings")
-    return Check("config", title, "ok", clean(detail, 300)), config
+    return check("config", "ok", clean(detail, 300)), config
 
 
 def _key(settings: DashSettings) -> Check:
     key = settings.secrets.api_key
     if key:
-        return Check("key", "OpenRouter key", "ok", f"{mask_key(key)} (OPENROUTER_API_KEY)")
+        return check("key", "ok", f"{mask_key(key)} (OPENROUTER_API_KEY)")
     env_file = shlex.quote(str(settings.paths.env_file))
-    return Check(
+    return check(
         "key",
-        "OpenRouter key",
         "fail",
         "OPENROUTER_API_KEY is not set, nor in $HERMES_HOME/.env: no balance, limits or prices",
         clean(f"echo 'OPENROUTER_API_KEY=sk-or-v1-...' >> {env_file}   # a key from {KEYS_URL}"),
@@ -155,49 +169,46 @@ def _key(settings: DashSettings) -> Check:
 
 
 def _management_key(settings: DashSettings) -> Check:
-    title = "management key"
     key = settings.secrets.management_key
     if key:
-        return Check(
+        return check(
             "management_key",
-            title,
             "ok",
             f"{mask_key(key)}: balance (/credits), key limits (k) and the bill per day",
         )
     env_file = shlex.quote(str(settings.paths.env_file))
-    return Check(
+    return check(
         "management_key",
-        title,
         "info",
         "not set (optional): it unlocks the balance (/credits), key limits and the bill per day",
         clean(f"echo 'OPENROUTER_MANAGEMENT_KEY=sk-or-v1-...' >> {env_file}"),
     )
 
 
-def _recorder(settings: DashSettings, status: PluginStatus, now: float) -> list[Check]:
+def _recorder(
+    settings: DashSettings, status: PluginStatus, now: float, running: bool
+) -> list[Check]:
     install = install_cmd(settings)
     folder = plugin_dir(settings.paths)
     if not status.installed:
         return [
-            Check(
+            check(
                 "recorder_installed",
-                "recorder plugin",
                 "fail",
                 clean(f"not installed in {folder}: no call is logged"),
                 install,
             ),
-            Check("recorder_enabled", "recorder enabled", "skip", "not installed"),
-            Check("recorder_version", "recorder version", "skip", "not installed"),
-            Check("recorder_writing", "recorder writing", "skip", "not installed"),
+            check("recorder_enabled", "skip", "not installed"),
+            check("recorder_version", "skip", "not installed"),
+            check("recorder_writing", "skip", "not installed"),
         ]
-    checks = [Check("recorder_installed", "recorder plugin", "ok", clean(folder))]
+    checks = [check("recorder_installed", "ok", clean(folder))]
     if status.enabled:
-        checks.append(Check("recorder_enabled", "recorder enabled", "ok", "in plugins.enabled"))
+        checks.append(check("recorder_enabled", "ok", "in plugins.enabled"))
     else:
         checks.append(
-            Check(
+            check(
                 "recorder_enabled",
-                "recorder enabled",
                 "fail",
                 "installed but not in plugins.enabled of config.yaml: Hermes does not load it",
                 install,
@@ -207,49 +218,41 @@ def _recorder(settings: DashSettings, status: PluginStatus, now: float) -> list[
 
     version = clean(status.installed_version or "unknown", 80)
     if status.same_version:
-        checks.append(Check("recorder_version", "recorder version", "ok", version))
+        checks.append(check("recorder_version", "ok", version))
     else:
         checks.append(
-            Check(
+            check(
                 "recorder_version",
-                "recorder version",
                 "fail",
                 f"{version}, but this hermes-dash is {__version__}",
                 install,
             )
         )
     if not status.enabled:
-        checks.append(Check("recorder_writing", "recorder writing", "skip", "not enabled"))
+        checks.append(check("recorder_writing", "skip", "not enabled"))
     elif status.state(now) == "receiving rows" and status.last_write is not None:
-        checks.append(
-            Check(
-                "recorder_writing",
-                "recorder writing",
-                "ok",
-                f"last row {_ago(now - status.last_write)}",
-            )
-        )
+        checks.append(check("recorder_writing", "ok", f"last row {_ago(now - status.last_write)}"))
     else:
-        since = (
-            "no row yet"
-            if status.last_write is None
-            else (f"last row {_ago(now - status.last_write)}")
+        last = status.last_write
+        since = "no row yet" if last is None else f"last row {_ago(now - last)}"
+        # A Hermes that runs and logs nothing most likely started before the install.
+        why = (
+            "Hermes runs, but may have started before the install"
+            if running
+            else "Hermes has not run since"
         )
         checks.append(
-            Check(
+            check(
                 "recorder_writing",
-                "recorder writing",
                 "warn",
-                f"enabled but idle ({since}): Hermes has not made a call since, or was "
-                "started before the install",
+                f"enabled but idle ({since}): {why}",
                 "restart Hermes (gateway, cron), then make a call: hermes chat -q 'hello'",
             )
         )
     if status.dropped_rows:
         checks.append(
-            Check(
+            check(
                 "recorder_dropped",
-                "rows dropped",
                 "warn",
                 f"{status.dropped_rows:,} rows could not be written (log busy or disk full)",
             )
@@ -259,13 +262,11 @@ def _recorder(settings: DashSettings, status: PluginStatus, now: float) -> list[
 
 def _call_log(settings: DashSettings, store: CallStore | None) -> Check:
     path = settings.db_path
-    title = "call log"
     if store is not None:
-        return Check("call_log", title, "ok", clean(f"{path} (readable)"))
+        return check("call_log", "ok", clean(f"{path} (readable)"))
     if not path.exists():
-        return Check(
+        return check(
             "call_log",
-            title,
             "info",
             clean(f"{path} not created yet: the recorder makes it at Hermes' first call"),
         )
@@ -278,41 +279,38 @@ def _call_log(settings: DashSettings, store: CallStore | None) -> Check:
         else:
             quoted = shlex.quote(str(path))
             fix = f"mv {quoted} {quoted}.broken   # the recorder starts a new log"
-        return Check("call_log", title, "fail", clean(text), clean(fix))
-    return Check("call_log", title, "ok", clean(f"{path} (readable)"))
+        return check("call_log", "fail", clean(text), clean(fix))
+    return check("call_log", "ok", clean(f"{path} (readable)"))
 
 
 def _routing(settings: DashSettings, config: dict[str, object] | None) -> Check:
-    title = "provider_routing"
     if config is None:
-        return Check("routing", title, "skip", "no readable config.yaml")
+        return check("routing", "skip", "no readable config.yaml")
     block = routing_block(config)
     if not block:
-        return Check("routing", title, "ok", "absent: OpenRouter routes by its own default")
+        return check("routing", "ok", "absent: OpenRouter routes by its own default")
     issues = validate(RoutingRules.from_block(block))
     errs = errors_in(issues)
     shown = "; ".join(str(i) for i in issues)
     if errs:
-        return Check(
+        return check(
             "routing",
-            title,
             "fail",
             clean(f"{len(errs)} errors: {shown}", 300),
             hermes_dash_cmd(settings, "routing validate")
             + "   # then: hermes-dash routing set ...",
         )
     if issues:
-        return Check("routing", title, "warn", clean(shown, 300))
+        return check("routing", "warn", clean(shown, 300))
     keys = ", ".join(f"{k} {v}" for k, v in block.items())
-    return Check("routing", title, "ok", clean(f"valid ({keys})", 300))
+    return check("routing", "ok", clean(f"valid ({keys})", 300))
 
 
-def _processes() -> Check:
-    if hermes_running():
-        return Check("hermes_running", "Hermes processes", "ok", "running on this machine")
-    return Check(
+def _processes(running: bool) -> Check:
+    if running:
+        return check("hermes_running", "ok", "running on this machine")
+    return check(
         "hermes_running",
-        "Hermes processes",
         "info",
         "none running on this machine: the call log grows only while Hermes runs",
     )
@@ -326,18 +324,14 @@ def local_checks(
     home = _home(settings)
     checks = [home]
     if home.status != "ok":
-        skipped = (
-            ("config", "config.yaml"),
-            ("recorder_installed", "recorder plugin"),
-            ("recorder_enabled", "recorder enabled"),
-            ("recorder_version", "recorder version"),
-            ("recorder_writing", "recorder writing"),
-        )
-        checks += [Check(i, t, "skip", "no Hermes home") for i, t in skipped]
+        skipped = ("config", "recorder_installed", "recorder_enabled", "recorder_version")
+        checks += [check(i, "skip", "no Hermes home") for i in (*skipped, "recorder_writing")]
         checks += [_key(settings), _management_key(settings), _call_log(settings, store)]
-        checks += [_processes(), Check("routing", "provider_routing", "skip", "no Hermes home")]
+        checks.append(_processes(hermes_running()))
+        checks.append(check("routing", "skip", "no Hermes home"))
         return LocalReport(checks, None)
     config_check, config = _config(settings)
+    running = hermes_running()
     opened = None
     if store is None and settings.db_path.is_file():
         try:
@@ -347,52 +341,48 @@ def local_checks(
     try:
         status = plugin_status(settings.paths, store or opened)
         checks += [config_check, _key(settings), _management_key(settings)]
-        checks += _recorder(settings, status, now)
+        checks += _recorder(settings, status, now, running)
         checks.append(_call_log(settings, store or opened))
     finally:
         if opened is not None:
             opened.close()
-    checks += [_processes(), _routing(settings, config)]
+    checks += [_processes(running), _routing(settings, config)]
     return LocalReport(checks, status)
 
 
 async def key_check(client: OpenRouterClient) -> Check:
     """Whether OpenRouter accepts the key (``GET /key``); 401, 402 and no answer explained."""
-    title = "key accepted"
     if not client.has_key:
-        return Check("key_accepted", title, "skip", "no key")
+        return check("key_accepted", "skip", "no key")
     try:
         info = await client.key_info()
     except errors.Unauthorized:
-        return Check(
+        return check(
             "key_accepted",
-            title,
             "fail",
             "OpenRouter rejected the key (401): it is wrong, revoked or expired",
             f"make a new key at {KEYS_URL} and replace OPENROUTER_API_KEY",
         )
     except errors.PaymentRequired:
-        return Check(
+        return check(
             "key_accepted",
-            title,
             "fail",
             "OpenRouter says the account is out of credits (402): calls will fail",
             f"buy credits at {CREDITS_URL}",
         )
     except (errors.RequestTimeout, errors.ConnectionFailed) as exc:
-        return Check(
+        return check(
             "key_accepted",
-            title,
             "fail",
             clean(str(exc), 300),
             "check the network (or --openrouter-url), then run doctor again",
         )
     except errors.OpenRouterError as exc:
-        return Check("key_accepted", title, "fail", clean(str(exc), 300))
+        return check("key_accepted", "fail", clean(str(exc), 300))
     limit = "no limit" if info.limit is None else f"limit ${info.limit:,.2f}"
     left = "" if info.limit_remaining is None else f", ${info.limit_remaining:,.2f} left"
     label = clean(info.label or "", 60)
-    return Check("key_accepted", title, "ok", f"/key answered: {label} ({limit}{left})")
+    return check("key_accepted", "ok", f"/key answered: {label} ({limit}{left})")
 
 
 def needs_fixing(checks: list[Check]) -> bool:

@@ -15,6 +15,7 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, bounded_safe_load, load_config
 from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.services.readonly import refuse_if_read_only
 
 if TYPE_CHECKING:
     from hermes_dash.hermes.writer import Proposal
@@ -147,13 +148,17 @@ def propose_enable(paths: HermesPaths) -> Proposal | None:
     return propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))
 
 
-def install(paths: HermesPaths, proposal: Proposal | None = None) -> tuple[Path, Path | None]:
+def install(
+    paths: HermesPaths, proposal: Proposal | None = None, *, read_only: bool = False
+) -> tuple[Path, Path | None]:
     """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent.
 
     ``proposal`` is the change a user confirmed (see :func:`propose_enable`): it is written
-    as shown, or not at all when config.yaml changed since it was read."""
+    as shown, or not at all when config.yaml changed since it was read. ReadOnlyError
+    (nothing written) when writes are off."""
     from hermes_dash.hermes.writer import commit
 
+    refuse_if_read_only(read_only, "installing the recorder")
     paths.require()
     target = plugin_dir(paths)
     target.mkdir(parents=True, exist_ok=True)

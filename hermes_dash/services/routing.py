@@ -31,6 +31,7 @@ from hermes_dash.openrouter.records import Endpoint
 from hermes_dash.routing.history import RoutingHistory, block_of_text
 from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
 from hermes_dash.routing.simulate import WhatIf, what_if
+from hermes_dash.services.readonly import refuse_if_read_only
 
 BLOCK = "provider_routing"
 RESTART_NOTE = "Running Hermes processes (gateway, cron, CLI) pick up the change when they restart."
@@ -103,8 +104,12 @@ def save(
     history: RoutingHistory | None = None,
     source: str = "editor",
     clock: Callable[[], float] = time.time,
+    *,
+    read_only: bool = False,
 ) -> Path | None:
-    """Write with a backup and record the change in ``history``; returns the backup."""
+    """Write with a backup and record the change in ``history``; returns the backup.
+    ReadOnlyError (nothing written) when writes are off."""
+    refuse_if_read_only(read_only, "saving config.yaml")
     backup = commit(proposal, paths.backups)
     if history is not None:
         loaded = proposal.loaded
@@ -121,8 +126,12 @@ def restore(
     history: RoutingHistory | None = None,
     source: str = "routing restore",
     clock: Callable[[], float] = time.time,
+    *,
+    read_only: bool = False,
 ) -> Path | None:
-    """Put a backup back and record what it did to the block in ``history``."""
+    """Put a backup back and record what it did to the block in ``history``.
+    ReadOnlyError (nothing written) when writes are off."""
+    refuse_if_read_only(read_only, "restoring config.yaml")
     before = _block_on_disk(config)
     saved = restore_backup(backup, config, paths.backups)
     if history is not None:

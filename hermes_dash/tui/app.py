@@ -31,6 +31,7 @@ from hermes_dash.services.dashboard import (
     read_first,
     read_update,
 )
+from hermes_dash.services.readonly import ReadOnlyError, refuse_if_read_only
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
@@ -412,12 +413,16 @@ class HermesDashApp(ScreenNavigation):
         """Dark ↔ light."""
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
         self.prefs.theme = self.theme
-        self.save_prefs()
+        if not self.settings.read_only:  # read-only: the theme changes for this session only
+            self.save_prefs()
 
     def save_prefs(self) -> None:
-        """Write the user's preferences; a failure is shown, not raised."""
+        """Write the user's preferences; a failure (or read-only mode) is shown, not raised."""
         try:
+            refuse_if_read_only(self.settings.read_only, "saving settings")
             self.prefs.save(self.prefs_path)
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
         except OSError as exc:
             self.notify(
                 f"cannot save settings: {clean(exc.strerror)}", severity="error", markup=False

@@ -123,6 +123,20 @@ KEYS: tuple[KeyRow, ...] = (
         dashboard_only=True,
     ),
     KeyRow(
+        "account: every key's usage and limit, the last 30 days per model and upstream "
+        "(`/activity`), and today's spend that `/activity` does not hold yet",
+        (
+            Command(
+                "a",
+                "account",
+                "Account",
+                "Every key of the account and its last 30 days per model and upstream",
+                "Account",
+            ),
+        ),
+        dashboard_only=True,
+    ),
+    KeyRow(
         "cost by source: cron jobs, platforms, CLI, subagents, auxiliary tasks; Enter "
         "drills in to sessions",
         (

@@ -39,6 +39,16 @@ def run_dashboard(
     return exit_code(app)
 
 
+def run_fleet(url: str, refresh_s: float | None) -> int:
+    """Run the fleet dashboard over the Prometheus at ``url``."""
+    from hermes_dash.tui.fleet import make_fleet_app
+
+    settle_imports()
+    app = make_fleet_app(url, refresh_s=30.0 if refresh_s is None else refresh_s)
+    app.run()
+    return exit_code(app)
+
+
 def exit_code(app: App[Any]) -> int:
     """The process's exit code after ``app.run()``: Textual sets 1 when the app ended on
     an unhandled exception (it has printed the traceback by then)."""

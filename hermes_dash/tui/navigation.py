@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.text import clean
 from hermes_dash.tui.keymap import DASHBOARD_ACTIONS, KEYS
@@ -17,6 +18,7 @@ from hermes_dash.tui.keymap import DASHBOARD_ACTIONS, KEYS
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore
     from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.openrouter.management import ManagementClient
     from hermes_dash.services.settings import DashSettings
 
 
@@ -79,7 +81,14 @@ class ScreenNavigation(App[None]):
         from hermes_dash.tui.screens.settings import SettingsScreen
 
         def saved(result: UserSettings | None) -> None:
-            if result is not None:
+            if result is not None and self.settings.read_only:
+                self.notify(
+                    f"saving settings refused: {READ_ONLY_HINT}",
+                    title="Read-only",
+                    severity="error",
+                    markup=False,
+                )
+            elif result is not None:
                 self.prefs = replace(result, theme=self.theme)
                 self.save_prefs()
                 self.notify("settings saved")
@@ -112,20 +121,45 @@ class ScreenNavigation(App[None]):
             window = Window.named(self.window_name, self.clock())
             self.push_screen(SourcesScreen(self.store, window, active_hours(self.prefs)))
 
+    def management_client(self) -> ManagementClient:
+        """A management client for one screen (it closes it when it goes)."""
+        from hermes_dash.openrouter.management import ManagementClient
+
+        return ManagementClient(
+            self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+        )
+
     def action_key_limits(self) -> None:
         """Open the key-limits screen (needs a management key to list and set limits)."""
-        from hermes_dash.openrouter.management import ManagementClient
         from hermes_dash.tui.screens.keys import KeyLimitsScreen
 
         if self.on_dashboard():
-            client = ManagementClient(
-                self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+            self.push_screen(
+                KeyLimitsScreen(
+                    self.management_client(),
+                    self.store,
+                    self.clock,
+                    read_only=self.settings.read_only,
+                )
             )
-            self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
+
+    def action_account(self) -> None:
+        """Open the account screen (needs a management key)."""
+        from hermes_dash.tui.screens.account import AccountScreen
+
+        if self.on_dashboard():
+            self.push_screen(AccountScreen(self.management_client(), self.store, self.clock))
 
     def action_install_recorder(self) -> None:
         """Install and enable the recorder, after a confirmation showing the config diff."""
-        if self.on_dashboard():
+        if self.on_dashboard() and self.settings.read_only:
+            self.notify(
+                f"installing the recorder refused: {READ_ONLY_HINT}",
+                title="Read-only",
+                severity="error",
+                markup=False,
+            )
+        elif self.on_dashboard():
             self.run_worker(self._install_recorder(), group="install", exclusive=True)
 
     async def _install_recorder(self) -> None:
@@ -161,7 +195,12 @@ class ScreenNavigation(App[None]):
             self.notify("Nothing installed.", title="Recorder")
             return
         try:
-            _, backup = await asyncio.to_thread(svc.install, paths, proposal)
+            _, backup = await asyncio.to_thread(
+                svc.install, paths, proposal, read_only=self.settings.read_only
+            )
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
+            return
         except failures as exc:
             self.notify(clean(exc), title="Recorder", severity="error", markup=False)
             return

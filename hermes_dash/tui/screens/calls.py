@@ -98,6 +98,8 @@ class CallsScreen(Screen[None]):
         #: must not overwrite the detail of the one that is.
         self.detail_of: int | None = None
         self.detail_complete = False
+        #: Whether the model and provider filters have their choices yet.
+        self.choices_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -129,19 +131,31 @@ class CallsScreen(Screen[None]):
             "session",
         ):
             table.add_column(name, key=name)
+        table.focus()
+        self.load()
+        self._read_choices()
+
+    @work(thread=True, group="calls-choices", exit_on_error=False)
+    def _read_choices(self) -> None:
+        """The filter lists' choices: distinct values over the whole log, which takes the
+        store's lock for a while on a big log, so off the UI thread."""
         try:
             models = self.store.distinct("model")
             providers = sorted(
                 set(self.store.distinct("provider")) | set(self.store.distinct("upstream"))
             )
         except CallLogError as exc:
-            self.notify(clean(exc), severity="error", markup=False)
-            models, providers = [], []
-        # Option labels are outside text: shown literally; the values stay exact for filtering.
-        self.query_one("#f-model", Select).set_options([(fmt.lit(m), m) for m in models])
-        self.query_one("#f-provider", Select).set_options([(fmt.lit(p), p) for p in providers])
-        table.focus()
-        self.load()
+            self.app.call_from_thread(self.notify, clean(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._show_choices, models, providers)
+
+    def _show_choices(self, models: list[str], providers: list[str]) -> None:
+        # Option labels are outside text: shown literally; the values stay exact for
+        # filtering. Filling the lists is not the user choosing a filter: no reload.
+        with self.prevent(Select.Changed):
+            self.query_one("#f-model", Select).set_options([(fmt.lit(m), m) for m in models])
+            self.query_one("#f-provider", Select).set_options([(fmt.lit(p), p) for p in providers])
+        self.choices_loaded = True
 
     def current_filter(self) -> CallFilter:
         """The filter the widgets describe."""

@@ -41,11 +41,7 @@ class ChangesScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    ChangesScreen #changes { height: 1fr; }
-    ChangesScreen #change-detail { height: auto; max-height: 12; padding: 0 1; }
-    ChangesScreen #changes-title { padding: 0 1; }
-    """
+    CSS_PATH = "changes.tcss"
 
     def __init__(
         self, settings: DashSettings, store: CallStore, *, clock: Callable[[], float]

@@ -36,6 +36,9 @@ class DashboardScreen(Screen[None]):
     """Everything at a glance; the app pushes data in through ``show_*``."""
 
     BINDINGS = keymap.bindings("dashboard")
+    # Nothing has the focus at first: a focused table would scroll a small terminal away
+    # from the spend panel. Tab moves into a table (cursor, arrow keys, page up/down).
+    AUTO_FOCUS = ""
 
     # Its rules are in app.tcss. Below NARROW_WIDTH columns the screen has the class
     # -narrow, which stacks the panels.

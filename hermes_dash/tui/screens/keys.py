@@ -22,6 +22,7 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import Dialog, YesNoDialog
 
@@ -130,11 +131,14 @@ class KeyLimitsScreen(Screen[None]):
         client: ManagementClient,
         store: CallStore | None,
         clock: Callable[[], float] = time.time,
+        *,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self.client = client
         self.store = store
         self.clock = clock
+        self.read_only = read_only
         self.keys: list[KeyRecord] = []
 
     def compose(self) -> ComposeResult:
@@ -224,6 +228,14 @@ class KeyLimitsScreen(Screen[None]):
 
     def action_set_limit(self) -> None:
         """Amount and period, then before → after, then PATCH."""
+        if self.read_only:
+            self.notify(
+                f"setting a key limit refused: {READ_ONLY_HINT}",
+                title="Read-only",
+                severity="error",
+                markup=False,
+            )
+            return
         key = self.selected()
         if key is None:
             self.notify(
@@ -250,7 +262,10 @@ class KeyLimitsScreen(Screen[None]):
     async def apply(self, change: kb.LimitChange) -> None:
         """Send the change (the CLI's code); say why in one line when it fails."""
         try:
-            updated = await kb.apply_change(self.client, change)
+            updated = await kb.apply_change(self.client, change, read_only=self.read_only)
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
+            return
         except OpenRouterError as exc:
             self.notify(str(exc), title="Limit not changed", severity="error", markup=False)
             return

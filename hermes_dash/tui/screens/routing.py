@@ -50,10 +50,6 @@ from hermes_dash.tui.widgets.whatif import WhatIfLine, describe
 FORM_CHANGES = (Select.Changed, SelectionList.SelectedChanged, Switch.Changed, OrderList.Changed)
 
 
-#: What a form field sends when it changes (each redraws the draft).
-FORM_CHANGES = (Select.Changed, SelectionList.SelectedChanged, Switch.Changed, OrderList.Changed)
-
-
 class RoutingScreen(Screen[None]):
     """Edit provider_routing with the keyboard; nothing is written without a diff."""
 

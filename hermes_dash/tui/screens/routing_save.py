@@ -11,6 +11,7 @@ from hermes_dash.hermes.writer import list_backups
 from hermes_dash.routing.rules import errors_in, validate
 from hermes_dash.services import routing as svc
 from hermes_dash.services import routing_data as data
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 
@@ -18,8 +19,15 @@ if TYPE_CHECKING:
     from hermes_dash.tui.screens.routing import RoutingScreen
 
 
+def _refused(screen: RoutingScreen, exc: ReadOnlyError) -> None:
+    screen.notify(str(exc), title="Read-only", severity="error", markup=False)
+
+
 def save_with_confirmation(screen: RoutingScreen) -> None:
     """Validate, show the exact diff, write after confirmation."""
+    if screen.settings.read_only:  # said before the diff, not after the user confirms
+        _refused(screen, ReadOnlyError(f"saving config.yaml refused: {READ_ONLY_HINT}"))
+        return
     if screen.doc is None:
         screen.notify("config.yaml could not be read: nothing to save", severity="error")
         return
@@ -58,8 +66,15 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
             return
         try:
             backup = svc.save(
-                proposal, screen.settings.paths, data.history_for(screen.settings), "editor"
+                proposal,
+                screen.settings.paths,
+                data.history_for(screen.settings),
+                "editor",
+                read_only=screen.settings.read_only,
             )
+        except ReadOnlyError as exc:
+            _refused(screen, exc)
+            return
         except ConfigError as exc:
             screen.notify(clean(exc), title="Not saved", severity="error", markup=False)
             return
@@ -77,6 +92,9 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
 
 def restore_with_pick(screen: RoutingScreen) -> None:
     """Pick a backup and put it back."""
+    if screen.settings.read_only:
+        _refused(screen, ReadOnlyError(f"restoring config.yaml refused: {READ_ONLY_HINT}"))
+        return
 
     def chosen(backup: Path | None) -> None:
         if backup is None:
@@ -88,7 +106,11 @@ def restore_with_pick(screen: RoutingScreen) -> None:
                 screen.settings.paths,
                 data.history_for(screen.settings),
                 "editor restore",
+                read_only=screen.settings.read_only,
             )
+        except ReadOnlyError as exc:
+            _refused(screen, exc)
+            return
         except ConfigError as exc:
             screen.notify(clean(exc), title="Not restored", severity="error", markup=False)
             return

@@ -14,7 +14,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.charts import SeriesChart
-from hermes_dash.tui.widgets.table import Cell, TextTable
+from hermes_dash.tui.widgets.table import Cell, PanelTable
 
 
 class Panel(Vertical):
@@ -177,11 +177,14 @@ class RateLimitPanel(Panel):
                 )
             )
         q = data.free_quota
-        colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
-        lines.append(
-            f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
-            + (" (OpenRouter)" if q.source == "openrouter" else "")
-        )
+        if q is not None:
+            colour = (
+                "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
+            )
+            lines.append(
+                f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
+                + (" (OpenRouter)" if q.source == "openrouter" else "")
+            )
         self.stats.update(fmt.join_lines(lines))
         self.chart.show(data.series, data.window.end, marks=data.routing_changes)
         self.border_subtitle = data.window.name
@@ -220,7 +223,7 @@ _SORT_KEYS = {
 UPSTREAM_WIDTH = 13
 
 
-class ProvidersTable(TextTable):
+class ProvidersTable(PanelTable):
     """Per endpoint (provider and host) and upstream: calls, wire latency p50/p95, time
     to first token (p50), errors, 429 attempts and cost; sortable."""
 
@@ -272,12 +275,13 @@ class ProvidersTable(TextTable):
         self.sort_column = column
         self.show(self._groups)
 
-    def on_text_table_header_clicked(self, event: TextTable.HeaderClicked) -> None:
+    def on_data_table_header_selected(self, event: PanelTable.HeaderSelected) -> None:
         """Click a header to sort by it."""
-        self.sort_by(event.column)
+        event.stop()
+        self.sort_by(str(event.column_key.value))
 
 
-class LiveCalls(TextTable):
+class LiveCalls(PanelTable):
     """The newest calls, newest first; 429s and errors highlighted."""
 
     MAX_ROWS = 100
