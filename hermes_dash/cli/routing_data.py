@@ -153,7 +153,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     config = _config(args, settings)
     changes = data.history_for(settings).changes(config)
     store = _store(settings, required=False)
-    items = [data.change_data(i) for i in data.change_impacts(store, changes, time.time())]
+    items = [
+        data.change_data(i)
+        for i in data.change_impacts(store, changes, time.time(), settings.paths.home)
+    ]
     items = clean_data(items)
     if args.json:
         print(json.dumps(items, indent=2, allow_nan=False, default=str))

@@ -213,12 +213,13 @@ def change_data(i: Impact | Change) -> dict[str, Any]:
 
 
 def change_impacts(
-    store: CallStore | None, changes: Sequence[Change], now: float
+    store: CallStore | None, changes: Sequence[Change], now: float, home: Path | None = None
 ) -> list[Impact | Change]:
-    """Every change with its before/after (bare changes when there is no call log)."""
+    """Every change with its before/after (bare changes when there is no call log); the
+    Hermes processes that may still send old routing are those of ``home``."""
     if store is None:
         return list(changes)
-    return list(impacts(store, changes, now, hermes_start_times()))
+    return list(impacts(store, changes, now, hermes_start_times(home=home)))
 
 
 def history_for(settings: DashSettings) -> RoutingHistory:

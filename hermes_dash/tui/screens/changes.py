@@ -78,7 +78,7 @@ class ChangesScreen(Screen[None]):
         def read() -> list[Impact]:
             data.sync_history(self.settings)
             changes = data.history_for(self.settings).changes(config)
-            found = data.change_impacts(self.store, changes, self.clock())
+            found = data.change_impacts(self.store, changes, self.clock(), self.settings.paths.home)
             return [i for i in found if isinstance(i, Impact)]
 
         try:
