@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import Window, percentile
 from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.calllog.windows import KEEP_S
 
 from .conftest import call
 
@@ -357,6 +358,7 @@ def _assert_latency_matches_a_scan(s: CallStore, w: Window) -> None:
     first=st.lists(st.floats(0, 9 * 86400, allow_nan=False), min_size=1, max_size=60),
     later=st.lists(st.floats(0, 10 * 86400, allow_nan=False), max_size=30),
     start=st.floats(0, 2 * 86400, allow_nan=False),
+    end=st.floats(9.5 * 86400, 12 * 86400, allow_nan=False),
     priced=st.integers(0, 5),
 )
 def test_kept_latency_answers_stay_exact_as_calls_arrive(
@@ -364,19 +366,24 @@ def test_kept_latency_answers_stay_exact_as_calls_arrive(
     first: list[float],
     later: list[float],
     start: float,
+    end: float,
     priced: int,
 ) -> None:
-    s = CallStore(tmp_path_factory.mktemp("k") / "c.db")
+    path = tmp_path_factory.mktemp("k") / "c.db"
+    s = CallStore(path)
 
     def rows(offsets: list[float], salt: float) -> list[dict[str, object]]:
         return [call(T0 + o, latency_s=0.05 + (o * salt) % 13) for o in offsets]
 
     s.insert(rows(first, 1.0))
-    w = Window(T0 + start, T0 + 9.5 * 86400)
+    # A window that ends in a quiet stretch (after every call) or among calls.
+    w = Window(T0 + start, T0 + end)
     _assert_latency_matches_a_scan(s, w)  # fills the kept answers
     _assert_latency_matches_a_scan(s, w)  # and reuses them
-    # Calls arriving later, some of them late into days already kept.
-    s.insert(rows(later, 3.7))
+    # Calls arriving later from another writer, some of them late into kept days.
+    other = CallStore(path)
+    other.insert(rows(later, 3.7))
+    other.close()
     _assert_latency_matches_a_scan(s, w)
     # Pricing names an upstream: the call moves to another group.
     for (cid,) in s.conn.execute("SELECT id FROM calls ORDER BY id LIMIT ?", (priced,)):
@@ -385,29 +392,45 @@ def test_kept_latency_answers_stay_exact_as_calls_arrive(
     s.close()
 
 
-def test_kept_latency_answers_are_reused_while_nothing_lands_in_their_days(
-    store: CallStore,
+def test_kept_latency_answers_take_new_calls_without_reading_their_rollups_again(
+    tmp_path: Path,
 ) -> None:
+    path = tmp_path / "c.db"
+    store = CallStore(path)
     store.insert([call(T0 + h * 3600.0, latency_s=1.0 + h % 5) for h in range(24 * 8)])
     w = Window(T0, T0 + 8 * 86400)
     asked: list[str] = []
-    query = store._query
+    query = store.db.query
 
     def counting(sql: str, params: object = ()) -> list[tuple[object, ...]]:
-        if "FROM latency_daily" in sql:
+        if "FROM latency_" in sql:
             asked.append(sql)
         return query(sql, params)  # type: ignore[arg-type]
 
-    store._query = counting  # type: ignore[method-assign]
-    store.by_provider(w)
+    store.db.query = counting  # type: ignore[method-assign]
+    clock = [0.0]
+    store.windows.clock = lambda: clock[0]
+    _assert_latency_matches_a_scan(store, w)
     first = len(asked)
     assert first >= 1
-    store.insert([call(T0 + 9 * 86400.0)])  # after the window's days
-    store.by_provider(w)
-    assert len(asked) == first  # the daily answers were kept
-    store.insert([call(T0 + 2 * 86400.0 + 60)])  # late, into a kept day
-    store.by_provider(w)
-    assert len(asked) > first
+    store.insert([call(T0 + 9 * 86400.0)])  # after the window
+    store.insert([call(T0 + 2 * 86400.0 + 60, latency_s=29.0)] * 40)  # late, into a kept day
+    _assert_latency_matches_a_scan(store, w)
+    assert len(asked) == first  # the new calls were added to the kept answers
+    clock[0] = KEEP_S  # old enough: read afresh (another program may have changed rows)
+    _assert_latency_matches_a_scan(store, w)
+    assert len(asked) == 2 * first
+    # The file replaced by a new one: nothing kept from the old file is shown.
+    store.db.query = query  # type: ignore[method-assign]
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    fresh = CallStore(path)
+    fresh.insert([call(T0 + 3 * 86400.0 + 5, latency_s=7.0)])
+    fresh.close()
+    assert store.reopen_if_replaced()
+    _assert_latency_matches_a_scan(store, w)
+    assert [g.calls for g in store.by_provider(w)] == [1]
+    store.close()
 
 
 def test_a_v1_log_is_carried_forward(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def parts(store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOU
     """One Part per (session, platform, task) with calls in the window; cost outside the
     ``active`` hours [from, to) of local time is also summed as overnight."""
     start, end = active
-    rows = store._query(
+    rows = store.query(
         f"SELECT c.session_id, c.platform, c.task, "
         f"CAST(strftime('%H', c.started_at, 'unixepoch', 'localtime') AS INTEGER) "
         f"NOT BETWEEN ? AND ?, {_SUMS} FROM calls c "

@@ -3,19 +3,23 @@
 Whole days are read from the daily rollups, whole hours at their edges from the hourly
 ones, and only the seconds left over (under an hour at each end of a window) from the
 raw ``calls`` rows through the ``started_at`` index, so the answers are exact and their
-cost does not grow with the size of the file.
+cost does not grow with the size of the file. A window that ends where no call has
+started yet (the usual case: it ends now) reads up to the end of its day, so today is
+one daily rollup read instead of an hourly one per hour gone.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hermes_dash.calllog.connection import LIMITED_WHERE, CallLogConnection
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import (
-    CallRow,
     CallTotals,
     GroupStats,
     LimitEvents,
@@ -40,8 +44,6 @@ _sane = schema.sane_number
 #: turning the whole sum into inf or NaN.
 _RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in schema.ROLLUP_MEASURES)
 _ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
-#: The rows a partial index keeps apart: payment refusals and rate limits.
-LIMITED_WHERE = "http_status IN (402, 429)"
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
     "endpoint": ("COALESCE(c.endpoint, c.base_url_host, '')", "endpoint"),
@@ -62,74 +64,108 @@ class Breakdown:
 @dataclass
 class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
+    _names: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
 
     def add(self, key: tuple[Any, ...], values: Iterable[Any]) -> None:
-        # Another writer may have left text, blobs, inf or negative numbers in the rows the
-        # rollups add up: such a sum (every measure is a count or an amount, never below
-        # 0) counts as 0 rather than poisoning every total it joins.
-        acc = self.sums.setdefault(tuple(key_text(k) for k in key), [0.0] * len(MEASURES))
+        acc = self._names.get(key)
+        if acc is None:
+            acc = self.sums.setdefault(_key_text(key), [0.0] * len(MEASURES))
+            self._names[key] = acc
         for i, v in enumerate(values):
-            acc[i] += max(0.0, finite(v) or 0.0)
+            # Another writer may have left text, blobs, inf or negative numbers in the rows
+            # the rollups add up: such a sum (every measure is a count or an amount, never
+            # below 0) counts as 0 rather than poisoning every total it joins. (NaN fails
+            # both comparisons.)
+            if (type(v) is float or type(v) is int) and 0 < v < math.inf:
+                acc[i] += v
 
 
-#: Latency rollup answers kept between polls (a 30-day window needs about 4 of them).
-LATENCY_CACHE_SIZE = 32
+def _key_text(key: tuple[Any, ...]) -> tuple[str, ...]:
+    """A grouping key as text, whatever another writer stored in its columns."""
+    return tuple(key_text(k) for k in key)
+
+
+#: Histogram rollup answers kept between polls (a 30-day window needs about 6 of them).
+KEPT_ANSWERS = 32
+#: A kept answer is read afresh from its rollup after this long, so a row another program
+#: re-labels or deletes in its period shows within this time.
+KEEP_S = 300.0
+
+
+@dataclass
+class _Kept:
+    """One histogram rollup answer: counts per (group..., bucket) up to call id ``seen``."""
+
+    seen: int
+    read_at: float
+    counts: dict[tuple[Any, ...], int]
 
 
 class WindowQueries:
-    """Aggregates for a time window; mixed into CallStore, which supplies ``_query``.
+    """Aggregates for a time window over one call-log connection.
 
-    Latency histograms over long windows are mostly whole past days whose rollup rows do
-    not change, so their answers are kept and reused while no call has been added to
-    their period since (checked against the ids of the newest calls, which is cheap).
-    Pricing a call through this store, which can name its upstream and so move it to
-    another group, drops them all. Rows another process deletes or re-labels in a kept
-    period are not seen until a call lands in that period or the dashboard restarts.
+    Histogram answers (latency, time to first token) are kept between polls: a call
+    added since (a row with a newer id, whenever it started) is added to the kept counts
+    from the raw rows, so they stay exact as calls arrive, in order or not. Writes
+    through the store that holds this object (pricing a call can name its upstream and
+    move it to another group) drop them all; a row another program re-labels or deletes
+    shows once its answer is read afresh (every :data:`KEEP_S` seconds).
     """
 
-    _latency_cache: OrderedDict[tuple[str, int, int], tuple[int, list[tuple[Any, ...]]]]
+    def __init__(self, db: CallLogConnection) -> None:
+        self.db = db
+        self._kept: OrderedDict[tuple[str, int, int], _Kept] = OrderedDict()
+        self.clock: Callable[[], float] = time.monotonic
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    def forget(self) -> None:
+        """Drop every kept answer (after a write, or when the file was replaced)."""
+        self._kept.clear()
 
-    def max_id(self) -> int:
-        raise NotImplementedError
-
-    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
-        raise NotImplementedError
-
-    def forget_cached(self) -> None:
-        """Drop every kept answer (after a write through this store)."""
-        self._latency_cache = OrderedDict()
-
-    def _kept(self, sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
-        """The rows of a rollup query over [p0, p1), reused while still exact."""
-        cache = self._latency_cache
+    def _counts(self, sql: str, delta_sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
+        """Rows ``(group..., bucket, n)`` of a histogram rollup over [p0, p1), kept and
+        brought up to date with the calls added since (``delta_sql`` over an id range)."""
         key = (sql, p0, p1)
-        entry = cache.get(key)
-        if entry is not None:
-            seen, rows = entry
-            inside, newest = self._query(
-                "SELECT COALESCE(SUM(started_at >= ? AND started_at < ?), 0), MAX(id) "
-                "FROM calls WHERE id > ?",
-                (p0, p1, seen),
-            )[0]
-            if not inside:
-                cache[key] = (newest or seen, rows)
-                cache.move_to_end(key)
-                return rows
-        # Read the newest id first: a call added while the rollup is read is then checked
-        # next time (and at worst causes one needless re-read).
-        seen = self.max_id()
-        rows = self._query(sql, (p0, p1))
-        cache[key] = (seen, rows)
-        while len(cache) > LATENCY_CACHE_SIZE:
-            cache.popitem(last=False)
-        return rows
+        now = self.clock()
+        entry = self._kept.get(key)
+        if entry is None or now - entry.read_at >= KEEP_S:
+            # The newest id and the rollup from one snapshot: a call committed between the
+            # two reads would otherwise be counted twice (or never).
+            with self.db.snapshot():
+                seen = self.db.max_id()
+                rows = self.db.query(sql, (p0, p1))
+            entry = _Kept(seen, now, {})
+            for *group, n in rows:
+                entry.counts[tuple(group)] = n
+            self._kept[key] = entry
+            while len(self._kept) > KEPT_ANSWERS:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+            newest = self.db.max_id()
+            if newest > entry.seen:
+                for *group, n in self.db.query(delta_sql, (p0, p1, entry.seen, newest)):
+                    k = tuple(group)
+                    entry.counts[k] = entry.counts.get(k, 0) + n
+                entry.seen = newest
+        return [(*k, n) for k, n in entry.counts.items() if n > 0]
 
-    @staticmethod
+    def _end_of_quiet(self, end: float, tables: tuple[tuple[str, str, int], ...]) -> float:
+        """``end`` moved up to the end of its coarsest period (day, else hour) when no call
+        started in between: the window's answer is the same, and reads whole periods."""
+        for _, _, length in tables:
+            top = math.ceil(end / length) * length
+            if top == end:
+                return end
+            later = self.db.query(
+                "SELECT 1 FROM calls WHERE started_at >= ? AND started_at < ? LIMIT 1",
+                (end, top),
+            )
+            if not later:
+                return float(top)
+        return end
+
     def _plan(
-        window: Window, tables: tuple[tuple[str, str, int], ...]
+        self, window: Window, tables: tuple[tuple[str, str, int], ...]
     ) -> tuple[list[tuple[str, str, int, int]], list[tuple[float, float]]]:
         """Which rollup periods cover the window, and the seconds left for raw rows.
 
@@ -137,7 +173,7 @@ class WindowQueries:
         one, and only what is left over (under an hour at each end) from ``calls``.
         """
         parts: list[tuple[str, str, int, int]] = []
-        pending = [(window.start, window.end)]
+        pending = [(window.start, self._end_of_quiet(window.end, tables))]
         for table, period, length in tables:
             rest: list[tuple[float, float]] = []
             for lo, hi in pending:
@@ -150,27 +186,6 @@ class WindowQueries:
             pending = rest
         return parts, pending
 
-    def _collect(
-        self,
-        window: Window,
-        tables: tuple[tuple[str, str, int], ...],
-        rollup_sql: Callable[[str, str], str],
-        raw_sql: str,
-        *,
-        keep: bool = False,
-    ) -> list[tuple[Any, ...]]:
-        """Rows of one query asked of each rollup period in the plan and of the raw rest;
-        both SQL forms take a (from, to) pair and return rows of the same shape. With
-        ``keep`` the rollup answers are reused between calls while still exact."""
-        parts, raw = self._plan(window, tables)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
-            sql = rollup_sql(table, period)
-            rows += self._kept(sql, p0, p1) if keep else self._query(sql, (p0, p1))
-        for lo, hi in raw:
-            rows += self._query(raw_sql, (lo, hi))
-        return rows
-
     def _grouped(
         self, window: Window, group: tuple[str, ...]
     ) -> dict[tuple[str, ...], list[float]]:
@@ -179,16 +194,20 @@ class WindowQueries:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        rows = self._collect(
-            window,
-            schema.CALLS_TABLES,
-            lambda table, period: (
+        parts, raw = self._plan(window, schema.CALLS_TABLES)
+        rows: list[tuple[Any, ...]] = []
+        for table, period, p0, p1 in parts:
+            rows += self.db.query(
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}"
-            ),
-            f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
-            f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
-        )
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
+                (p0, p1),
+            )
+        for lo, hi in raw:
+            rows += self.db.query(
+                f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
+                f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
+                (lo, hi),
+            )
         for row in rows:
             acc.add(tuple(row[:width]), row[width:])
         return acc.sums
@@ -209,27 +228,35 @@ class WindowQueries:
         # Only whole buckets in range and positive counts (what our writers make): checked
         # in SQL, so the Python loop below can trust the numbers.
         good = f"BETWEEN 0 AND {schema.MAX_LATENCY_BUCKET}"
-        rows = self._collect(
-            window,
-            tables,
-            lambda table, period: (
+        raw_where = (
+            "c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
+            f"AND typeof(c.{column}) = 'integer' AND c.{column} {good}"
+        )
+        raw_select = f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c WHERE {raw_where}"
+        raw_group = f"GROUP BY {raw_cols}, c.{column}"
+        # The calls added to a kept period since it was read: an id range of the rows.
+        delta_sql = f"{raw_select} AND c.id > ? AND c.id <= ? {raw_group}"
+        parts, raw = self._plan(window, tables)
+        rows: list[tuple[Any, ...]] = []
+        for table, period, p0, p1 in parts:
+            sql = (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
                 f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
-            ),
-            f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c "
-            "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-            f"AND typeof(c.{column}) = 'integer' AND c.{column} {good} "
-            f"GROUP BY {raw_cols}, c.{column}",
-            keep=True,
-        )
+            )
+            rows += self._counts(sql, delta_sql, p0, p1)
+        for lo, hi in raw:
+            rows += self.db.query(f"{raw_select} {raw_group}", (lo, hi))
+        # One histogram per stored key; another writer's odd names (numbers, blobs) are
+        # read as text, so two spellings of one name share it.
+        named: dict[tuple[Any, ...], dict[int, int]] = {}
         for row in rows:
             key = row[:width]
-            if not all(type(k) is str for k in key):
-                key = tuple(key_text(k) for k in key)  # another writer's odd names
-            bucket = hist.setdefault(key, {})
-            b, n = row[width], int(row[width + 1])
-            bucket[b] = bucket.get(b, 0) + n
+            bucket = named.get(key)
+            if bucket is None:
+                bucket = named[key] = hist.setdefault(_key_text(key), {})
+            b, n = row[width], row[width + 1]
+            bucket[b] = bucket.get(b, 0) + int(n)
         return hist
 
     def totals(self, window: Window) -> CallTotals:
@@ -303,7 +330,7 @@ class WindowQueries:
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source (a partial index keeps
         this off the window's other rows)."""
-        rows = self._query(
+        rows = self.db.query(
             "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
             f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? "
             "GROUP BY 1, 2, 3",
@@ -323,12 +350,12 @@ class WindowQueries:
                 own += n
             else:
                 payment[source] = payment.get(source, 0) + n
-        last = self._rows(
+        last = self.db.rows(
             f"WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? AND http_status = 402 "
             "ORDER BY started_at DESC LIMIT 1",
             (window.start, window.end),
         )
-        ok = self._query(
+        ok = self.db.query(
             "SELECT started_at FROM calls WHERE started_at >= ? AND status = 'ok' "
             "ORDER BY started_at DESC LIMIT 1",
             (window.start,),
@@ -341,7 +368,7 @@ class WindowQueries:
         """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
         return [
             (int(d), p, e, m, float(c or 0.0))
-            for d, p, e, m, c in self._query(
+            for d, p, e, m, c in self.db.query(
                 "SELECT day, provider, endpoint, model, SUM(cost_usd) FROM calls_daily "
                 "WHERE day >= ? AND day < ? GROUP BY 1, 2, 3, 4",
                 (start, end),
@@ -352,7 +379,7 @@ class WindowQueries:
         """Logical calls per model and task (main, subagent, auxiliary tasks) in the
         window, read from the rows (tasks are not in the rollups): for the cost check."""
         out: dict[str, dict[str, int]] = {}
-        for model, task, n in self._query(
+        for model, task, n in self.db.query(
             "SELECT model, COALESCE(NULLIF(task, ''), 'main'), "
             "SUM(COALESCE(attempt, 1) = 1) FROM calls "
             "WHERE started_at >= ? AND started_at < ? GROUP BY 1, 2",
@@ -368,14 +395,14 @@ class WindowQueries:
         step = max(60.0, span / points)
         if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
             step = max(3600, round(step / 3600) * 3600)
-            rows = self._query(
+            rows = self.db.query(
                 f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
                 f"SUM({_sane('calls')}) FROM calls_hourly "
                 "WHERE hour >= ? AND hour <= ? GROUP BY hour",
                 (int(window.start) // 3600 * 3600, window.end),
             )
         else:
-            rows = self._query(
+            rows = self.db.query(
                 f"SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM({_sane('cost_usd')}), "
                 "SUM(COALESCE(http_status, 0) = 429), COUNT(*) FROM calls "
                 "WHERE started_at >= ? AND started_at <= ? GROUP BY 1",
