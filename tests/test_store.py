@@ -505,3 +505,43 @@ def test_an_impossible_value_in_a_whole_past_hour_counts_as_zero(tmp_path: Path)
         "SELECT SUM(cost_usd), SUM(input_tokens) FROM calls_hourly WHERE hour = ?", (hour,)
     ).fetchone()
     assert rollup == (pytest.approx(0.5), 40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.floats(0, 3 * 86400, allow_nan=False),
+    length=st.floats(1, 8 * 86400, allow_nan=False),
+    later=st.one_of(st.none(), st.floats(0, 12 * 86400, allow_nan=False)),
+    points=st.lists(st.floats(-86400, 13 * 86400, allow_nan=False), min_size=1, max_size=40),
+)
+def test_a_windows_plan_counts_every_instant_inside_once_and_none_outside(
+    tmp_path_factory: pytest.TempPathFactory,
+    start: float,
+    length: float,
+    later: float | None,
+    points: list[float],
+) -> None:
+    """Whole periods and raw stretches, some of them subtracted (an edge read as its
+    period less the rest): added up with their signs they cover the window exactly."""
+    s = CallStore(tmp_path_factory.mktemp("p") / "c.db")
+    if later is not None:  # a call that stops the window's end from moving up
+        s.insert([call(T0 + later)])
+    w = Window(T0 + start, T0 + start + length)
+    parts, raw = s.windows._plan(w, schema.CALLS_TABLES)
+    for raw_lo, raw_hi, _ in raw:
+        assert raw_hi - raw_lo <= 1800 + 1e-6  # never more than half an hour of rows
+    for offset in points:
+        t = T0 + offset
+        inside = sum(sign for _, _, p0, p1, sign in parts if p0 <= t < p1) + sum(
+            sign for lo, hi, sign in raw if lo <= t < hi
+        )
+        if w.start <= t < w.end:
+            assert inside == 1
+        elif t < w.start:
+            assert inside == 0
+        else:
+            # After the end only while no call has started there yet: reading on to the
+            # end of the period is then the same answer.
+            assert inside in (0, 1)
+            assert not inside or later is None or not w.end <= T0 + later <= t
+    s.close()

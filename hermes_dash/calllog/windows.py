@@ -66,7 +66,7 @@ class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
     _names: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
 
-    def add(self, key: tuple[Any, ...], values: Iterable[Any]) -> None:
+    def add(self, key: tuple[Any, ...], values: Iterable[Any], sign: int = 1) -> None:
         acc = self._names.get(key)
         if acc is None:
             acc = self.sums.setdefault(_key_text(key), [0.0] * len(MEASURES))
@@ -77,7 +77,29 @@ class _Accumulator:
             # below 0) counts as 0 rather than poisoning every total it joins. (NaN fails
             # both comparisons.)
             if (type(v) is float or type(v) is int) and 0 < v < math.inf:
-                acc[i] += v
+                acc[i] += sign * v
+
+    def result(self) -> dict[tuple[str, ...], list[float]]:
+        """The sums, with what a subtraction left of nothing (float rounding) as 0."""
+        for acc in self.sums.values():
+            for i, v in enumerate(acc):
+                if v < _NOTHING:
+                    acc[i] = 0.0
+        return self.sums
+
+
+#: A sum below this is what subtracting a period's rows from its rollup leaves of
+#: nothing: floats round (0.1 + 0.2 - 0.3 is not 0). Counts are whole and costs come in
+#: steps far above it, so a real sum is never this small.
+_NOTHING = 1e-9
+
+
+def _outside(lo: float, hi: float, start: int, length: int) -> list[tuple[float, float]] | None:
+    """The stretches of the period [start, start + length) outside [lo, hi) when they are
+    shorter than [lo, hi): then the period less them is cheaper to read than [lo, hi)
+    itself (one more rollup read, fewer rows). None when not."""
+    outside = [(a, b) for a, b in ((float(start), lo), (hi, float(start + length))) if b > a]
+    return outside if sum(b - a for a, b in outside) < hi - lo else None
 
 
 def _key_text(key: tuple[Any, ...]) -> tuple[str, ...]:
@@ -166,23 +188,37 @@ class WindowQueries:
 
     def _plan(
         self, window: Window, tables: tuple[tuple[str, str, int], ...]
-    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[float, float]]]:
-        """Which rollup periods cover the window, and the seconds left for raw rows.
+    ) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[float, float, int]]]:
+        """Which rollup periods cover the window, and the seconds left for raw rows, each
+        with the sign its rows count with.
 
         Whole days come from the daily table, whole hours at their edges from the hourly
-        one, and only what is left over (under an hour at each end) from ``calls``.
+        one, and only what is left over from ``calls``. An edge that covers most of its
+        period is read as the whole period minus the rest of it (the shorter stretch), so
+        at most half an hour is ever read from raw rows at each end.
         """
-        parts: list[tuple[str, str, int, int]] = []
-        pending = [(window.start, self._end_of_quiet(window.end, tables))]
+        parts: list[tuple[str, str, int, int, int]] = []
+        pending = [(window.start, self._end_of_quiet(window.end, tables), 1)]
         for table, period, length in tables:
-            rest: list[tuple[float, float]] = []
-            for lo, hi in pending:
-                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
-                if p0 >= p1:
-                    rest.append((lo, hi))
-                    continue
-                parts.append((table, period, p0, p1))
-                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
+            rest: list[tuple[float, float, int]] = []
+            for lo, hi, sign in pending:
+                p0, p1 = math.ceil(lo / length) * length, math.floor(hi / length) * length
+                if p0 < p1:
+                    parts.append((table, period, p0, p1, sign))
+                # The edges: the stretches before p0 and after p1 (or, when [lo, hi) is
+                # inside one period, all of it).
+                edges = [(lo, hi, p1)] if p0 > p1 else [(lo, float(p0), p0 - length)]
+                if p0 <= p1:
+                    edges.append((float(p1), hi, p1))
+                for a, b, start in edges:
+                    if b <= a:
+                        continue
+                    outside = _outside(a, b, start, length)
+                    if outside is None:
+                        rest.append((a, b, sign))
+                    else:
+                        parts.append((table, period, start, start + length, sign))
+                        rest += [(x, y, -sign) for x, y in outside]
             pending = rest
         return parts, pending
 
@@ -195,22 +231,21 @@ class WindowQueries:
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
         parts, raw = self._plan(window, schema.CALLS_TABLES)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
-            rows += self.db.query(
+        for table, period, p0, p1, sign in parts:
+            for row in self.db.query(
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
                 (p0, p1),
-            )
-        for lo, hi in raw:
-            rows += self.db.query(
+            ):
+                acc.add(row[:width], row[width:], sign)
+        for lo, hi, sign in raw:
+            for row in self.db.query(
                 f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
                 f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
                 (lo, hi),
-            )
-        for row in rows:
-            acc.add(tuple(row[:width]), row[width:])
-        return acc.sums
+            ):
+                acc.add(row[:width], row[width:], sign)
+        return acc.result()
 
     def _latency_hist(
         self,
@@ -237,27 +272,33 @@ class WindowQueries:
         # The calls added to a kept period since it was read: an id range of the rows.
         delta_sql = f"{raw_select} AND c.id > ? AND c.id <= ? {raw_group}"
         parts, raw = self._plan(window, tables)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
+        signed: list[tuple[int, list[tuple[Any, ...]]]] = []
+        for table, period, p0, p1, sign in parts:
             sql = (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
                 f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
             )
-            rows += self._counts(sql, delta_sql, p0, p1)
-        for lo, hi in raw:
-            rows += self.db.query(f"{raw_select} {raw_group}", (lo, hi))
+            signed.append((sign, self._counts(sql, delta_sql, p0, p1)))
+        for lo, hi, sign in raw:
+            signed.append((sign, self.db.query(f"{raw_select} {raw_group}", (lo, hi))))
         # One histogram per stored key; another writer's odd names (numbers, blobs) are
         # read as text, so two spellings of one name share it.
         named: dict[tuple[Any, ...], dict[int, int]] = {}
-        for row in rows:
-            key = row[:width]
-            bucket = named.get(key)
-            if bucket is None:
-                bucket = named[key] = hist.setdefault(_key_text(key), {})
-            b, n = row[width], row[width + 1]
-            bucket[b] = bucket.get(b, 0) + int(n)
-        return hist
+        for sign, rows in signed:
+            for row in rows:
+                key = row[:width]
+                bucket = named.get(key)
+                if bucket is None:
+                    bucket = named[key] = hist.setdefault(_key_text(key), {})
+                b, n = row[width], row[width + 1]
+                bucket[b] = bucket.get(b, 0) + sign * int(n)
+        # A count a subtraction took below 0 can only come from rows another writer
+        # changed between two reads: nothing to draw a percentile from.
+        for bucket in hist.values():
+            for b in [b for b, n in bucket.items() if n <= 0]:
+                del bucket[b]
+        return {key: bucket for key, bucket in hist.items() if bucket}
 
     def totals(self, window: Window) -> CallTotals:
         """Counts, cost and tokens of every call in the window."""
