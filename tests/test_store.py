@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hermes_dash.calllog.kept import KEEP_S
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import Window, percentile
 from hermes_dash.calllog.store import CallLogError, CallStore
-from hermes_dash.calllog.windows import KEEP_S
 
 from .conftest import call
 
@@ -409,7 +409,7 @@ def test_kept_latency_answers_take_new_calls_without_reading_their_rollups_again
 
     store.db.query = counting  # type: ignore[method-assign]
     clock = [0.0]
-    store.windows.clock = lambda: clock[0]
+    store.windows.kept.clock = lambda: clock[0]
     _assert_latency_matches_a_scan(store, w)
     first = len(asked)
     assert first >= 1

@@ -11,13 +11,12 @@ one daily rollup read instead of an hourly one per hour gone.
 from __future__ import annotations
 
 import math
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from hermes_dash.calllog.connection import LIMITED_WHERE, CallLogConnection
+from hermes_dash.calllog.kept import KeptAnswers
 from hermes_dash.calllog.recorder import schema
 from hermes_dash.calllog.records import (
     CallTotals,
@@ -107,69 +106,21 @@ def _key_text(key: tuple[Any, ...]) -> tuple[str, ...]:
     return tuple(key_text(k) for k in key)
 
 
-#: Histogram rollup answers kept between polls (a 30-day window needs about 6 of them).
-KEPT_ANSWERS = 32
-#: A kept answer is read afresh from its rollup after this long, so a row another program
-#: re-labels or deletes in its period shows within this time.
-KEEP_S = 300.0
-
-
-@dataclass
-class _Kept:
-    """One histogram rollup answer: counts per (group..., bucket) up to call id ``seen``."""
-
-    seen: int
-    read_at: float
-    counts: dict[tuple[Any, ...], int]
-
-
 class WindowQueries:
     """Aggregates for a time window over one call-log connection.
 
-    Histogram answers (latency, time to first token) are kept between polls: a call
-    added since (a row with a newer id, whenever it started) is added to the kept counts
-    from the raw rows, so they stay exact as calls arrive, in order or not. Writes
-    through the store that holds this object (pricing a call can name its upstream and
-    move it to another group) drop them all; a row another program re-labels or deletes
-    shows once its answer is read afresh (every :data:`KEEP_S` seconds).
+    The answers a poll asks again and again (histograms, the chart, the month's 429s) are
+    kept between polls and brought up to date from the new rows (see
+    :mod:`hermes_dash.calllog.kept`); sums and counts are read afresh each time.
     """
 
     def __init__(self, db: CallLogConnection) -> None:
         self.db = db
-        self._kept: OrderedDict[tuple[str, int, int], _Kept] = OrderedDict()
-        self.clock: Callable[[], float] = time.monotonic
+        self.kept = KeptAnswers(db)
 
     def forget(self) -> None:
         """Drop every kept answer (after a write, or when the file was replaced)."""
-        self._kept.clear()
-
-    def _counts(self, sql: str, delta_sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
-        """Rows ``(group..., bucket, n)`` of a histogram rollup over [p0, p1), kept and
-        brought up to date with the calls added since (``delta_sql`` over an id range)."""
-        key = (sql, p0, p1)
-        now = self.clock()
-        entry = self._kept.get(key)
-        if entry is None or now - entry.read_at >= KEEP_S:
-            # The newest id and the rollup from one snapshot: a call committed between the
-            # two reads would otherwise be counted twice (or never).
-            with self.db.snapshot():
-                seen = self.db.max_id()
-                rows = self.db.query(sql, (p0, p1))
-            entry = _Kept(seen, now, {})
-            for *group, n in rows:
-                entry.counts[tuple(group)] = n
-            self._kept[key] = entry
-            while len(self._kept) > KEPT_ANSWERS:
-                self._kept.popitem(last=False)
-        else:
-            self._kept.move_to_end(key)
-            newest = self.db.max_id()
-            if newest > entry.seen:
-                for *group, n in self.db.query(delta_sql, (p0, p1, entry.seen, newest)):
-                    k = tuple(group)
-                    entry.counts[k] = entry.counts.get(k, 0) + n
-                entry.seen = newest
-        return [(*k, n) for k, n in entry.counts.items() if n > 0]
+        self.kept.forget()
 
     def _end_of_quiet(self, end: float, tables: tuple[tuple[str, str, int], ...]) -> float:
         """``end`` moved up to the end of its coarsest period (day, else hour) when no call
@@ -279,7 +230,7 @@ class WindowQueries:
                 f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
                 f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
             )
-            signed.append((sign, self._counts(sql, delta_sql, p0, p1)))
+            signed.append((sign, self.kept.rows(sql, delta_sql, p0, p1, width + 1)))
         for lo, hi, sign in raw:
             signed.append((sign, self.db.query(f"{raw_select} {raw_group}", (lo, hi))))
         # One histogram per stored key; another writer's odd names (numbers, blobs) are
@@ -371,12 +322,26 @@ class WindowQueries:
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source (a partial index keeps
         this off the window's other rows)."""
-        rows = self.db.query(
+        sql = (
             "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
-            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? "
-            "GROUP BY 1, 2, 3",
-            (window.start, window.end),
+            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ?"
         )
+        # Whole hours up to the end of the day are kept from poll to poll when no call has
+        # started after the window's end (the usual case): the same answer, read once.
+        first, end = math.ceil(window.start / 3600) * 3600, window.end
+        quiet = self._end_of_quiet(end, (("", "", 86400),))
+        rows = []
+        if first < end < quiet:
+            rows += self.db.query(f"{sql} GROUP BY 1, 2, 3", (window.start, first))
+            rows += self.kept.rows(
+                f"{sql} GROUP BY 1, 2, 3",
+                f"{sql} AND id > ? AND id <= ? GROUP BY 1, 2, 3",
+                first,
+                int(quiet),
+                3,
+            )
+        else:
+            rows += self.db.query(f"{sql} GROUP BY 1, 2, 3", (window.start, end))
         upstream: dict[str, int] = {}
         own = 0
         payment: dict[str, int] = {}
@@ -436,12 +401,25 @@ class WindowQueries:
         step = max(60.0, span / points)
         if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
             step = max(3600, round(step / 3600) * 3600)
-            rows = self.db.query(
-                f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
-                f"SUM({_sane('calls')}) FROM calls_hourly "
-                "WHERE hour >= ? AND hour <= ? GROUP BY hour",
-                (int(window.start) // 3600 * 3600, window.end),
-            )
+            # Kept from poll to poll up to the end of the day (the hours after the window's
+            # end are left out below), so one answer serves every poll of the hour.
+            first, last = int(window.start) // 3600 * 3600, math.floor(window.end / 3600) * 3600
+            rows = [
+                r
+                for r in self.kept.rows(
+                    f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
+                    f"SUM({_sane('calls')}) FROM calls_hourly "
+                    "WHERE hour >= ? AND hour < ? GROUP BY hour",
+                    f"SELECT {schema.period_sql('c', 3600)}, SUM({_sane('c.cost_usd')}), "
+                    "SUM(COALESCE(c.http_status, 0) = 429), COUNT(*) FROM calls c "
+                    "WHERE c.started_at >= ? AND c.started_at < ? AND c.id > ? AND c.id <= ? "
+                    "GROUP BY 1",
+                    first,
+                    last // 86400 * 86400 + 86400,
+                    1,
+                )
+                if r[0] <= last
+            ]
         else:
             rows = self.db.query(
                 f"SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM({_sane('cost_usd')}), "
