@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hermes_dash.calllog.kept import KEEP_S
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import Window, percentile
 from hermes_dash.calllog.store import CallLogError, CallStore
 
@@ -527,7 +527,7 @@ def test_a_windows_plan_counts_every_instant_inside_once_and_none_outside(
     if later is not None:  # a call that stops the window's end from moving up
         s.insert([call(T0 + later)])
     w = Window(T0 + start, T0 + start + length)
-    parts, raw = s.windows._plan(w, schema.CALLS_TABLES)
+    parts, raw = s.windows._plan(w, rollups.CALLS_TABLES)
     for raw_lo, raw_hi, _ in raw:
         assert raw_hi - raw_lo <= 1800 + 1e-6  # never more than half an hour of rows
     for offset in points:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups
 from hermes_dash.calllog.store import CallStore
 
-_SANE_CALLS = schema.sane_number("calls")
-_SANE_COST = schema.sane_number("cost_usd")
+_SANE_CALLS = rollups.sane_number("calls")
+_SANE_COST = rollups.sane_number("cost_usd")
 #: A logical call's first attempt (v1 rows and hook rows have no attempt number).
 FIRST_ATTEMPT = "(attempt IS NULL OR attempt = 1)"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hermes_dash.calllog.connection import CallLogConnection, CallLogError, describe
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
     MAX_SANE_TIME,
     AccountSnapshot,
@@ -168,7 +168,7 @@ class CallStore:
         conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for name in schema.TRIGGER_NAMES:
+            for name in rollups.TRIGGER_NAMES:
                 conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             chunk: list[tuple[Any, ...]] = []
             for row in rows:
@@ -181,7 +181,7 @@ class CallStore:
                 conn.executemany(schema.INSERT_CALL_SQL, chunk)
                 n += len(chunk)
             self._rebuild_rollups()
-            for statement in schema.trigger_sql():
+            for statement in rollups.trigger_sql():
                 conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
@@ -190,7 +190,7 @@ class CallStore:
         return n
 
     def _rebuild_rollups(self) -> None:
-        for statement in schema.rebuild_rollups_sql():
+        for statement in rollups.rebuild_rollups_sql():
             self.db.conn.execute(statement)
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:

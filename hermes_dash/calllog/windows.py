@@ -17,7 +17,7 @@ from typing import Any
 
 from hermes_dash.calllog.connection import LIMITED_WHERE, CallLogConnection
 from hermes_dash.calllog.kept import KeptAnswers
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
     CallTotals,
     GroupStats,
@@ -31,17 +31,17 @@ from hermes_dash.calllog.records import (
 )
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
-MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
-RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
+MEASURES = [name for name, _ in rollups.ROLLUP_MEASURES]
+RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in rollups.ROLLUP_MEASURES)
 
 
 #: A number in [0, 1e300), else 0 (the rollups' own rule; sums read through it too).
-_sane = schema.sane_number
+_sane = rollups.sane_number
 
 
 #: The same sums for reading: a value another writer got wrong counts as 0 instead of
 #: turning the whole sum into inf or NaN.
-_RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in schema.ROLLUP_MEASURES)
+_RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in rollups.ROLLUP_MEASURES)
 _ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
@@ -181,7 +181,7 @@ class WindowQueries:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        parts, raw = self._plan(window, schema.CALLS_TABLES)
+        parts, raw = self._plan(window, rollups.CALLS_TABLES)
         for table, period, p0, p1, sign in parts:
             for row in self.db.query(
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
@@ -202,7 +202,7 @@ class WindowQueries:
         self,
         window: Window,
         group: tuple[str, ...],
-        tables: tuple[tuple[str, str, int], ...] = schema.LATENCY_TABLES,
+        tables: tuple[tuple[str, str, int], ...] = rollups.LATENCY_TABLES,
         column: str = "latency_bucket",
     ) -> dict[tuple[str, ...], dict[int, int]]:
         """Latency (or, with the TTFT tables, time-to-first-token) histogram per group
@@ -275,7 +275,7 @@ class WindowQueries:
         endpoint = ("provider", "endpoint", "upstream")
         sums = self._grouped(window, (*endpoint, "model"))
         hist = self._latency_hist(window, endpoint)
-        ttft = self._latency_hist(window, endpoint, schema.TTFT_TABLES, "ttft_bucket")
+        ttft = self._latency_hist(window, endpoint, rollups.TTFT_TABLES, "ttft_bucket")
         total = _Accumulator()
         providers = _Accumulator()
         models = _Accumulator()
@@ -410,7 +410,7 @@ class WindowQueries:
                     f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
                     f"SUM({_sane('calls')}) FROM calls_hourly "
                     "WHERE hour >= ? AND hour < ? GROUP BY hour",
-                    f"SELECT {schema.period_sql('c', 3600)}, SUM({_sane('c.cost_usd')}), "
+                    f"SELECT {rollups.period_sql('c', 3600)}, SUM({_sane('c.cost_usd')}), "
                     "SUM(COALESCE(c.http_status, 0) = 429), COUNT(*) FROM calls c "
                     "WHERE c.started_at >= ? AND c.started_at < ? AND c.id > ? AND c.id <= ? "
                     "GROUP BY 1",
