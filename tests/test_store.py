@@ -287,11 +287,8 @@ def test_account_spend_series_buckets_usage_growth() -> None:
 def test_prefetched_first_read_equals_a_direct_read(store: CallStore) -> None:
     import sys
 
-    from hermes_dash.services.dashboard import (
-        LIVE_ROWS_AT_START,
-        prefetch_first,
-        read_first,
-    )
+    from hermes_dash.services.dashboard import LIVE_ROWS_AT_START
+    from hermes_dash.services.startup import prefetch_first, read_first
 
     store.insert([call(T0 - i * 30.0, input_tokens=i) for i in range(60)])
     interval = sys.getswitchinterval()
@@ -305,7 +302,7 @@ def test_prefetched_first_read_equals_a_direct_read(store: CallStore) -> None:
 
 
 def test_prefetch_failure_is_handed_to_the_waiter(tmp_path: Path) -> None:
-    from hermes_dash.services.dashboard import prefetch_first
+    from hermes_dash.services.startup import prefetch_first
 
     store = CallStore(tmp_path / "calls.db")
     store.close()  # every query now fails

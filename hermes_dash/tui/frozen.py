@@ -10,8 +10,8 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from hermes_dash.demo.session import DemoSession, demo_session
-from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.services.startup import FirstRead
 from hermes_dash.tui.app import HermesDashApp, make_app
 
 #: 2026-11-20 15:00:00 UTC: every frozen screen is drawn as if it were this instant.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import signal
 from concurrent.futures import Future
 from typing import Any
@@ -11,17 +10,9 @@ from textual.app import App
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.startup import FirstRead
 from hermes_dash.tui.app import make_app
-
-
-def _settle_imports() -> None:
-    """Move everything imported so far out of the garbage collector's way (a full
-    collection over all those modules takes about 10 ms, long enough to delay a frame),
-    then collect as usual."""
-    gc.freeze()
-    gc.enable()
 
 
 def run_dashboard(
@@ -31,7 +22,6 @@ def run_dashboard(
     first_read: Future[FirstRead] | None = None,
 ) -> int:
     """Run the TUI until the user quits; the exit code is not 0 when the app crashed."""
-    _settle_imports()
     try:
         app = make_app(settings, api, store, first_read=first_read)
         app.run()
@@ -58,7 +48,6 @@ def run_demo() -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         session.feed.start()
-        _settle_imports()
         app = make_app(session.settings, session.api, session.store)
         app.run()
     finally:
