@@ -66,6 +66,8 @@ def call(t: float, **kw: object) -> dict[str, object]:
 
 #: The reason every corpus skip starts with; the run's summary names those tests.
 CORPUS_SKIP = "corpus file missing"
+#: The reason a browser test skips where Chromium could not be installed.
+NO_CHROMIUM = "chromium not installed"
 
 
 def corpus_file(name: str) -> Path:
@@ -77,8 +79,12 @@ def corpus_file(name: str) -> Path:
     return path
 
 
+#: The reason the real-Prometheus tests give when its binary is missing.
+PROMETHEUS_SKIP = "/usr/bin/prometheus is not installed (scripts/test.sh installs it as root)"
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line naming the corpus tests that did not run, and why."""
+    """One line per kind of test that did not run (corpus, browser, Prometheus), and why."""
     skipped = [
         r.nodeid
         for r in terminalreporter.stats.get("skipped", [])
@@ -87,6 +93,26 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if skipped:
         terminalreporter.write_line(
             f"not run: {len(skipped)} corpus test(s), {CORPUS} is missing: " + ", ".join(skipped)
+        )
+    browser = [
+        r.nodeid
+        for r in terminalreporter.stats.get("skipped", [])
+        if NO_CHROMIUM in str(getattr(r, "longrepr", ""))
+    ]
+    if browser:
+        terminalreporter.write_line(
+            f"not run: {len(browser)} browser test(s), {NO_CHROMIUM} (/usr/bin/chromium): "
+            + ", ".join(browser)
+        )
+    no_prometheus = [
+        r.nodeid
+        for r in terminalreporter.stats.get("skipped", [])
+        if PROMETHEUS_SKIP in str(getattr(r, "longrepr", ""))
+    ]
+    if no_prometheus:
+        terminalreporter.write_line(
+            f"not run: {len(no_prometheus)} Prometheus end-to-end test(s), {PROMETHEUS_SKIP}: "
+            + ", ".join(no_prometheus)
         )
 
 

@@ -1,6 +1,6 @@
 """Real HTTP servers on 127.0.0.1 for spend control: an OpenRouter account that speaks the
-management API (``/keys`` with offset paging, ``PATCH /keys/{hash}``) beside ``/key`` and
-``/credits``, and a receiver that records webhook and ntfy posts (and can be "down")."""
+management API (``/keys`` with offset paging, ``PATCH /keys/{hash}``, ``/activity`` with its
+``date`` filter) beside ``/key`` and ``/credits``, and a receiver that records webhook and ntfy posts (and can be "down")."""
 
 from __future__ import annotations
 
@@ -33,6 +33,25 @@ def key_entry(i: int, **kw: Any) -> dict[str, Any]:
         "byok_usage": 0.0,
         "include_byok_in_limit": False,
         "created_at": "2026-01-01T00:00:00Z",
+    }
+    entry.update(kw)
+    return entry
+
+
+def activity_entry(date: str, model: str, provider: str, **kw: Any) -> dict[str, Any]:
+    """One row as ``GET /activity`` lists it."""
+    entry: dict[str, Any] = {
+        "date": date,
+        "model": model,
+        "model_permaslug": f"{model}-2026-01-01",
+        "endpoint_id": f"{model}@{provider}",
+        "provider_name": provider,
+        "usage": 0.5,
+        "byok_usage_inference": 0.0,
+        "requests": 10,
+        "prompt_tokens": 1000,
+        "completion_tokens": 200,
+        "reasoning_tokens": 0,
     }
     entry.update(kw)
     return entry
@@ -118,10 +137,19 @@ class _Server:
 
 
 class FakeAccount(_Server):
-    """``/api/v1/key``, ``/credits``, ``/keys`` (paged), ``PATCH /keys/{hash}``."""
+    """``/api/v1/key``, ``/credits``, ``/keys`` (paged), ``PATCH /keys/{hash}``,
+    ``/activity``; ``activity_failure`` makes ``/activity`` fail (a status, a stall, or a
+    status 200 with ``message`` as a broken body)."""
 
-    def __init__(self, keys: list[dict[str, Any]], key_body: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        keys: list[dict[str, Any]],
+        key_body: dict[str, Any] | None = None,
+        activity: list[dict[str, Any]] | None = None,
+    ):
         super().__init__()
+        self.activity = activity or []
+        self.activity_failure: PatchFailure | None = None
         self.keys = {k["hash"]: k for k in keys}
         self.order = [k["hash"] for k in keys]
         self.key_body = key_body or {"label": keys[0]["label"] if keys else None, "usage": 0.0}
@@ -148,7 +176,7 @@ class FakeAccount(_Server):
                 "application/json",
                 0.0,
             )
-        if path.startswith("/api/v1/keys"):
+        if path == "/api/v1/activity" or path.startswith("/api/v1/keys"):
             if auth != f"Bearer {MGMT_KEY}":
                 return (
                     401,
@@ -156,6 +184,8 @@ class FakeAccount(_Server):
                     "application/json",
                     0.0,
                 )
+            if path == "/api/v1/activity":
+                return self._activity(query)
             if path == "/api/v1/keys" and seen.method == "GET":
                 params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                 offset = int(params.get("offset", "0"))
@@ -191,22 +221,48 @@ class FakeAccount(_Server):
                     return 200, {"data": copy.deepcopy(entry)}, "application/json", 0.0
         return 404, {"error": {"code": 404, "message": "no route"}}, "application/json", 0.0
 
+    def _activity(self, query: str) -> tuple[int, Any, str, float]:
+        failure = self.activity_failure
+        if failure is not None:
+            if failure.status == 200:
+                return 200, failure.message.encode(), "application/json", failure.stall_s
+            body = {"error": {"code": failure.status, "message": failure.message}}
+            return failure.status, body, "application/json", failure.stall_s
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        rows = [r for r in self.activity if params.get("date") in (None, r["date"])]
+        return 200, {"data": copy.deepcopy(rows)}, "application/json", 0.0
+
 
 class Receiver(_Server):
-    """Takes webhook and ntfy posts; ``down`` makes it answer 503 (posts still counted in
-    ``seen``, only the accepted ones in ``accepted``)."""
+    """Takes webhook and ntfy posts; ``down`` makes it answer 503. Every post is in
+    ``seen``; the accepted ones also in ``accepted``, the others in ``refused``.
+    :meth:`outage` takes it down until it has refused a number of posts to one path."""
 
     def __init__(self) -> None:
         super().__init__()
         self.down = False
         self.accepted: list[Seen] = []
+        self.refused: list[Seen] = []
+        self._refuse: tuple[str, int] | None = None
+
+    def outage(self, path: str, refusals: int) -> None:
+        """Answer 503 to every post until ``refusals`` posts to ``path`` were refused: the
+        receiver comes back at once, however late the test gets to look."""
+        with self.lock:
+            self._refuse = (path, refusals)
 
     def answer(self, seen: Seen) -> tuple[int, Any, str, float]:
-        if self.down:
-            return 503, b"down", "text/plain", 0.0
         with self.lock:
-            self.accepted.append(seen)
-        return 200, b"ok", "text/plain", 0.0
+            if self._refuse is not None:
+                path, left = self._refuse
+                if seen.path.startswith(path):
+                    left -= 1
+                self._refuse = (path, left) if left > 0 else None
+            elif not self.down:
+                self.accepted.append(seen)
+                return 200, b"ok", "text/plain", 0.0
+            self.refused.append(seen)
+        return 503, b"down", "text/plain", 0.0
 
     def posts(self, prefix: str) -> list[Seen]:
         with self.lock:

@@ -22,6 +22,10 @@ the same messages, so it sees the same markers):
 - ``[prompt_tokens:N]``: report N prompt tokens once, on the first main-loop request with
   three tool results (to push Hermes into compressing a context it can shorten).
 
+A request's ``provider`` preferences (``only``, ``ignore``, ``order``) choose its upstream
+as OpenRouter would, and are kept in the request log as sent: the e2e ground truth for
+provider_routing reaching the wire.
+
 With ``openrouter=False`` it is a plain local OpenAI-compatible backend: ``chatcmpl-`` ids,
 no ``provider``, no cost, nothing billed.
 """
@@ -48,6 +52,7 @@ from .openrouter_sim_replies import (
     generation_body,
     key_body,
     model_body,
+    route,
     send_json,
 )
 
@@ -192,6 +197,7 @@ class OpenRouterSim:
         fault_marker = next((m.group(0) for m in _MARKER.finditer(text) if m[1] == "faults"), None)
         faults = [f.strip() for f in marks.get("faults", "").split(",") if f.strip()]
         req.model = str(body.get("model") or "")
+        req.provider = body.get("provider")
         req.stream = bool(body.get("stream"))
         req.has_tools = bool(body.get("tools"))
         tool_results = sum(1 for m in messages if isinstance(m, dict) and m.get("role") == "tool")
@@ -223,8 +229,7 @@ class OpenRouterSim:
         req.reasoning_tokens = 3 if req.n % 2 else 0
         req.completion_tokens += req.reasoning_tokens
         if self.openrouter:
-            upstreams = list(UPSTREAMS)
-            req.upstream = upstreams[req.n % len(upstreams)]
+            req.upstream = route(req.provider, req.n)
             req.generation_id = f"gen-{req.n}-{uuid.uuid4().hex[:12]}"
         else:
             req.generation_id = f"chatcmpl-{req.n}"

@@ -39,6 +39,24 @@ class Request:
     completion_tokens: int = 0
     reasoning_tokens: int = 0
     cost: float = 0.0  # what this request adds to the bill
+    provider: Any = None  # the request body's ``provider`` preferences, as sent
+
+
+def route(prefs: Any, n: int) -> str:
+    """The upstream of request ``n`` under a body's ``provider`` preferences, the way
+    OpenRouter applies them: ``only`` and ``ignore`` filter (slugs are the lowercased
+    names), the first of ``order`` left serves; otherwise requests take turns."""
+    names = list(UPSTREAMS)
+    if isinstance(prefs, dict):
+        only = [str(s) for s in prefs.get("only") or []]
+        ignore = [str(s) for s in prefs.get("ignore") or []]
+        left = [u for u in names if (not only or u.lower() in only) and u.lower() not in ignore]
+        names = left or names
+        for slug in prefs.get("order") or []:
+            match = [u for u in names if u.lower() == str(slug)]
+            if match:
+                return match[0]
+    return names[n % len(names)]
 
 
 def error_reply(f: str) -> tuple[int, dict[str, Any], dict[str, str]]:

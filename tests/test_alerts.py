@@ -16,7 +16,7 @@ from hermes_dash.services.notify import DeliveryError, Event, Notifier
 from hermes_dash.services.settings import UserSettings
 
 from .conftest import call
-from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle, wait_for
+from .tui_helpers import FROZEN_NOW, Notices, frozen_app, frozen_session, settle, wait_for
 
 NOW = 1_795_618_800.0  # 15:00 UTC
 OK = AccountState("ok", None)
@@ -286,7 +286,8 @@ async def test_session_names_in_alerts_are_shown_literally(tmp_path: Path) -> No
     session = frozen_session(tmp_path, calls=300)
     name = "cron_[/oops]_[bold]x"
     app = frozen_app(session, prefs=UserSettings(runway_alert_hours=None))
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         session.store.insert(loop_rows(name, 25, FROZEN_NOW - 120, cost_usd=0.0))
         await pilot.press("r")
@@ -294,4 +295,4 @@ async def test_session_names_in_alerts_are_shown_literally(tmp_path: Path) -> No
         await pilot.pause()
         banner = app.screen.query_one("#banner")
         assert f"session {name} made 25" in str(banner.render())
-        assert any(name in n.message for n in app._notifications)
+        assert any(name in m for m in notices.messages())

@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Select
 
 from hermes_dash.calllog.records import CallRow
@@ -29,7 +27,7 @@ from hermes_dash.tui.screens.settings import SettingsScreen
 from hermes_dash.tui.widgets.panels import LiveCalls
 
 from .conftest import call
-from .tui_helpers import FROZEN_NOW, frozen_session, settle
+from .tui_helpers import FROZEN_NOW, Notices, frozen_session, settle, wait_for
 
 
 class WatchedStore(CallStore):
@@ -71,24 +69,16 @@ def _app(session: DemoSession, poll_s: float) -> tuple[HermesDashApp, WatchedSto
     return app, store
 
 
-async def _until(pilot: Pilot[None], cond: Callable[[], Any], steps: int = 400) -> None:
-    for _ in range(steps):
-        if cond():
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not met")
-
-
 async def test_key_presses_never_start_a_second_read_loop(tmp_path: Path) -> None:
     app, store = _app(frozen_session(tmp_path), poll_s=0.05)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("r", "r", "1", "r", "2", "3", "r", "4", "r", "r", "1", "r")
         await pilot.press("2")
-        await _until(pilot, lambda: not app.stale_aggregates and app.data.window.name == "24h")
+        await wait_for(pilot, lambda: not app.stale_aggregates and app.data.window.name == "24h")
         # From here on: reads per timer tick, counted, whatever the machine's speed.
         ticks, reads = app.calllog_ticks, store.reads
-        await _until(pilot, lambda: app.calllog_ticks >= ticks + 12)
+        await wait_for(pilot, lambda: app.calllog_ticks >= ticks + 12)
         assert store.reads - reads <= app.calllog_ticks - ticks + 1
         assert store.most_in_flight == 1
 
@@ -100,12 +90,12 @@ async def test_a_read_in_flight_takes_requests_as_one_more_read(tmp_path: Path) 
         store.gate = threading.Event()
         reads = store.reads
         await pilot.press("r")
-        await _until(pilot, store.waiting.is_set)
+        await wait_for(pilot, store.waiting.is_set)
         await pilot.press("1", "r", "3", "r", "r", "4", "3")  # while that read is held
         assert store.reads == reads + 1 and app.window_name == "7d"
         store.gate.set()
         store.gate = None
-        await _until(pilot, lambda: app.data.window.name == "7d" and not app.stale_aggregates)
+        await wait_for(pilot, lambda: app.data.window.name == "7d" and not app.stale_aggregates)
         assert store.reads == reads + 2  # the held one, then one with the newest inputs
         assert store.most_in_flight == 1
 
@@ -113,14 +103,15 @@ async def test_a_read_in_flight_takes_requests_as_one_more_read(tmp_path: Path) 
 async def test_an_unexpected_error_is_shown_once_and_polling_goes_on(tmp_path: Path) -> None:
     session = frozen_session(tmp_path)
     app, store = _app(session, poll_s=0.05)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         store.failures = 3
-        await _until(pilot, lambda: store.failures == 0)
+        await wait_for(pilot, lambda: store.failures == 0)
         before = app.data.totals.calls
         session.store.insert([call(FROZEN_NOW - 1, model="after/the-errors")])
-        await _until(pilot, lambda: app.data.totals.calls == before + 1)
-        errors = [n for n in app._notifications if "boom in the reader" in n.message]
+        await wait_for(pilot, lambda: app.data.totals.calls == before + 1)
+        errors = [n for n in notices.seen if "boom in the reader" in n.message]
         assert len(errors) == 1 and errors[0].severity == "error"
         assert app.is_running
 
@@ -134,12 +125,12 @@ async def test_an_account_poll_updates_burn_and_runway_at_once(tmp_path: Path) -
         session.server.credits_total += 1000  # what is left: credits and limit, the smaller
         session.server.key_limit += 1000
         app.poll_account()
-        await _until(
+        await wait_for(
             pilot,
             lambda: app.account.snapshot is not None and remaining_usd(app.account.snapshot) != old,
         )
         fresh = remaining_usd(app.account.snapshot)
-        await _until(pilot, lambda: app.data.burn_24h.remaining_usd == fresh)
+        await wait_for(pilot, lambda: app.data.burn_24h.remaining_usd == fresh)
         assert app.data.burn_24h.runway_hours is not None
 
 
@@ -148,37 +139,39 @@ async def test_screens_open_once_and_only_from_the_dashboard(tmp_path: Path) -> 
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("c", "c", "c", "e", "e", "b", "h")
-        await pilot.pause(0.2)
-        assert len(app.screen_stack) == 2 and isinstance(app.screen, CallsScreen)
-        reads = store.reads
+        await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen), "the calls browser")
+        assert len(app.screen_stack) == 2
+        started, reads = app.reads_started, store.reads
         await pilot.press("1", "4", "3")  # window keys on the calls browser
-        await pilot.pause(0.2)
-        assert app.window_name == "24h" and store.reads == reads
+        await pilot.pause()
+        assert app.window_name == "24h" and app.reads_started == started
+        assert store.reads == reads
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert "Routing editor" not in titles and "Window: 7d" not in titles
         await pilot.press("escape")
         await pilot.press("e", "e", "c")
-        await pilot.pause(0.2)
-        assert len(app.screen_stack) == 2 and isinstance(app.screen, RoutingScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, RoutingScreen), "the routing editor")
+        assert len(app.screen_stack) == 2
         await pilot.press("escape")
         await pilot.press("b", "b", "c", "h")
-        await pilot.pause(0.2)
-        assert len(app.screen_stack) == 2 and isinstance(app.screen, SettingsScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the budgets")
+        assert len(app.screen_stack) == 2
         await pilot.press("escape")
         await pilot.press("h", "c", "e", "2")
-        await pilot.pause(0.2)
-        assert len(app.screen_stack) == 2 and isinstance(app.screen, CostCheckScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CostCheckScreen), "the cost check")
+        assert len(app.screen_stack) == 2
         assert app.window_name == "24h"
         await pilot.press("escape")
         await pilot.press("1")
-        await _until(pilot, lambda: app.data.window.name == "1h")
+        await wait_for(pilot, lambda: app.data.window.name == "1h")
 
 
 async def test_a_replaced_call_log_is_reopened(tmp_path: Path) -> None:
     session = frozen_session(tmp_path)
     path = session.settings.db_path
     app, store = _app(session, poll_s=0.05)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         assert app.data.totals.calls > 100
         # Someone deletes the log; Hermes' recorder makes a new one at the same path.
@@ -188,15 +181,15 @@ async def test_a_replaced_call_log_is_reopened(tmp_path: Path) -> None:
         fresh = CallStore(path)
         fresh.insert([call(FROZEN_NOW - i, model="new/log") for i in range(3)])
         fresh.close()
-        await _until(pilot, lambda: app.data.totals.calls == 3)
+        await wait_for(pilot, lambda: app.data.totals.calls == 3)
         live = app.screen.query_one(LiveCalls)
         assert live.row_count == 3 and "log" in str(live.get_row_at(0)[1])
-        assert any("replaced" in n.message for n in app._notifications)
+        assert any("replaced" in m for m in notices.messages())
         # ...and it goes on reading the new file.
         again = CallStore(path)
         again.insert([call(FROZEN_NOW, model="new/log")])
         again.close()
-        await _until(pilot, lambda: app.data.totals.calls == 4 and live.row_count == 4)
+        await wait_for(pilot, lambda: app.data.totals.calls == 4 and live.row_count == 4)
         assert os.path.exists(path)
     store.close()
 
@@ -230,12 +223,12 @@ async def test_a_slow_pricing_round_is_not_cancelled_by_the_next_tick(
     enricher = HeldEnricher()
     app._enricher = enricher  # type: ignore[assignment]
     async with app.run_test(size=(160, 48)) as pilot:
-        await _until(pilot, lambda: enricher.started == 1)
+        await wait_for(pilot, lambda: enricher.started == 1)
         ticks = app.calllog_ticks
-        await _until(pilot, lambda: app.calllog_ticks >= ticks + 10)  # many enrich ticks too
+        await wait_for(pilot, lambda: app.calllog_ticks >= ticks + 10)  # many enrich ticks too
         assert enricher.started == 1 and enricher.cancelled == 0
         enricher.release.set()
-        await _until(pilot, lambda: enricher.finished == 1 and enricher.started == 2)
+        await wait_for(pilot, lambda: enricher.finished == 1 and enricher.started == 2)
         assert enricher.cancelled == 0
 
 
@@ -263,7 +256,7 @@ async def test_the_calls_browser_shows_the_newest_filter_not_the_slowest(
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("c")
-        await _until(pilot, lambda: isinstance(app.screen, CallsScreen) and app.screen.rows)
+        await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen) and app.screen.rows)
         screen = app.screen
         assert isinstance(screen, CallsScreen)
         delivered: list[set[str]] = []
@@ -276,11 +269,11 @@ async def test_the_calls_browser_shows_the_newest_filter_not_the_slowest(
         screen.show = spy  # type: ignore[method-assign]
         store.gate = threading.Event()
         screen.query_one("#f-model", Select).value = slow
-        await _until(pilot, store.waiting.is_set)
+        await wait_for(pilot, store.waiting.is_set)
         screen.query_one("#f-model", Select).value = quick
-        await _until(pilot, lambda: {r.model for r in screen.rows} == {quick})
+        await wait_for(pilot, lambda: {r.model for r in screen.rows} == {quick})
         store.gate.set()  # the slow page arrives last...
-        await _until(pilot, lambda: {slow} in delivered)
+        await wait_for(pilot, lambda: {slow} in delivered)
         await pilot.pause()
         assert {r.model for r in screen.rows} == {quick}  # ...and is not shown
         table = screen.query_one(DataTable)
@@ -301,18 +294,19 @@ async def test_an_unexpected_error_in_an_account_poll_keeps_polling(
 
     monkeypatch.setattr(app_module, "fetch_snapshot", flaky)
     app, _ = _app(frozen_session(tmp_path), poll_s=3600)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         good = app.account.snapshot
         failures["left"] = 2
         for failed in (1, 2):
             await pilot.press("r")
-            await _until(pilot, lambda n=failed: app.schedule.failures == n)
+            await wait_for(pilot, lambda n=failed: app.schedule.failures == n)
         assert app.account.status == "error" and app.account.stale
         assert app.account.snapshot == good
         assert app.next_poll_in is not None and app.next_poll_in > app.settings.refresh_s
-        shown = [n for n in app._notifications if "RecursionError" in n.message]
+        shown = [m for m in notices.messages() if "RecursionError" in m]
         assert len(shown) == 1  # the same failure is said once
         await pilot.press("r")
-        await _until(pilot, lambda: app.account.status == "ok")
+        await wait_for(pilot, lambda: app.account.status == "ok")
         assert app.schedule.failures == 0

@@ -13,6 +13,7 @@ import pytest
 
 from hermes_dash.calllog.records import AccountSnapshot, CallRow
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.cli.common import TIMEOUT_ENV
 from hermes_dash.openrouter.records import Pricing
 from hermes_dash.services.endpoints import EndpointPolicy, endpoint_of, is_private_address
 from hermes_dash.services.enrich import estimate_cost
@@ -364,7 +365,7 @@ def test_summary_ends_in_time_when_pricing_hangs(tmp_path: Path) -> None:
     now = time.time()
     db = tmp_path / "calls.db"
     _log(db, now)
-    stall = Reply(200, MODELS_BODY, stall_s=12)  # longer than the client's 10 s timeout
+    stall = Reply(200, MODELS_BODY, stall_s=12)  # longer than the client's timeout (1 s here)
     with _server(
         **{"/models": stall, "/models/deepseek/deepseek-chat-v3.1/endpoints": stall}
     ) as srv:
@@ -376,7 +377,7 @@ def test_summary_ends_in_time_when_pricing_hangs(tmp_path: Path) -> None:
             str(db),
             "--openrouter-url",
             srv.url,
-            env={"OPENROUTER_API_KEY": FAKE_KEY},
+            env={"OPENROUTER_API_KEY": FAKE_KEY, TIMEOUT_ENV: "1"},
         )
         took = time.monotonic() - started
     assert r.returncode == 0, r.stderr

@@ -14,6 +14,7 @@ pointed at the same server, must report the cost the server billed, within 1 %.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -41,25 +42,31 @@ def _cache() -> Path:
 
 @pytest.fixture(scope="session")
 def hermes_bin() -> Path:
-    """A virtualenv with hermes-agent installed, built once and reused."""
+    """A virtualenv with hermes-agent installed, built once and reused.
+
+    Parallel test workers (and other clones on the machine) share the cache: the first to
+    take the lock builds it while the others wait, then all of them use it."""
     root = _cache()
     exe = root / "bin" / "hermes"
     marker = root / ".installed"
-    if not (exe.exists() and marker.exists()):
-        venv.EnvBuilder(with_pip=True, clear=True).create(root)
-        subprocess.run(
-            [
-                str(root / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                f"hermes-agent=={HERMES_VERSION}",
-            ],
-            check=True,
-            timeout=1500,
-        )
-        marker.write_text(HERMES_VERSION)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f"{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (exe.exists() and marker.exists()):
+            venv.EnvBuilder(with_pip=True, clear=True).create(root)
+            subprocess.run(
+                [
+                    str(root / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    f"hermes-agent=={HERMES_VERSION}",
+                ],
+                check=True,
+                timeout=1500,
+            )
+            marker.write_text(HERMES_VERSION)
     return exe
 
 

@@ -26,6 +26,7 @@ from hermes_dash.tui.app import make_app
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed
+from .tui_helpers import wait_for
 
 DEEP = "[" * 20_000 + "]" * 20_000
 MODELS = {
@@ -358,11 +359,7 @@ async def test_dashboard_goes_stale_and_keeps_polling_through_a_hostile_server(
         async with app.run_test(size=(120, 40)) as pilot:
 
             async def wait(cond: Any, what: str) -> None:
-                for _ in range(600):
-                    await pilot.pause(0.05)
-                    if cond():
-                        return
-                raise AssertionError(f"timed out waiting for {what}")
+                await wait_for(pilot, cond, what)
 
             await wait(lambda: app.account.snapshot is not None, "the first poll")
             good = app.account.snapshot

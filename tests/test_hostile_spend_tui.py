@@ -14,7 +14,7 @@ from hermes_dash.tui.screens.keys import ConfirmLimit, KeyLimitsScreen, SetLimit
 from .fake_account import MGMT_KEY, FakeAccount, key_entry
 from .hostile import EVIL, RAW_CONTROL
 from .test_tui_keys import _app
-from .tui_helpers import settle, wait_for
+from .tui_helpers import Notices, settle, wait_for, wait_for_screen
 
 
 @pytest.fixture
@@ -38,8 +38,7 @@ async def test_hostile_key_names_draw_no_terminal_control(
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
-        screen = app.screen
-        assert isinstance(screen, KeyLimitsScreen)
+        screen = await wait_for_screen(pilot, KeyLimitsScreen)
         await wait_for(pilot, lambda: len(screen.keys) == 2, "the keys")
         await pilot.pause()
         for text in _drawn(app):
@@ -62,21 +61,19 @@ async def test_an_amount_under_a_cent_or_absurd_is_not_sent(
 ) -> None:
     """0.004 used to be confirmed as "$0.00 daily" and sent: a cap that blocks the key."""
     app = _app(tmp_path, account, MGMT_KEY)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
-        screen = app.screen
-        assert isinstance(screen, KeyLimitsScreen)
+        screen = await wait_for_screen(pilot, KeyLimitsScreen)
         await wait_for(pilot, lambda: len(screen.keys) == 2, "the keys")
         screen.query_one(DataTable).move_cursor(row=1)
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, SetLimitDialog), "the dialog")
         app.screen.query_one("#amount", Input).value = amount
         await pilot.click("#next")
-        await wait_for(pilot, lambda: bool(app._notifications), "the refusal")
+        await wait_for(pilot, lambda: any("$0.01" in m for m in notices.messages()), "the refusal")
         assert isinstance(app.screen, SetLimitDialog)
-        note = list(app._notifications)[-1]
-        assert "$0.01" in note.message
     assert not [s for s in account.seen if s.method == "PATCH"]
 
 
@@ -98,8 +95,7 @@ async def test_hostile_session_ids_on_the_sources_screen_draw_no_terminal_contro
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("o")
-        screen = app.screen
-        assert isinstance(screen, SourcesScreen)
+        screen = await wait_for_screen(pilot, SourcesScreen)
         await wait_for(pilot, lambda: screen.sources, "the sources")
         assert screen.sources[0].key.startswith("cron:")
         await pilot.pause()

@@ -15,7 +15,8 @@ from hermes_dash.calllog.recorder.schema import CALL_COLUMNS
 from hermes_dash.calllog.store import CallStore
 
 from .hostile import EVIL, SHOWN
-from .test_text_safety_tui import _app, _assert_safe, _screen_lines, _wait
+from .test_text_safety_tui import _app, _assert_safe, _screen_lines, _settled
+from .tui_helpers import wait_for, wait_for_screen, wait_for_workers
 
 NOW = time.time()
 _NUMERIC = {
@@ -103,24 +104,26 @@ async def test_new_screens_show_attempt_columns_literally(
     before = db.read_bytes()
     app = _app(home, db, "http://127.0.0.1:9")
     async with app.run_test(size=(220, 60)) as pilot:
-        await _wait(pilot, lambda: app.data is not None, "data")
-        await pilot.pause(0.2)
-        assert any(SHOWN in line for line in _screen_lines(app))
+        await wait_for(pilot, lambda: _settled(app), "data")
+        await wait_for(pilot, lambda: any(SHOWN in ln for ln in _screen_lines(app)), "the text")
         _assert_safe(app, "dashboard")
         for key in ("o", "k", "c", "b", "h"):
             await pilot.press(key)
-            await pilot.pause(0.3)
+            await wait_for(pilot, lambda: app.screen is not app.dashboard, f"the screen of {key}")
+            await wait_for_workers(pilot)  # what the screen reads is on it
             if key == "c":
                 table = app.screen.query_one(DataTable)
-                await _wait(pilot, lambda t=table: t.row_count == 4, "calls table")
-                for _ in range(4):
+                await wait_for(pilot, lambda t=table: t.row_count == 4, "calls table")
+                for row in range(1, 4):
                     await pilot.press("down")
-                    await pilot.pause(0.05)
+                    await wait_for(
+                        pilot, lambda r=row: app.screen.detail_of == app.screen.rows[r].id
+                    )
                     _assert_safe(app, "attempt detail")
             _assert_safe(app, key)
             assert app.is_running, key
             await pilot.press("escape")
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: app.screen is app.dashboard, "the dashboard")
     assert app.return_code in (None, 0)
     assert db.read_bytes() == before
 
@@ -131,7 +134,7 @@ async def test_key_limits_screen_shows_key_fields_literally(tmp_path: Path) -> N
     from hermes_dash.openrouter.client import OpenRouterClient
     from hermes_dash.services.settings import DashSettings, UserSettings
     from hermes_dash.tui.app import make_app
-    from hermes_dash.tui.screens.keys import KeyLimitsScreen
+    from hermes_dash.tui.screens.keys import KeyLimitsScreen, SetLimitDialog
 
     from .conftest import FAKE_KEY
     from .fake_account import MGMT_KEY, FakeAccount, key_entry
@@ -158,15 +161,15 @@ async def test_key_limits_screen_shows_key_fields_literally(tmp_path: Path) -> N
         app = make_app(settings, api, CallStore(db), clock=lambda: NOW, prefs=UserSettings())
         async with app.run_test(size=(220, 40)) as pilot:
             await pilot.press("k")
-            await _wait(pilot, lambda: isinstance(app.screen, KeyLimitsScreen), "key limits")
+            await wait_for(pilot, lambda: isinstance(app.screen, KeyLimitsScreen), "key limits")
             table = app.screen.query_one(DataTable)
-            await _wait(pilot, lambda: table.row_count == 2, "keys listed")
+            await wait_for(pilot, lambda: table.row_count == 2, "keys listed")
             cells = [str(c) for i in range(2) for c in table.get_row_at(i)]
             assert any(SHOWN in c for c in cells), cells
-            await pilot.pause(0.2)
+            await wait_for_workers(pilot)
             _assert_safe(app, "key limits")
             await pilot.press("l")  # the limit dialog names the key
-            await pilot.pause(0.3)
+            await wait_for_screen(pilot, SetLimitDialog)
             _assert_safe(app, "limit dialog")
             assert app.is_running
     finally:

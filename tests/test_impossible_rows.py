@@ -24,6 +24,8 @@ from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
 from hermes_dash.tui.widgets.panels import LiveCalls
 
+from .tui_helpers import wait_for, wait_for_screen, wait_for_workers
+
 COLUMNS = (
     "started_at, provider, model, status, http_status, latency_s, input_tokens, "
     "output_tokens, cost_usd, cost_source, latency_bucket"
@@ -194,24 +196,20 @@ async def test_the_dashboard_starts_and_browses_them(odd_log: Path, tmp_path: Pa
     store = CallStore(odd_log)
     app = make_app(settings, OpenRouterClient(None), store, prefs=UserSettings())
     async with app.run_test(size=(160, 48)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.data is not None:
-                break
+        await wait_for(pilot, lambda: app.data is not None, "the first read")
         assert app.data is not None and app.data.totals.calls == 1 + len(BAD_VALUES)
         assert app.screen.query_one(LiveCalls).row_count == 1 + len(BAD_VALUES)
-        for key in "1234":
+        for key, name in zip("1234", ("1h", "24h", "7d", "30d"), strict=True):
             await pilot.press(key)
-            await pilot.pause(0.1)
+            await wait_for(
+                pilot, lambda n=name: app.data.window.name == n and not app.stale_aggregates, name
+            )
         await pilot.press("c")
-        for _ in range(100):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, CallsScreen) and app.screen.rows:
-                break
-        assert isinstance(app.screen, CallsScreen)
-        assert len(app.screen.rows) == 1 + len(BAD_VALUES)
+        screen = await wait_for_screen(pilot, CallsScreen)
+        await wait_for(pilot, lambda: screen.rows, "the first page")
+        assert len(screen.rows) == 1 + len(BAD_VALUES)
         await pilot.press("escape", "h")
-        await pilot.pause(0.5)
-        assert isinstance(app.screen, CostCheckScreen)
+        await wait_for_screen(pilot, CostCheckScreen)
+        await wait_for_workers(pilot)  # both sources read and shown
         assert app.is_running
     store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -18,7 +19,8 @@ from textual.pilot import Pilot
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.cli import BROKEN_PIPE_EXIT, main
-from hermes_dash.demo.session import OWNER_FILE, TEMP_PREFIX, sweep_leftovers
+from hermes_dash.cli import demo as cli_demo
+from hermes_dash.demo.session import OWNER_FILE, TEMP_PREFIX, demo_session, sweep_leftovers
 from hermes_dash.tui.app import HermesDashApp
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 
@@ -91,9 +93,12 @@ def test_the_dashboard_exits_0_on_quit_and_1_on_a_crash(
 
 @pytest.fixture
 def temp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The demo's temp folder, and a demo of 500 calls: what is tested is where its data
+    goes, for which the usual 30,000 calls are only time spent generating."""
     folder = tmp_path / "tmp"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setattr(cli_demo, "demo_session", functools.partial(demo_session, calls=500))
     return folder
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from hermes_dash.calllog import recorder
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.cli.common import TIMEOUT_ENV
 from hermes_dash.hermes.paths import HermesPaths, Secrets
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.services.settings import DashSettings, UserSettings
@@ -22,6 +23,7 @@ from hermes_dash.tui.app import make_app
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed
+from .tui_helpers import Notices, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +69,7 @@ FAULTS = [
     ("500", Reply(500, {"error": {"code": 500, "message": "Internal"}}), "server error (500)"),
     ("502", Reply(502, "<html>Bad gateway</html>"), "server error (502)"),
     ("503", Reply(503, {"error": {"code": 503, "message": "No providers"}}), "server error (503)"),
+    # Past the client's timeout, which the test shortens (see test_summary_fault...).
     ("stall", Reply(200, KEY_BODY, stall_s=15), "did not answer"),
     ("truncated", Reply(200, KEY_BODY, truncate=True), "cut off"),
     ("not-json", Reply(200, "<html>gateway</html>"), "not JSON"),
@@ -85,7 +88,8 @@ def test_summary_fault_is_one_line_exit_1(small_log: Path, reply: Reply, fragmen
             str(small_log),
             "--openrouter-url",
             srv.url,
-            env={"OPENROUTER_API_KEY": FAKE_KEY},
+            # A stalled server is given 1 s, not the product's 10 s: the same failure, sooner.
+            env={"OPENROUTER_API_KEY": FAKE_KEY, TIMEOUT_ENV: "1"},
         )
     assert r.returncode == 1, r.stdout
     lines = r.stderr.strip().splitlines()
@@ -124,14 +128,11 @@ async def test_tui_backs_off_as_told_and_recovers(tmp_path: Path) -> None:
         settings = _settings(tmp_path, srv.url)
         api = OpenRouterClient(FAKE_KEY, base_url=srv.url, timeout=1.0)
         app = make_app(settings, api, store, prefs=UserSettings())
-        async with app.run_test(size=(120, 40)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(120, 40), message_hook=notices) as pilot:
 
             async def wait(cond) -> None:  # type: ignore[no-untyped-def]
-                for _ in range(400):
-                    await pilot.pause(0.05)
-                    if cond():
-                        return
-                raise AssertionError("timed out")
+                await wait_for(pilot, cond)
 
             await wait(lambda: app.account.status == "ok" and app.account.snapshot is not None)
             good = app.account.snapshot
@@ -154,8 +155,8 @@ async def test_tui_backs_off_as_told_and_recovers(tmp_path: Path) -> None:
                 await wait(lambda: app.account.status == "ok")
                 assert not app.account.stale and app.next_poll_in == settings.refresh_s
                 good = app.account.snapshot
-            messages = [n.message for n in app._notifications]
-            assert FAKE_KEY not in json.dumps(messages)
+            assert len(notices.seen) >= len(FAULTS) - 2  # each failure was said
+            assert FAKE_KEY not in json.dumps(notices.messages())
 
 
 def test_corrupt_call_log_is_reported_and_kept(tmp_path: Path) -> None:
@@ -349,15 +350,13 @@ async def test_tui_never_shows_the_key(tmp_path: Path) -> None:
         app = make_app(
             settings, OpenRouterClient(FAKE_KEY, base_url=srv.url), store, prefs=UserSettings()
         )
-        async with app.run_test(size=(160, 48)) as pilot:
-            for _ in range(60):
-                await pilot.pause(0.05)
-                if app.account.status == "unauthorized":
-                    break
+        notices = Notices()
+        async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
+            await wait_for(pilot, lambda: app.account.status == "unauthorized", "the 401")
+            await wait_for(pilot, lambda: notices.seen, "the notice")  # its toast is drawn too
             svg = app.export_screenshot()
-            assert app.account.status == "unauthorized"
             assert FAKE_KEY not in svg and "…KEY9" in svg
-            assert all(FAKE_KEY not in n.message for n in app._notifications)
+            assert all(FAKE_KEY not in m for m in notices.messages())
 
 
 def test_recorder_file_is_0600(tmp_path: Path) -> None:

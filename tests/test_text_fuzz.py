@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from textual.widgets import DataTable
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallStore
@@ -30,11 +29,12 @@ from hermes_dash.text import ELLIPSIS, clean, clean_data, csv_cell
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.app import make_app
 from hermes_dash.tui.screens.calls import CallsScreen, describe
-from hermes_dash.tui.widgets.table import _safe
+from hermes_dash.tui.widgets.table import cell_text
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, FakeOpenRouter, Reply, prefixed
 from .hostile import CONTROL, MARKUP, RAW_CONTROL
+from .tui_helpers import wait_for, wait_for_screen
 
 PIECES = (
     *MARKUP,
@@ -116,8 +116,8 @@ def test_screen_formatting_shows_text_literally(text: str) -> None:
     assert f"  {shown}  status" in detail.plain
     for span in detail.spans:
         assert "link" not in str(span.style) and "@click" not in str(span.style)
-    cell = _safe((text, "red"))
-    assert isinstance(cell, tuple) and not RAW_CONTROL.search(cell[0])
+    cell = cell_text((text, "red"))
+    assert not RAW_CONTROL.search(cell.plain) and cell.style == "red"
 
 
 @given(hostile_text)
@@ -216,19 +216,17 @@ async def _drive(texts: list[str], root: Path, url: str) -> None:
     api = OpenRouterClient(FAKE_KEY, base_url=url, timeout=5.0)
     app = make_app(settings_, api, store, clock=lambda: now, prefs=UserSettings())
     async with app.run_test(size=(200, 50)) as pilot:
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if app.data is not None and app.last_poll is not None:
-                break
-        assert app.data is not None
+        await wait_for(
+            pilot,
+            lambda: app.data is not None and app.last_poll is not None and not app.stale_aggregates,
+            "the first read and poll",
+        )
         _no_control_on_screen(app)
         await pilot.press("c")
-        for _ in range(200):
-            await pilot.pause(0.05)
-            if isinstance(app.screen, CallsScreen) and app.screen.query_one(DataTable).row_count:
-                break
+        screen = await wait_for_screen(pilot, CallsScreen)
+        await wait_for(pilot, lambda: screen.rows, "the first page")
         await pilot.press("down")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: screen.detail_of == screen.rows[1].id, "the second call")
         _no_control_on_screen(app)
         assert app.is_running
     store.close()

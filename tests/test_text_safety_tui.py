@@ -7,12 +7,10 @@ call log written with sqlite3, a state.db built with sqlite3 and config.yaml val
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from rich.segment import Segment
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Select, SelectionList
 
 from hermes_dash.calllog.store import CallFilter, CallStore
@@ -40,6 +38,7 @@ from .hostile import (
     plain_call_log,
     plain_routes,
 )
+from .tui_helpers import Notices, wait_for
 
 NOW = time.time()
 
@@ -56,12 +55,19 @@ def _app(home: Path, db: Path, url: str) -> HermesDashApp:
     return make_app(settings, api, CallStore(db), clock=lambda: NOW, prefs=UserSettings())
 
 
-async def _wait(pilot: Pilot[None], cond: Callable[[], bool], what: str) -> None:
-    for _ in range(400):
-        await pilot.pause(0.05)
-        if cond():
-            return
-    raise AssertionError(f"timed out waiting for {what}")
+def _settled(app: HermesDashApp) -> bool:
+    """The first read and poll have landed and the aggregates on screen reflect both."""
+    return app.data is not None and app.last_poll is not None and not app.stale_aggregates
+
+
+def _detail_of_cursor_row(screen: CallsScreen) -> bool:
+    """Whether the detail pane shows the whole of the call under the table's cursor."""
+    row = screen.query_one(DataTable).cursor_row
+    return (
+        row < len(screen.rows)
+        and screen.detail_of == screen.rows[row].id
+        and screen.detail_complete
+    )
 
 
 def _segments(app: HermesDashApp) -> list[list[Segment]]:
@@ -125,21 +131,21 @@ async def test_hostile_text_is_shown_literally_on_every_screen(
         app = _app(home, home / "calls.db", srv.url)
         actions: list[object] = []
         app.action_screenshot = lambda *a, **k: actions.append(a)  # type: ignore[method-assign]
-        async with app.run_test(size=(220, 60)) as pilot:
-            await _wait(pilot, lambda: app.data is not None and app.last_poll is not None, "data")
-            await pilot.pause(0.2)
+        notices = Notices()
+        async with app.run_test(size=(220, 60), message_hook=notices) as pilot:
+            await wait_for(pilot, lambda: _settled(app), "data")
             if "openrouter" in hostile:
                 # The server's message in the spend panel and its toast, word for word.
                 assert app.account.status != "ok"
                 spend = app.screen.query_one("#spend-stats").render()
                 assert SHOWN in str(spend), spend
-                assert any(SHOWN in str(n.message) for n in app._notifications)
+                await wait_for(pilot, lambda: any(SHOWN in m for m in notices.messages()))
             if "call log" in hostile:
                 rate = str(app.screen.query_one("#rate-stats").render())
                 assert f"evil/{SHOWN}" in rate
-            lines = _screen_lines(app)
             if hostile & {"openrouter", "call log"}:
-                assert any(SHOWN in line for line in lines)
+                await wait_for(pilot, lambda: any(SHOWN in ln for ln in _screen_lines(app)))
+            lines = _screen_lines(app)
             _assert_safe(app, "dashboard")
             # Click on every drawn character of the hostile text: nothing runs.
             for y, line in enumerate(lines):
@@ -149,13 +155,13 @@ async def test_hostile_text_is_shown_literally_on_every_screen(
             assert actions == []
 
             await pilot.press("c")
-            await _wait(pilot, lambda: isinstance(app.screen, CallsScreen), "calls browser")
+            await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen), "calls browser")
             screen = app.screen
             table = screen.query_one(DataTable)
-            await _wait(pilot, lambda: table.row_count == 3, "calls table")
+            await wait_for(pilot, lambda: table.row_count == 3, "calls table")
             for key in ("down", "up", "down"):
                 await pilot.press(key)
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: _detail_of_cursor_row(screen), "the call's detail")
             if "call log" in hostile:
                 detail = str(screen.query_one("#detail").render())
                 assert detail.count(SHOWN) >= 4 and "#" in detail, detail
@@ -166,9 +172,9 @@ async def test_hostile_text_is_shown_literally_on_every_screen(
             await pilot.press("escape")
 
             await pilot.press("h")
-            await _wait(pilot, lambda: isinstance(app.screen, CostCheckScreen), "cost check")
+            await wait_for(pilot, lambda: isinstance(app.screen, CostCheckScreen), "cost check")
             ct = app.screen.query_one(DataTable)
-            await _wait(pilot, lambda: ct.row_count >= 2, "cost check rows")
+            await wait_for(pilot, lambda: ct.row_count >= 2, "cost check rows")
             if "state.db" in hostile:
                 cells = [str(ct.get_row_at(i)[0]) for i in range(ct.row_count)]
                 assert f"evil/{SHOWN}" in cells
@@ -176,11 +182,11 @@ async def test_hostile_text_is_shown_literally_on_every_screen(
             await pilot.press("escape")
 
             await pilot.press("e")
-            await _wait(pilot, lambda: isinstance(app.screen, RoutingScreen), "routing editor")
+            await wait_for(pilot, lambda: isinstance(app.screen, RoutingScreen), "routing editor")
             rs = app.screen
             assert isinstance(rs, RoutingScreen)
-            await _wait(pilot, lambda: bool(rs.query_one(OrderList).slugs), "form filled")
-            await pilot.pause(0.2)
+            # The form is filled in one go once config.yaml and OpenRouter's lists are read.
+            await wait_for(pilot, lambda: bool(rs.query_one(OrderList).slugs), "form filled")
             only = rs.query_one("#only", SelectionList)
             only_prompts = [
                 str(only.get_option_at_index(i).prompt) for i in range(only.option_count)
@@ -192,12 +198,13 @@ async def test_hostile_text_is_shown_literally_on_every_screen(
             if "openrouter" in hostile:
                 assert f"evil{SHOWN}" in only_prompts
                 preview = rs.query_one("#preview", DataTable)
-                await _wait(pilot, lambda: preview.row_count == 1, "route preview")
+                await wait_for(pilot, lambda: preview.row_count == 1, "route preview")
                 assert str(preview.get_row_at(0)[1]) == f"Evil {SHOWN}"
                 assert str(preview.get_row_at(0)[7]) == SHOWN
             _assert_safe(app, "routing editor")
+            said = len(notices.seen)
             await pilot.press("ctrl+s")  # invalid slugs: a toast says why, nothing written
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: len(notices.seen) > said, "the answer to ctrl+s")
             _assert_safe(app, "routing editor, save")
             assert app.is_running
     assert actions == []
@@ -217,8 +224,7 @@ async def test_a_log_named_with_brackets_shows_by_its_name(tmp_path: Path) -> No
     with FakeOpenRouter(routes) as srv:
         app = _app(home, db, srv.url)
         async with app.run_test(size=(160, 40)) as pilot:
-            await _wait(pilot, lambda: app.data is not None and app.last_poll is not None, "data")
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda: _settled(app), "data")
             status = str(app.screen.query_one("#status").render())
             assert "log calls[old].db" in status, status
             lines = _screen_lines(app)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
 
 from hermes_dash.calllog.records import AccountSnapshot
@@ -24,16 +22,9 @@ from hermes_dash.tui.widgets.panels import PROVIDER_COLUMNS, ProvidersTable
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed
+from .tui_helpers import wait_for
 
 DAILY_KEY = {"data": {**KEY_BODY["data"], "limit_reset": "daily"}}
-
-
-async def _wait(pilot: Pilot[None], cond: Callable[[], bool]) -> None:
-    for _ in range(400):
-        await pilot.pause(0.05)
-        if cond():
-            return
-    raise AssertionError("timed out")
 
 
 def _app(tmp_path: Path, url: str, store: CallStore) -> HermesDashApp:
@@ -43,6 +34,7 @@ def _app(tmp_path: Path, url: str, store: CallStore) -> HermesDashApp:
         openrouter_url=url,
         secrets=Secrets(FAKE_KEY, None),
         user_settings_path=tmp_path / "s.json",
+        calllog_poll_s=0.1,  # rows a test adds are read by the next tick: soon
     )
     api = OpenRouterClient(FAKE_KEY, base_url=url, timeout=2.0)
     return make_app(settings, api, store, prefs=UserSettings(runway_alert_hours=None))
@@ -77,9 +69,11 @@ async def test_402_banner_says_which_limit_and_the_bill_sits_beside_the_log(
     with FakeOpenRouter(routes) as srv:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(160, 48)) as pilot:
-            await _wait(pilot, lambda: "resets" in _banner(app))
+            await wait_for(pilot, lambda: "resets" in _banner(app))
             assert "key limit reached, resets at 00:00 UTC" in _banner(app)
-            await _wait(pilot, lambda: app.data is not None and app.data.reconciliation is not None)
+            await wait_for(
+                pilot, lambda: app.data is not None and app.data.reconciliation is not None
+            )
             spend = str(app.screen.query_one("#spend-stats", Static).render())
             assert "$1.00, log holds 25 %" in spend
             assert "$0.75 from other apps or machines" in spend
@@ -94,7 +88,7 @@ async def test_402_banner_says_which_limit_and_the_bill_sits_beside_the_log(
                     )
                 ]
             )
-            await _wait(pilot, lambda: "key limit" not in _banner(app))
+            await wait_for(pilot, lambda: "key limit" not in _banner(app))
 
 
 async def test_calls_browser_shows_a_calls_attempts(tmp_path: Path) -> None:
@@ -139,12 +133,12 @@ async def test_calls_browser_shows_a_calls_attempts(tmp_path: Path) -> None:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(160, 48)) as pilot:
             await pilot.press("c")
-            await _wait(pilot, lambda: isinstance(app.screen, CallsScreen))
+            await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen))
             table = app.screen.query_one(DataTable)
-            await _wait(pilot, lambda: table.row_count == 3)
+            await wait_for(pilot, lambda: table.row_count == 3)
             table.move_cursor(row=0)  # newest first: the success
             detail = app.screen.query_one("#detail", Static)
-            await _wait(pilot, lambda: "attempts" in str(detail.render()))
+            await wait_for(pilot, lambda: "attempts" in str(detail.render()))
             text = str(detail.render())
             assert "1 call, 3 attempts, 2.90 s waiting on 429s, 50 ms on the wire" in text
             assert "task compression" in text and "time to first token 5 ms" in text
@@ -201,9 +195,9 @@ async def test_cost_check_shows_hermes_calls_by_task(tmp_path: Path) -> None:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(180, 48)) as pilot:
             await pilot.press("h")
-            await _wait(pilot, lambda: isinstance(app.screen, CostCheckScreen))
+            await wait_for(pilot, lambda: isinstance(app.screen, CostCheckScreen))
             table = app.screen.query_one(DataTable)
-            await _wait(pilot, lambda: table.row_count == 2)
+            await wait_for(pilot, lambda: table.row_count == 2)
             # Cells as drawn: the task columns are literal Text (names come from outside).
             rows = {
                 str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(2)
@@ -243,13 +237,13 @@ async def test_429_banner_and_panel_tell_upstreams_from_the_endpoint(tmp_path: P
     with FakeOpenRouter(routes) as srv:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(160, 48)) as pilot:
-            await _wait(pilot, lambda: "Rate limited now" in _banner(app))
+            await wait_for(pilot, lambda: "Rate limited now" in _banner(app))
             assert "429 from upstream DeepInfra on openai/gpt-4o-mini" in _banner(app)
             rate = str(app.screen.query_one("#rate-stats", Static).render())
             assert "429s in 24h: 2 of 3 attempts" in rate
             assert "From upstreams 1, from the endpoint itself 1" in rate
             store.insert([call(time.time(), endpoint="openrouter.ai")])
-            await _wait(pilot, lambda: "Rate limited now" not in _banner(app))
+            await wait_for(pilot, lambda: "Rate limited now" not in _banner(app))
 
 
 async def test_providers_table_shows_endpoints_and_time_to_first_token(tmp_path: Path) -> None:
@@ -281,7 +275,7 @@ async def test_providers_table_shows_endpoints_and_time_to_first_token(tmp_path:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.screen.query_one(ProvidersTable)
-            await _wait(pilot, lambda: table.row_count == 3)
+            await wait_for(pilot, lambda: table.row_count == 3)
             rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(3)}
             ttft = PROVIDER_COLUMNS.index("ttft")
             # two custom endpoints are two rows, told apart by their host

@@ -15,7 +15,15 @@ from hermes_dash.tui.screens.keys import ConfirmLimit, KeyLimitsScreen, SetLimit
 
 from .conftest import call
 from .fake_account import MGMT_KEY, FakeAccount, PatchFailure, key_entry
-from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle, wait_for
+from .tui_helpers import (
+    FROZEN_NOW,
+    Notices,
+    frozen_app,
+    frozen_session,
+    settle,
+    wait_for,
+    wait_for_screen,
+)
 
 
 @pytest.fixture
@@ -44,8 +52,7 @@ async def test_set_a_key_limit_with_before_after(tmp_path: Path, account: FakeAc
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
-        screen = app.screen
-        assert isinstance(screen, KeyLimitsScreen)
+        screen = await wait_for_screen(pilot, KeyLimitsScreen)
         await wait_for(pilot, lambda: len(screen.keys) == 3, "the keys")
         table = screen.query_one(DataTable)
         assert table.row_count == 3
@@ -76,11 +83,11 @@ async def test_failed_patch_says_why_and_changes_nothing(
     account.patch_failure = PatchFailure(500, "upstream exploded [bold]really[/bold]")
     before = account.snapshot()
     app = _app(tmp_path, account, MGMT_KEY)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
-        screen = app.screen
-        assert isinstance(screen, KeyLimitsScreen)
+        screen = await wait_for_screen(pilot, KeyLimitsScreen)
         await wait_for(pilot, lambda: len(screen.keys) == 3, "the keys")
         await pilot.press("l")
         await wait_for(pilot, lambda: isinstance(app.screen, SetLimitDialog), "the dialog")
@@ -90,10 +97,10 @@ async def test_failed_patch_says_why_and_changes_nothing(
         await pilot.press("y")
         await wait_for(
             pilot,
-            lambda: any(n.title == "Limit not changed" for n in app._notifications),
+            lambda: any(n.title == "Limit not changed" for n in notices.seen),
             "the failure notice",
         )
-        note = next(n for n in app._notifications if n.title == "Limit not changed")
+        note = next(n for n in notices.seen if n.title == "Limit not changed")
         assert "500" in note.message and "[bold]" in note.message  # server text shown literally
         assert "\n" not in note.message
     assert account.snapshot() == before
@@ -106,11 +113,10 @@ async def test_without_management_key_say_what_it_unlocks(
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
-        screen = app.screen
-        assert isinstance(screen, KeyLimitsScreen)
-        await pilot.pause()
-        info = str(screen.query_one("#info", Static).render())
-        assert "OPENROUTER_MANAGEMENT_KEY" in info and "management-keys" in info
+        screen = await wait_for_screen(pilot, KeyLimitsScreen)
+        info = screen.query_one("#info", Static)
+        await wait_for(pilot, lambda: "OPENROUTER_MANAGEMENT_KEY" in str(info.render()), "why")
+        assert "management-keys" in str(info.render())
         await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, KeyLimitsScreen)
@@ -131,8 +137,7 @@ async def test_cost_by_source_drills_to_sessions_and_calls(tmp_path: Path) -> No
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("o")
-        screen = app.screen
-        assert isinstance(screen, SourcesScreen)
+        screen = await wait_for_screen(pilot, SourcesScreen)
         await wait_for(pilot, lambda: screen.sources, "the sources")
         # The screen's parts are the window's total, and the most expensive comes first.
         window_total = session.store.totals(screen.window)

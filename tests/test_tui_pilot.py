@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.command import CommandList, CommandPalette
 from textual.widgets import DataTable, Input
 
 from hermes_dash.services.settings import UserSettings
@@ -13,7 +14,15 @@ from hermes_dash.tui.screens.settings import SettingsScreen
 from hermes_dash.tui.widgets.panels import LiveCalls, ProvidersTable
 
 from .conftest import call
-from .tui_helpers import FROZEN_NOW, frozen_app, frozen_session, settle, wait_for
+from .tui_helpers import (
+    FROZEN_NOW,
+    Notices,
+    frozen_app,
+    frozen_session,
+    settle,
+    wait_for,
+    wait_for_screen,
+)
 
 
 async def test_window_keys_switch_the_aggregates(tmp_path: Path) -> None:
@@ -64,10 +73,7 @@ async def test_refresh_polls_openrouter_and_stale_then_recovery(tmp_path: Path) 
         assert app.account.status == "ok" and good is not None
         session.server.failing = True
         await pilot.press("r")
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.account.status != "ok":
-                break
+        await wait_for(pilot, lambda: app.account.status != "ok", "the failed poll")
         assert app.account.status == "error" and app.account.stale
         assert app.account.snapshot == good  # the last good numbers stay
         assert "503" in app.account.message
@@ -77,35 +83,33 @@ async def test_refresh_polls_openrouter_and_stale_then_recovery(tmp_path: Path) 
         assert "STALE" in str(app.screen.query_one("#spend-stats").render())
         session.server.failing = False
         await pilot.press("r")
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.account.status == "ok":
-                break
-        assert app.account.status == "ok" and not app.account.stale
+        await wait_for(pilot, lambda: app.account.status == "ok", "the recovery")
+        assert not app.account.stale
         assert app.schedule.failures == 0
 
 
 async def test_budget_banner(tmp_path: Path) -> None:
     prefs = UserSettings(daily_budget_usd=0.5, monthly_budget_usd=10_000, runway_alert_hours=None)
     app = frozen_app(frozen_session(tmp_path), prefs=prefs)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         banner = app.screen.query_one("#banner")
         assert banner.has_class("-visible") and banner.has_class("-error")
         assert "Daily budget exceeded" in str(banner.render())
         # raise the budget from the settings screen: the banner goes away
         await pilot.press("b")
-        await pilot.pause()
-        assert isinstance(app.screen, SettingsScreen)
-        field = app.screen.query_one("#daily_budget_usd", Input)
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the budgets")
+        screen = app.screen
+        field = screen.query_one("#daily_budget_usd", Input)
         field.value = "abc"
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, SettingsScreen)  # invalid input is not saved
+        refusal = "Daily budget (USD): enter a positive number, or leave it empty"
+        await wait_for(pilot, lambda: refusal in notices.messages(), "the refusal")
+        assert app.screen is screen  # invalid input is not saved
         field.value = "1000"
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert not isinstance(app.screen, SettingsScreen)
+        await wait_for(pilot, lambda: app.screen is not screen, "the budgets to close")
         assert app.prefs.daily_budget_usd == 1000
         assert UserSettings.load(app.prefs_path).daily_budget_usd == 1000
         assert not banner.has_class("-visible")
@@ -116,12 +120,12 @@ async def test_help_calls_theme_sort_and_quit(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("question_mark")
-        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
         await pilot.press("escape")
         await pilot.press("c")
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, CallsScreen)
+        await wait_for(pilot, lambda: isinstance(app.screen, CallsScreen), "the calls browser")
         table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0, "the first page")
         assert table.row_count == 200
         await pilot.press("escape")
         providers = app.screen.query_one(ProvidersTable)
@@ -141,16 +145,17 @@ async def test_calls_browser_filters(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("c")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
         screen = app.screen
         assert isinstance(screen, CallsScreen)
         screen.query_one("#f-status").value = "429"
-        await pilot.pause(0.5)
         n429 = session.store.conn.execute(
             "SELECT COUNT(*) FROM calls WHERE http_status = 429"
         ).fetchone()[0]
+        count = screen.query_one("#count")
+        await wait_for(pilot, lambda: f"{n429:,} calls match" in str(count.render()), "the count")
+        await wait_for(pilot, lambda: all(r.http_status == 429 for r in screen.rows), "the rows")
         assert screen.query_one(DataTable).row_count == min(200, n429)
-        assert f"{n429:,} calls match" in str(screen.query_one("#count").render())
 
 
 async def test_a_late_attempts_read_does_not_replace_the_highlighted_calls_detail(
@@ -191,11 +196,7 @@ async def test_no_key_says_how_to_add_one(tmp_path: Path) -> None:
         prefs=UserSettings(),
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        for _ in range(40):
-            await pilot.pause(0.05)
-            if app.data is not None:
-                break
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.data is not None, "the first read")
         text = str(app.screen.query_one("#spend-stats").render())
         assert "No OpenRouter key" in text and "OPENROUTER_API_KEY" in text
         assert app.account.status == "offline"
@@ -218,9 +219,9 @@ async def test_cost_check_shows_both_sources(tmp_path: Path) -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
         await pilot.press("h")
-        await pilot.pause(0.5)
-        assert isinstance(app.screen, CostCheckScreen)
-        table = app.screen.query_one(DataTable)
+        screen = await wait_for_screen(pilot, CostCheckScreen)
+        table = screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0, "both sources read")
         rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
         mini = rows["openai/gpt-4o-mini"]
         assert mini[4] == "$1.5000" and mini[5] == "$1.2500" and mini[1] != "-"
@@ -244,12 +245,18 @@ async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
         ):
             assert wanted in titles
         await pilot.press("ctrl+p")
-        await pilot.pause(0.3)
+        palette = await wait_for_screen(pilot, CommandPalette)
         await pilot.press(*"calls browser")
-        await pilot.pause(0.5)
+        hits = palette.query_one(CommandList)
+
+        def best_hit() -> str:
+            if hits.highlighted is None or not hits.option_count:
+                return ""
+            return str(hits.get_option_at_index(hits.highlighted).prompt)
+
+        await wait_for(pilot, lambda: "Calls browser" in best_hit(), "the palette's best hit")
         await pilot.press("enter")
-        await pilot.pause(0.5)
-        assert isinstance(app.screen, CallsScreen)
+        await wait_for_screen(pilot, CallsScreen)
 
 
 async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None:
@@ -292,7 +299,7 @@ async def test_clicking_a_providers_header_sorts_by_it(tmp_path: Path) -> None:
         assert app.data is not None
         inf = float("inf")
         expected = sorted(app.data.providers, key=lambda g: g.latency_p95_s or inf)
-        shown = [table.get_row_at(i)[:2] for i in range(table.row_count)]
+        shown = [tuple(map(str, table.get_row_at(i)[:2])) for i in range(table.row_count)]
         assert shown == [(g.key[0], (g.key[2] or "-")[:13]) for g in expected]
         # A click below the header sorts nothing.
         assert await pilot.click(ProvidersTable, offset=(2, 3))
@@ -304,14 +311,18 @@ async def test_table_lines_carry_the_theme_colours(tmp_path: Path) -> None:
     app = frozen_app(frozen_session(tmp_path))
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
+        tables = (app.screen.query_one(ProvidersTable), app.screen.query_one(LiveCalls))
+        dark = [t.rich_style.bgcolor for t in tables]
         await pilot.press("t")  # light: a line without its own background would show dark
-        await pilot.pause(0.3)
-        for table in (app.screen.query_one(ProvidersTable), app.screen.query_one(LiveCalls)):
+        await wait_for(
+            pilot, lambda: [t.rich_style.bgcolor for t in tables] != dark, "the light theme"
+        )
+        for table in tables:
             background = table.rich_style.bgcolor
             assert background is not None
-            for y in range(table.size.height):  # header, rows, and blank lines below
+            assert sum(background.get_truecolor()) > 3 * 160
+            # Light theme, light lines: the table's own background and its stripes.
+            for y in range(table.size.height):
                 for segment in table.render_line(y):
                     assert segment.style is not None and segment.style.bgcolor is not None
-            # A plain row is drawn on the table's own background.
-            first = next(iter(table.render_line(1)))
-            assert first.style is not None and first.style.bgcolor == background
+                    assert sum(segment.style.bgcolor.get_truecolor()) > 3 * 160

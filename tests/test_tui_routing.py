@@ -11,18 +11,15 @@ from hermes_dash.hermes.writer import list_backups
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 from hermes_dash.tui.screens.routing import OrderList, RoutingScreen
 
-from .tui_helpers import frozen_app, frozen_session, settle
+from .tui_helpers import Notices, frozen_app, frozen_session, settle, wait_for, wait_for_screen
 
 
 async def _open_editor(pilot, app) -> RoutingScreen:  # type: ignore[no-untyped-def]
     await settle(pilot, app)
     await pilot.press("e")
-    screen = app.screen
-    assert isinstance(screen, RoutingScreen)
-    for _ in range(60):
-        await pilot.pause(0.05)
-        if screen.doc is not None and screen.query_one("#preview", DataTable).row_count:
-            break
+    screen = await wait_for_screen(pilot, RoutingScreen)
+    preview = screen.query_one("#preview", DataTable)
+    await wait_for(pilot, lambda: screen.doc is not None and preview.row_count, "the preview")
     return screen
 
 
@@ -41,7 +38,8 @@ async def test_edit_invalid_preview_save_and_restore(tmp_path: Path) -> None:
     config = session.settings.paths.config
     original = config.read_bytes()
     app = frozen_app(session)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         screen = await _open_editor(pilot, app)
         preview = screen.query_one("#preview", DataTable)
         # the demo config ignores together: the preview shows it excluded
@@ -85,11 +83,11 @@ async def test_edit_invalid_preview_save_and_restore(tmp_path: Path) -> None:
 
         # save: the diff is shown first, then written with a backup
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmDiff)
-        assert "+  order: [deepinfra, fireworks]" in app.screen.diff
+        confirm = await wait_for_screen(pilot, ConfirmDiff)
+        assert "+  order: [deepinfra, fireworks]" in confirm.diff
         await pilot.press("y")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: config.read_bytes() != original, "the write")
+        await wait_for(pilot, lambda: any("restart" in m for m in notices.messages()), "the note")
         saved = yaml.safe_load(config.read_text())["provider_routing"]
         assert saved == {
             "sort": "latency",
@@ -99,16 +97,13 @@ async def test_edit_invalid_preview_save_and_restore(tmp_path: Path) -> None:
         }
         assert "# flaky last week" in config.read_text()  # the block's own comment kept
         assert config.read_text().startswith(original.decode().split("provider_routing")[0])
-        assert any("restart" in n.message for n in app._notifications)
         assert len(list_backups(session.settings.paths.backups)) == 1
 
         # restore the backup
         await pilot.press("ctrl+r")
-        await pilot.pause()
-        assert isinstance(app.screen, PickBackup)
+        await wait_for_screen(pilot, PickBackup)
         await pilot.press("enter")
-        await pilot.pause(0.3)
-        assert config.read_bytes() == original
+        await wait_for(pilot, lambda: config.read_bytes() == original, "the restore")
 
 
 async def test_unreadable_config_is_shown_not_crashed(tmp_path: Path) -> None:
@@ -118,8 +113,10 @@ async def test_unreadable_config_is_shown_not_crashed(tmp_path: Path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, app)
         await pilot.press("e")
-        await pilot.pause(0.5)
-        assert "not valid YAML at line 2, column 1" in str(app.screen.query_one("#where").render())
+        screen = await wait_for_screen(pilot, RoutingScreen)
+        where = screen.query_one("#where")
+        await wait_for(pilot, lambda: "not valid YAML" in str(where.render()), "the refusal")
+        assert "not valid YAML at line 2, column 1" in str(where.render())
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert session.settings.paths.config.read_text() == "provider_routing: [unclosed\n"

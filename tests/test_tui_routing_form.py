@@ -19,7 +19,7 @@ from hermes_dash.tui.screens.dialogs import ConfirmDiff
 from hermes_dash.tui.screens.routing import RoutingScreen
 from hermes_dash.tui.screens.routing_form import FIELDS, FormValues, draft_rules
 
-from .tui_helpers import frozen_app, frozen_session, settle
+from .tui_helpers import Notices, frozen_app, frozen_session, settle, wait_for, wait_for_screen
 
 #: A value for each key when it is set, in the forms a hand-written config uses.
 SET_VALUES: dict[str, list[str]] = {
@@ -62,18 +62,17 @@ async def load(pilot: Any, screen: RoutingScreen) -> None:
     screen._filled = None
     screen.fill_error = None
     screen.load()
-    for _ in range(1000):  # up to 10 s on a busy machine
-        await pilot.pause(0.01)
-        if screen.doc is not None and (screen._filled or screen.fill_error):
-            return
-    raise AssertionError("the editor never finished loading")
+    await wait_for(
+        pilot,
+        lambda: screen.doc is not None and (screen._filled or screen.fill_error),
+        "the editor to load",
+    )
 
 
 async def open_editor(pilot: Any, app: Any) -> RoutingScreen:
     await settle(pilot, app)
     await pilot.press("e")
-    screen = app.screen
-    assert isinstance(screen, RoutingScreen)
+    screen = await wait_for_screen(pilot, RoutingScreen)
     await load(pilot, screen)
     return screen
 
@@ -82,14 +81,27 @@ def rules_in(path: Path) -> RoutingRules:
     return RoutingRules.from_block(yaml.safe_load(path.read_text()).get("provider_routing") or {})
 
 
+#: The combinations are tried in this many parts, so parallel workers share them.
+PARTS = 4
+
+
+def test_the_parts_hold_every_combination() -> None:
+    cases = combinations()
+    assert len(cases) > 64
+    parts = [cases[part::PARTS] for part in range(PARTS)]
+    assert sorted(repr(c) for part in parts for c in part) == sorted(map(repr, cases))
+
+
+@pytest.mark.parametrize("part", range(PARTS))
 async def test_every_combination_is_shown_as_written_and_saving_unedited_writes_nothing(
-    tmp_path: Path,
+    tmp_path: Path, part: int
 ) -> None:
     session = frozen_session(tmp_path, calls=200)
     config = session.settings.paths.config
     app = frozen_app(session)
-    cases = combinations()
-    async with app.run_test(size=(160, 48)) as pilot:
+    cases = combinations()[part::PARTS]
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         screen = await open_editor(pilot, app)
         for lines in cases:
             config.write_text(config_text(lines))
@@ -106,11 +118,11 @@ async def test_every_combination_is_shown_as_written_and_saving_unedited_writes_
             draft, changed = screen.draft_and_changes()
             assert changed == () and draft == rules, lines
             app.clear_notifications()
-            await pilot.press("ctrl+s")
-            await pilot.pause()
+            said = len(notices.seen)
+            await pilot.press("ctrl+s")  # answered with "no change" or why it is not saved
+            await wait_for(pilot, lambda n=said: len(notices.seen) > n, "the answer to ctrl+s")
             assert not isinstance(app.screen, ConfirmDiff), lines
             assert (config.read_bytes(), os.stat(config).st_mtime_ns) == before, lines
-    assert len(cases) > 64
 
 
 async def test_changing_one_field_writes_only_that_key(tmp_path: Path) -> None:
@@ -137,13 +149,9 @@ async def test_changing_one_field_writes_only_that_key(tmp_path: Path) -> None:
         draft, changed = screen.draft_and_changes()
         assert changed == ("sort",) and draft.sort == "price"
         await pilot.press("ctrl+s")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmDiff)
+        await wait_for_screen(pilot, ConfirmDiff)
         await pilot.press("y")
-        for _ in range(100):
-            await pilot.pause(0.02)
-            if config.read_text() != text:
-                break
+        await wait_for(pilot, lambda: config.read_text() != text, "the write")
     assert config.read_text() == text.replace(
         "  models: {x/y: {sort: latency}}\n", "  models: {x/y: {sort: latency}}\n  sort: price\n"
     )
@@ -161,11 +169,12 @@ async def test_a_form_that_cannot_be_filled_says_so_and_blocks_saving(
 
     monkeypatch.setattr(RoutingScreen, "_fill_widgets", half_filled)
     app = frozen_app(session)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         screen = await open_editor(pilot, app)
         assert screen.fill_error is not None
         assert "a widget refused its value" in str(screen.query_one("#where").render())
-        assert any("cannot edit" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("cannot edit" in m for m in notices.messages()))
         # an edit, then save: refused, nothing written
         screen.query_one("#sort").focus()
         await pilot.press("enter")
@@ -186,17 +195,12 @@ async def test_a_fifo_config_neither_hangs_the_editor_nor_quitting(tmp_path: Pat
     app = frozen_app(session)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot, app)
-        for _ in range(500):  # the recorder's status reads config.yaml in a thread
-            await pilot.pause(0.02)
-            if app.plugin is not None:
-                break
+        # the recorder's status reads config.yaml in a thread
+        await wait_for(pilot, lambda: app.plugin is not None, "the recorder's status")
         assert app.plugin is not None and not app.plugin.enabled
         await pilot.press("e")
-        for _ in range(500):
-            await pilot.pause(0.02)
-            if "FIFO" in str(app.screen.query_one("#where").render()):
-                break
-        assert "FIFO" in str(app.screen.query_one("#where").render())
+        where = (await wait_for_screen(pilot, RoutingScreen)).query_one("#where")
+        await wait_for(pilot, lambda: "FIFO" in str(where.render()), "the refusal")
         await pilot.press("escape", "q")
         await pilot.pause()
     assert app.return_code in (0, None)
@@ -214,12 +218,10 @@ async def test_an_alias_bomb_is_refused_by_the_editor(tmp_path: Path) -> None:
         await settle(pilot, app)
         started = time.monotonic()
         await pilot.press("e")
-        for _ in range(500):
-            await pilot.pause(0.02)
-            if "refused" in str(app.screen.query_one("#where").render()):
-                break
+        where = (await wait_for_screen(pilot, RoutingScreen)).query_one("#where")
+        await wait_for(pilot, lambda: "refused" in str(where.render()), "the refusal")
         assert time.monotonic() - started < 10
-        assert "alias bomb" in str(app.screen.query_one("#where").render())
+        assert "alias bomb" in str(where.render())
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmDiff)

@@ -13,6 +13,8 @@ import pytest
 from hermes_dash.tui.screens.settings import SettingsScreen
 
 from .tui_helpers import (
+    first_run_app,
+    first_run_settled,
     freeze_cursors,
     frozen_app,
     frozen_session,
@@ -92,7 +94,33 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             lambda: app.screen.query("#preview") and app.screen.query_one("#preview").row_count,
             "the route preview",
         )
+        await wait_for(
+            pilot,
+            lambda: "computing" not in str(app.screen.query_one("#whatif").render()),
+            "the what-if",
+        )
+        await wait_for(
+            pilot, lambda: app.screen.query_one("#scorecard-panel").report, "the scorecard"
+        )
         await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
+        freeze_cursors(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_routing_changes_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> None:
+    app = frozen_app(frozen_session(tmp_path))
+
+    async def run_before(pilot) -> None:
+        await settle(pilot, app)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.query("#scorecard-panel"), "the editor")
+        await pilot.press("ctrl+o")
+        await wait_for(
+            pilot, lambda: len(getattr(app.screen, "impacts", ())) == 2, "the recorded changes"
+        )
+        await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -106,3 +134,24 @@ def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]
         return False
     return bool(screen.detail_of == screen.rows[2].id and screen.detail_complete)
 
+
+@pytest.mark.parametrize(
+    ("state", "size"),
+    [
+        ("not-installed", (160, 48)),
+        ("no-home", (160, 48)),
+        ("no-key", (160, 48)),
+        ("not-installed", (80, 24)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else f"{v[0]}x{v[1]}",
+)
+def test_first_run(snap_compare, tmp_path: Path, state: str, size: tuple[int, int]) -> None:
+    """What a new user sees: words and the fix where the empty charts would be."""
+    app = first_run_app(tmp_path, state)
+
+    async def run_before(pilot) -> None:
+        await wait_for(pilot, lambda: first_run_settled(app), "the first-run guide")
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

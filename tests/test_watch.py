@@ -22,7 +22,7 @@ from tests.fake_account import FakeAccount, Receiver, Seen, key_entry
 LOOP_SESSION = "cron_nightly-report_20261127"
 
 
-def wait_for(cond: Callable[[], object], what: str, timeout: float = 45.0) -> None:
+def wait_for(cond: Callable[[], object], what: str, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if cond():
@@ -116,9 +116,10 @@ def test_watch_delivers_each_alert_once_and_survives_an_outage(
         store.insert(burst)
         wait_for(lambda: "429-storm" in hook_keys(receiver), "the 429 storm alert")
 
-        # The receiver goes down; a runaway session starts meanwhile.
-        receiver.down = True
-        down_from = len(receiver.seen)
+        # The receiver goes down for three webhook posts; a runaway session starts meanwhile.
+        # It comes back by itself: were the test to bring it back once it has seen the
+        # refusals, a slow test would let the watch's retry delay double past its waits.
+        receiver.outage("/hook", 3)
         now = time.time()
         store.insert(
             [
@@ -129,10 +130,10 @@ def test_watch_delivers_each_alert_once_and_survives_an_outage(
         )  # fmt: skip
 
         def refused() -> int:
-            return sum(1 for s in receiver.seen[down_from:] if s.path == "/hook")
+            with receiver.lock:
+                return sum(1 for s in receiver.refused if s.path == "/hook")
 
         wait_for(lambda: refused() >= 3, "three refused webhook posts")
-        receiver.down = False
         wait_for(lambda: f"loop:{LOOP_SESSION}" in hook_keys(receiver), "the loop alert")
         wait_for(lambda: "runaway-spend" in hook_keys(receiver), "the runaway alert")
 
@@ -302,7 +303,16 @@ def test_alert_lines_and_bodies_carry_no_terminal_control(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        wait_for(lambda: receiver.posts("/ntfy") and receiver.posts("/hook"), "both posts")
+
+        def loop_alert_posted() -> bool:
+            # Runaway spend may come first: wait for the alert that quotes the session,
+            # on both channels.
+            hooks = receiver.posts("/hook")
+            keys = [str(s.body.get("key")) for s in hooks if isinstance(s.body, dict)]
+            loop = any(k.startswith("loop:") for k in keys)
+            return loop and len(receiver.posts("/ntfy")) >= len(hooks)
+
+        wait_for(loop_alert_posted, "the loop alert on both channels")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hermes_dash.calllog.connection import CallLogConnection, CallLogError, describe
 from hermes_dash.calllog.recorder import rollups, schema
@@ -35,13 +35,17 @@ from hermes_dash.calllog.windows import Breakdown, WindowQueries
 __all__ = ["CallFilter", "CallLogError", "CallStore"]
 
 
+#: The calls browser's and export's status filter: any, successes, errors, 429s only.
+StatusFilter = Literal["", "ok", "error", "429"]
+
+
 @dataclass
 class CallFilter:
     """Filters of the calls browser and of ``export``; empty fields match everything."""
 
     model: str = ""
     provider: str = ""
-    status: str = ""  # '', 'ok', 'error', '429'
+    status: StatusFilter = ""
     session: str = ""
     window: Window | None = None
 

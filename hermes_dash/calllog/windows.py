@@ -65,32 +65,17 @@ class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
     _names: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
 
-    def add(self, key: tuple[Any, ...], values: Iterable[Any], sign: int = 1) -> None:
+    def add(self, key: tuple[Any, ...], values: Iterable[Any]) -> None:
         acc = self._names.get(key)
         if acc is None:
-            acc = self.sums.setdefault(_key_text(key), [0.0] * len(MEASURES))
-            self._names[key] = acc
+            acc = self._names[key] = self.sums.setdefault(_key_text(key), [0.0] * len(MEASURES))
         for i, v in enumerate(values):
             # Another writer may have left text, blobs, inf or negative numbers in the rows
             # the rollups add up: such a sum (every measure is a count or an amount, never
             # below 0) counts as 0 rather than poisoning every total it joins. (NaN fails
             # both comparisons.)
             if (type(v) is float or type(v) is int) and 0 < v < math.inf:
-                acc[i] += sign * v
-
-    def result(self) -> dict[tuple[str, ...], list[float]]:
-        """The sums, with what a subtraction left of nothing (float rounding) as 0."""
-        for acc in self.sums.values():
-            for i, v in enumerate(acc):
-                if v < _NOTHING:
-                    acc[i] = 0.0
-        return self.sums
-
-
-#: A sum below this is what subtracting a period's rows from its rollup leaves of
-#: nothing: floats round (0.1 + 0.2 - 0.3 is not 0). Counts are whole and costs come in
-#: steps far above it, so a real sum is never this small.
-_NOTHING = 1e-9
+                acc[i] += v
 
 
 def _outside(lo: float, hi: float, start: int, length: int) -> list[tuple[float, float]] | None:
@@ -138,15 +123,16 @@ class WindowQueries:
         return end
 
     def _plan(
-        self, window: Window, tables: tuple[tuple[str, str, int], ...]
+        self, window: Window, tables: tuple[tuple[str, str, int], ...], *, subtract: bool
     ) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[float, float, int]]]:
         """Which rollup periods cover the window, and the seconds left for raw rows, each
         with the sign its rows count with.
 
         Whole days come from the daily table, whole hours at their edges from the hourly
-        one, and only what is left over from ``calls``. An edge that covers most of its
-        period is read as the whole period minus the rest of it (the shorter stretch), so
-        at most half an hour is ever read from raw rows at each end.
+        one, and only what is left over from ``calls``. With ``subtract`` (whole counts
+        only: floats would round) an edge that covers most of its period is read as the
+        whole period less the rest of it, so at most half an hour is read from raw rows
+        at each end.
         """
         parts: list[tuple[str, str, int, int, int]] = []
         pending = [(window.start, self._end_of_quiet(window.end, tables), 1)]
@@ -164,7 +150,7 @@ class WindowQueries:
                 for a, b, start in edges:
                     if b <= a:
                         continue
-                    outside = _outside(a, b, start, length)
+                    outside = _outside(a, b, start, length) if subtract else None
                     if outside is None:
                         rest.append((a, b, sign))
                     else:
@@ -181,22 +167,24 @@ class WindowQueries:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        parts, raw = self._plan(window, rollups.CALLS_TABLES)
-        for table, period, p0, p1, sign in parts:
+        # Costs are floats: a period less its rows outside the window would not come out
+        # exact, so sums read only what is inside.
+        parts, raw = self._plan(window, rollups.CALLS_TABLES, subtract=False)
+        for table, period, p0, p1, _ in parts:
             for row in self.db.query(
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
                 (p0, p1),
             ):
-                acc.add(row[:width], row[width:], sign)
-        for lo, hi, sign in raw:
+                acc.add(row[:width], row[width:])
+        for lo, hi, _ in raw:
             for row in self.db.query(
                 f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
                 f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
                 (lo, hi),
             ):
-                acc.add(row[:width], row[width:], sign)
-        return acc.result()
+                acc.add(row[:width], row[width:])
+        return acc.sums
 
     def _latency_hist(
         self,
@@ -222,7 +210,7 @@ class WindowQueries:
         raw_group = f"GROUP BY {raw_cols}, c.{column}"
         # The calls added to a kept period since it was read: an id range of the rows.
         delta_sql = f"{raw_select} AND c.id > ? AND c.id <= ? {raw_group}"
-        parts, raw = self._plan(window, tables)
+        parts, raw = self._plan(window, tables, subtract=True)
         signed: list[tuple[int, list[tuple[Any, ...]]]] = []
         for table, period, p0, p1, sign in parts:
             sql = (

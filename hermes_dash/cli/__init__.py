@@ -16,12 +16,16 @@ from typing import Any, NoReturn
 from hermes_dash import __version__
 from hermes_dash.calllog.records import WINDOWS, Window
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.cli import account as account_view
 from hermes_dash.cli import breakdown as by_source
 from hermes_dash.cli.budget import add_budget_parser
 from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.doctor import add_doctor_parser
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.serve import add_serve_parser
 from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
 from hermes_dash.hermes.paths import HermesHomeError
@@ -104,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run on generated data with a fake OpenRouter: no key, no network",
     )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse every write: config.yaml, key limits, settings (what serve runs)",
+    )
+    parser.add_argument(
+        "--prometheus",
+        metavar="URL",
+        default=None,
+        help="the dashboard over a fleet: PromQL from this Prometheus (see 'metrics')",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("summary", help="where the money is going, as a table or JSON")
@@ -112,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     _window_arg(p)
     p.add_argument("--offline", action="store_true", help="do not contact OpenRouter")
     by_source.add_by_argument(p)
+    account_view.add_account_argument(p)
 
     p = sub.add_parser("demo", help="write a synthetic call log")
     p.add_argument("--generate", type=int, required=True, metavar="N", help="number of calls")
@@ -132,6 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_parser(sub, lambda p: _add_common(p, nested=True))
     add_budget_parser(sub, lambda p: _add_common(p, nested=True))
     add_watch_parser(sub, lambda p: _add_common(p, nested=True))
+    add_metrics_parser(sub, lambda p: _add_common(p, nested=True))
+    add_doctor_parser(sub, lambda p: _add_common(p, nested=True))
+    add_serve_parser(sub, lambda p: _add_common(p, nested=True))
     return parser
 
 
@@ -234,8 +253,9 @@ def _secs(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}"
 
 
-def _print_summary_table(s: dict[str, Any]) -> None:
-    acc, calls = s["account"], s["calls"]
+def print_summary_head(s: dict[str, Any]) -> None:
+    """The title and the account line of the summary table."""
+    acc = s["account"]
     print(f"hermes-dash summary, last {s['window']} (generated {s['generated_at']})")
     if acc["status"] == "ok":
         print(
@@ -245,6 +265,11 @@ def _print_summary_table(s: dict[str, Any]) -> None:
         )
     else:
         print("  account   offline (no OpenRouter key, or --offline)")
+
+
+def _print_summary_table(s: dict[str, Any]) -> None:
+    calls = s["calls"]
+    print_summary_head(s)
     burn = s["burn_rate_usd_per_hour"]
     runway = s["runway_hours"]
     print(
@@ -291,11 +316,20 @@ def _print_summary_table(s: dict[str, Any]) -> None:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     """``hermes-dash summary``."""
+    if args.account and args.offline:
+        raise UsageError("--account asks OpenRouter for the account's keys: drop --offline")
     settings = settings_from(args)
+    if not settings.db_path.exists() and settings.secrets.api_key and not args.offline:
+        # A first run: the account is worth showing before Hermes has logged a call.
+        from hermes_dash.cli.no_log import summary_without_log
+
+        return summary_without_log(args, settings)
     store = open_store(settings.db_path, must_exist=True)
     policy = endpoint_policy(settings)
     account, activity = asyncio.run(_account(settings, store, args.offline, policy))
     now = time.time()
+    # Asked before anything is printed: a failure leaves no half-printed summary.
+    view = account_view.fetch(settings, store, now) if args.account else None
     window = Window.named(args.window, now)
     summary = build_summary(
         store,
@@ -309,6 +343,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     )
     if args.by:
         by_source.attach(summary, args, store, window, settings)
+    if args.account:
+        account_view.attach(summary, view, now)
     # Names, labels and config values are outside text: no terminal control reaches stdout.
     summary = clean_data(summary)
     if args.json:
@@ -319,6 +355,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
         _print_summary_table(summary)
         if args.by:
             by_source.print_table(summary)
+        if args.account:
+            account_view.print_table(summary)
     impossible = store.impossible_rows()
     if impossible:
         _note(f"left out {impossible:,} call-log rows whose start time is impossible")
@@ -401,9 +439,15 @@ async def _price_for_export(settings: DashSettings, store: CallStore) -> None:
 def cmd_tui(args: argparse.Namespace) -> int:
     """``hermes-dash`` with no command: the dashboard."""
     if args.demo:
+        from hermes_dash.cli.demo import run_demo
+
+        return run_demo(read_only=args.read_only)
+    if args.prometheus:
+        from hermes_dash.cli.metrics import check_prometheus_url
         from hermes_dash.tui import launch
 
-        return launch.run_demo()
+        url = check_prometheus_url(args.prometheus)
+        return launch.run_fleet(url, args.refresh)
     settings = settings_from(args)
     if not settings.db_path.exists():
         # The recorder creates the log inside the Hermes home; insist that the home
@@ -467,6 +511,21 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _sync_routing_history(args: argparse.Namespace) -> None:
+    """Record a change made by hand to provider_routing since the last command ran. Demo
+    runs have no Hermes config; a failure here never stops the command itself."""
+    if args.command == "demo" or getattr(args, "demo", False):
+        return
+    from hermes_dash.services import routing as svc
+
+    try:
+        settings = settings_from(args)
+        config = getattr(args, "config", None)
+        svc.sync_history(settings, Path(config) if config else None)
+    except Exception:  # the command reports its own problems with these settings
+        return
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hermes-dash`` console script."""
     parser = build_parser()
@@ -475,6 +534,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
+        _sync_routing_history(args)
         return _run(handler, args)
     except BrokenPipeError:
         return _stdout_gone()

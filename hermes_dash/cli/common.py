@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 
-from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.openrouter.client import DEFAULT_TIMEOUT_S, OpenRouterClient
 from hermes_dash.services.settings import DashSettings
 
 
@@ -16,7 +17,21 @@ def settings_from(args: argparse.Namespace) -> DashSettings:
         db=getattr(args, "db", None),
         openrouter_url=getattr(args, "openrouter_url", None),
         refresh=getattr(args, "refresh", None),
+        read_only=getattr(args, "read_only", False),
     )
+
+
+#: Test hook: a shorter wait for a server that does not answer than the product's, so a
+#: test of a stalled server need not sit the real timeout out.
+TIMEOUT_ENV = "HERMES_DASH_HTTP_TIMEOUT_S"
+
+
+def _timeout() -> float:
+    try:
+        value = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+    except ValueError:
+        return DEFAULT_TIMEOUT_S
+    return value if 0 < value < DEFAULT_TIMEOUT_S else DEFAULT_TIMEOUT_S
 
 
 def make_client(settings: DashSettings) -> OpenRouterClient:
@@ -25,4 +40,5 @@ def make_client(settings: DashSettings) -> OpenRouterClient:
         settings.secrets.api_key,
         base_url=settings.openrouter_url,
         management_key=settings.secrets.management_key,
+        timeout=_timeout(),
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from hermes_dash.cli.common import make_client, settings_from
 from hermes_dash.cli.errors import UsageError
+from hermes_dash.cli.routing_data import add_routing_data_parsers
 from hermes_dash.hermes.config import config_exists, load_config, routing_block
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.routing.rules import (
@@ -72,6 +73,8 @@ def add_routing_parser(
     p = rsub.add_parser("validate", help="check the block; exit 2 when it is invalid")
     config_arg(p)
     p.set_defaults(handler=cmd_validate)
+
+    add_routing_data_parsers(rsub, config_arg)
 
     p = rsub.add_parser("restore", help="list backups or put one back")
     config_arg(p)
@@ -153,7 +156,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(clean_lines(proposal.diff()))
         return 0
-    backup = svc.save(proposal, paths)
+    backup = svc.save(proposal, paths, svc.history_for(settings), "routing set")
     sys.stdout.write(clean_lines(proposal.diff()))
     print(clean(f"saved {config}" + (f" (backup: {backup})" if backup else "")), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
@@ -188,7 +191,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """List backups or restore one."""
-    from hermes_dash.hermes.writer import list_backups, restore_backup
+    from hermes_dash.hermes.writer import list_backups
     from hermes_dash.services import routing as svc
 
     settings, config = _paths(args)
@@ -205,7 +208,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         chosen = paths.backups / args.backup
     if not chosen.is_file():
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
-    saved = restore_backup(chosen, config, paths.backups)
+    saved = svc.restore(chosen, config, paths, svc.history_for(settings))
     print(
         clean(
             f"restored {config} from {chosen.name}"

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 class DemoOpenRouter:
-    """Answers ``/key``, ``/credits``, ``/models``, ``/providers``, endpoints, ``/generation``."""
+    """Answers ``/key``, ``/credits``, ``/models``, ``/providers``, endpoints, ``/generation``,
+    and the management API's ``/keys`` and ``/activity``."""
 
     def __init__(
         self, db_path: Path, *, failing: bool = False, clock: Callable[[], float] = time.time
@@ -100,7 +101,49 @@ class DemoOpenRouter:
         if path == "/keys" and request.method == "GET":
             offset = int(request.url.params.get("offset", "0") or 0)
             return httpx.Response(200, json={"data": self._keys()[offset : offset + 100]})
+        if path == "/activity":
+            return httpx.Response(
+                200, json={"data": self._activity(request.url.params.get("date"))}
+            )
         return httpx.Response(404, json={"error": {"code": 404, "message": "not in the demo"}})
+
+    def _activity(self, date: str | None) -> list[dict[str, Any]]:
+        """``/activity`` from the log: the 30 completed UTC days before the clock's day,
+        per day, model and upstream, OpenRouter's calls only (local ones are not billed)."""
+        today = int(self.clock()) // 86400 * 86400
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT CAST(started_at / 86400 AS INTEGER) * 86400 AS day, model, "
+                    "upstream, SUM(cost_usd), COUNT(*), SUM(input_tokens), "
+                    "SUM(output_tokens), SUM(COALESCE(reasoning_tokens, 0)) FROM calls "
+                    "WHERE provider = 'openrouter' AND upstream IS NOT NULL "
+                    "AND started_at >= ? AND started_at < ? GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                    (today - 30 * 86400, today),
+                )
+                .fetchall()
+            )
+        out = []
+        for day, model, upstream, usd, n, prompt, completion, reasoning in rows:
+            iso = dt.datetime.fromtimestamp(day, dt.UTC).date().isoformat()
+            if date in (None, iso):
+                out.append(
+                    {
+                        "date": iso,
+                        "model": model,
+                        "model_permaslug": model,
+                        "endpoint_id": f"{model}:{upstream}",
+                        "provider_name": upstream,
+                        "usage": round(usd or 0.0, 6),
+                        "byok_usage_inference": 0.0,
+                        "requests": n,
+                        "prompt_tokens": prompt or 0,
+                        "completion_tokens": completion or 0,
+                        "reasoning_tokens": reasoning,
+                    }
+                )
+        return out
 
     def _key(self) -> dict[str, Any]:
         now = self._now()

@@ -11,6 +11,7 @@ from hermes_dash.calllog import recorder
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.demo.generator import generate
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.routing.history import RoutingHistory, history_path
 from hermes_dash.services.plugin import install
 
 DEMO_CONFIG = """\
@@ -45,8 +46,24 @@ def make_demo_home(
     paths.config.write_text(DEMO_CONFIG, encoding="utf-8")
     os.chmod(paths.config, 0o600)
     install(paths)  # the real recorder, copied in as `plugin install` does
+    end = time.time() if now is None else now
     store = CallStore(paths.call_log)
-    generate(store, calls, seed=seed, days=30, now=time.time() if now is None else now)
+    generate(store, calls, seed=seed, days=30, now=end)
     store.close()
+    write_demo_history(paths, end)
     recorder.configure(str(paths.call_log))
     return paths
+
+
+def write_demo_history(paths: HermesPaths, now: float) -> None:
+    """Two recorded changes of the demo's routing, back where DEMO_CONFIG has it, so the
+    changes view has something to compare."""
+    history = RoutingHistory(history_path(paths.call_log))
+    day = 86400.0
+    os.utime(paths.config, (now - 20 * day, now - 20 * day))
+    history.sync(paths.config)  # the first block seen: the baseline
+    by_price = {"sort": "price", "ignore": ["together"], "data_collection": "deny"}
+    by_latency = {**by_price, "sort": "latency"}
+    history.record(paths.config, by_price, by_latency, "editor", now - 6 * day)
+    history.record(paths.config, by_latency, by_price, "routing set", now - 2 * day)
+    os.utime(paths.config, (now - 2 * day, now - 2 * day))

@@ -17,7 +17,7 @@ from hermes_dash.calllog.store import CallStore
 from hermes_dash.demo.fake_openrouter import DemoOpenRouter
 from hermes_dash.demo.home import make_demo_home
 from hermes_dash.demo.live import DemoFeed
-from hermes_dash.hermes.paths import Secrets
+from hermes_dash.hermes.paths import HermesPaths, Secrets
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.services.settings import DashSettings
 
@@ -99,8 +99,16 @@ def demo_session(
             shutil.rmtree(temp_root, ignore_errors=True)
             raise
         return replace(session, temp_root=temp_root)
+    paths = make_demo_home(root, calls=calls, seed=seed, now=time.time() if now is None else now)
+    return open_demo_session(paths, now=now, seed=seed)
+
+
+def open_demo_session(
+    paths: HermesPaths, *, now: float | None = None, seed: int = 1
+) -> DemoSession:
+    """Wire the fake OpenRouter to a demo home made before (feed not started): tests copy
+    one generated home instead of generating the same data again."""
     clock = time.time if now is None else (lambda: now)
-    paths = make_demo_home(root, calls=calls, seed=seed, now=clock())
     settings = replace(
         DashSettings(paths=paths, db_path=paths.call_log, refresh_s=DEMO_REFRESH_S, demo=True),
         secrets=Secrets(DEMO_KEY, None),

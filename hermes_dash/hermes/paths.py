@@ -85,7 +85,8 @@ class HermesPaths:
         """Raise HermesHomeError unless the home exists."""
         if not self.home.is_dir():
             raise HermesHomeError(
-                f"Hermes home {self.home} does not exist: set HERMES_HOME or pass --hermes-home"
+                f"Hermes home {self.home} does not exist: run 'hermes setup' to make it, or "
+                "set HERMES_HOME or pass --hermes-home ('hermes-dash doctor' checks the rest)"
             )
 
 

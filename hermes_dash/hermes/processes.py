@@ -35,3 +35,44 @@ def hermes_running(proc: Path = Path("/proc")) -> bool:
         if argv and _is_hermes(argv):
             return True
     return False
+
+
+def _boot_time(proc: Path) -> float | None:
+    try:
+        for line in (proc / "stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return float(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def hermes_start_times(proc: Path = Path("/proc")) -> list[float]:
+    """When each running Hermes process started (unix seconds), oldest first; [] where
+    /proc cannot tell. A process reads provider_routing when it starts, so one started
+    before a change still sends the old routing."""
+    boot = _boot_time(proc)
+    if boot is None:
+        return []
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: list[float] = []
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+            argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
+            if not argv or not _is_hermes(argv):
+                continue
+            # Field 22 (starttime, in clock ticks since boot) follows the ")" that ends the
+            # command name, which may itself hold spaces and parentheses.
+            stat = (entry / "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            out.append(boot + int(fields[19]) / ticks)
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(out)

@@ -1,8 +1,10 @@
-"""OpenRouter's management API: list the account's keys and set a key's limit.
+"""OpenRouter's management API: list the account's keys, set a key's limit, and read the
+account's activity (the last 30 completed UTC days per model and upstream).
 
 The management key is powerful (it can create, disable and re-limit every key of the
 account), so it is sent only here, only in the Authorization header, and only to
-``{base_url}/keys`` on the configured OpenRouter URL; redirects are never followed.
+``{base_url}/keys`` and ``{base_url}/activity`` on the configured OpenRouter URL;
+redirects are never followed.
 Failures use the same taxonomy and one-line messages as
 :mod:`hermes_dash.openrouter.client`.
 """
@@ -10,6 +12,7 @@ Failures use the same taxonomy and one-line messages as
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,7 +27,7 @@ from hermes_dash.openrouter.client import (
     mask_key,
     redact,
 )
-from hermes_dash.openrouter.records import _bool, _num, _str
+from hermes_dash.openrouter.records import ActivityRow, _bool, _num, _str
 from hermes_dash.openrouter.wire import decode_json
 from hermes_dash.text import clean
 
@@ -39,6 +42,8 @@ MAX_BODY = 8 * 1024 * 1024
 #: Listing every page, whatever the server does (a drip-fed or never-ending answer).
 LIST_DEADLINE_S = 60.0
 LIMIT_RESETS = ("daily", "weekly", "monthly")
+#: The endpoints the management key is sent to, and to nothing else.
+MANAGEMENT_PATHS = ("/keys", "/activity")
 
 
 @dataclass(frozen=True)
@@ -166,11 +171,11 @@ class ManagementClient:
 
         if not self._key:
             raise errors.Unauthorized("no OPENROUTER_MANAGEMENT_KEY configured")
-        if not path.startswith("/keys"):  # the one family of endpoints this key is for
+        if not path.startswith(MANAGEMENT_PATHS):  # the endpoints this key is for
             raise ValueError(f"management key requested for {path}")
         headers = {"Authorization": f"Bearer {self._key}"}
         url = f"{self.base_url}{path}"
-        what = f"{method} {path.split('?')[0] if path == '/keys' else '/keys/…'}"
+        what = f"{method} {path if path in MANAGEMENT_PATHS else '/keys/…'}"
         try:
             # A total deadline: the per-read timeout alone lets a server that drips a
             # byte at a time hold the command for ever.
@@ -262,3 +267,21 @@ class ManagementClient:
                 "not be set: check it with `hermes-dash budget show`"
             )
         return updated
+
+    async def activity(self, date: str | None = None) -> list[ActivityRow]:
+        """``GET /activity``: per UTC day, model and upstream, the last 30 completed days
+        (today is never in it); ``date`` (``YYYY-MM-DD``) asks for that one day."""
+        if date is not None and not _is_iso_date(date):
+            raise ValueError("the activity date must be YYYY-MM-DD")
+        body = await self._request("GET", "/activity", params={"date": date} if date else None)
+        try:
+            return ActivityRow.parse_list(body)
+        except errors.MalformedResponse as exc:
+            raise errors.MalformedResponse(f"unexpected /activity answer: {exc}") from None
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        return dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False

@@ -232,34 +232,51 @@ class Pricing:
 
 @dataclass(frozen=True)
 class ActivityRow:
-    """One row of ``GET /activity``: a completed UTC day's spend on one model."""
+    """One row of ``GET /activity``: a completed UTC day's spend on one model and upstream
+    (USD; a count or amount the server left out or sent as no number is None)."""
 
     date: str
     model: str
     provider_name: str | None
-    usage: float
-    requests: int
+    usage: float | None
+    requests: int | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    byok_usage_inference: float | None = None
+
+    @classmethod
+    def parse(cls, item: Any) -> ActivityRow:
+        """Parse one activity entry."""
+        if not isinstance(item, Mapping):
+            raise MalformedResponse("activity entry is not an object")
+        day = _str(item, "date")
+        if not day:
+            raise MalformedResponse("activity entry lacks a date")
+        return cls(
+            date=day[:10],
+            model=_str(item, "model") or "",
+            provider_name=_str(item, "provider_name"),
+            usage=_num(item, "usage"),
+            requests=_count(item, "requests"),
+            prompt_tokens=_count(item, "prompt_tokens"),
+            completion_tokens=_count(item, "completion_tokens"),
+            reasoning_tokens=_count(item, "reasoning_tokens"),
+            byok_usage_inference=_num(item, "byok_usage_inference"),
+        )
 
     @classmethod
     def parse_list(cls, body: Any) -> list[ActivityRow]:
         """Parse an ``/activity`` body."""
-        out = []
-        for item in _data(body, list):
-            if not isinstance(item, Mapping):
-                raise MalformedResponse("activity entry is not an object")
-            day = _str(item, "date")
-            if not day:
-                raise MalformedResponse("activity entry lacks a date")
-            out.append(
-                cls(
-                    date=day[:10],
-                    model=_str(item, "model") or "",
-                    provider_name=_str(item, "provider_name"),
-                    usage=_num(item, "usage") or 0.0,
-                    requests=int(_num(item, "requests") or 0),
-                )
-            )
-        return out
+        return [cls.parse(item) for item in _data(body, list)]
+
+
+def _count(obj: Mapping[str, Any], key: str) -> int | None:
+    """A count: a negative or fractional one is not a count, and unknown is not 0."""
+    value = _num(obj, key)
+    if value is None or value < 0 or value != int(value) or value > 2**53:
+        return None
+    return int(value)
 
 
 @dataclass(frozen=True)

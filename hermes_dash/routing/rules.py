@@ -11,7 +11,7 @@ import difflib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 SORTS = ("price", "throughput", "latency")
 DATA_COLLECTION = ("allow", "deny")
@@ -26,7 +26,7 @@ class Issue:
     """One validation finding; errors block a save, warnings only inform."""
 
     field: str
-    severity: str  # 'error' | 'warning'
+    severity: Literal["error", "warning"]
     message: str
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.openrouter import errors
@@ -17,11 +18,15 @@ from hermes_dash.openrouter.records import ActivityRow
 CREDITS_GRACE_S = 5.0
 
 
+#: The account's connection state, as the dashboard and ``summary --json`` name it.
+AccountStatus = Literal["ok", "offline", "unauthorized", "error"]
+
+
 @dataclass(frozen=True)
 class AccountState:
     """The account part of the dashboard: last good numbers plus how fresh they are."""
 
-    status: str  # ok | offline | unauthorized | error
+    status: AccountStatus
     snapshot: AccountSnapshot | None = None
     message: str = ""
     stale: bool = False
@@ -84,6 +89,6 @@ async def fetch_activity(client: OpenRouterClient) -> list[ActivityRow] | None:
         return None
 
 
-def status_for(exc: errors.OpenRouterError) -> str:
+def status_for(exc: errors.OpenRouterError) -> AccountStatus:
     """The account status word for a failure."""
     return "unauthorized" if isinstance(exc, errors.Unauthorized) else "error"

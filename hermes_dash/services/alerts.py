@@ -9,6 +9,7 @@ when nothing of the group is left.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from hermes_dash.calllog.records import AccountSnapshot, Window
 from hermes_dash.calllog.signals import CallSignals, read_signals
@@ -23,13 +24,22 @@ from hermes_dash.text import clean
 
 WARN_FRACTION = 0.8
 
+#: How bad an alert is; the words are Textual's notification severities too.
+Severity = Literal["warning", "error"]
+
+
+def severity_of(text: str) -> Severity:
+    """An alert severity read back from a file (a previous run's state): an unknown word
+    counts as a warning."""
+    return "error" if text == "error" else "warning"
+
 
 @dataclass(frozen=True)
 class Alert:
     """One alert: ``severity`` is 'warning' or 'error'; ``group`` the condition."""
 
     key: str
-    severity: str
+    severity: Severity
     message: str
     group: str = ""
 
@@ -184,6 +194,7 @@ def traffic_rules(i: AlertInputs, r: AlertRules) -> list[Alert]:
             out.append(Alert("429-storm", "warning", msg))
     q = i.free_quota
     if q is not None and q.used and q.used >= r.free_quota_share * q.quota:
+        sev: Severity
         level, sev = ("100", "error") if q.used >= q.quota else ("80", "warning")
         msg = f"Free-model quota: {q.used:,} of {q.quota:,} requests today (resets 00:00 UTC)"
         out.append(Alert(f"free-quota:{level}", sev, msg, "free-quota"))

@@ -44,7 +44,8 @@ class DashboardData:
     account_series: list[float] | None
     snapshots: list[AccountSnapshot]
     last_rate_limit: CallRow | None
-    free_quota: FreeQuota
+    free_quota: FreeQuota | None
+    """Free-model requests today; None where nobody can tell (the fleet's PromQL)."""
     limits: LimitEvents | None = None
     reconciliation: Reconciliation | None = None
     signals: CallSignals | None = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services.limits import explain_402, next_reset, reset_text, until
+from hermes_dash.services.readonly import refuse_if_read_only
 from hermes_dash.text import clean
 
 __all__ = ["explain_402", "next_reset", "reset_text", "until"]
@@ -125,8 +126,12 @@ def plan_change(key: KeyRecord, amount: float, reset: str) -> LimitChange:
     return LimitChange(key, check_amount(float(amount)), reset)
 
 
-async def apply_change(client: ManagementClient, change: LimitChange) -> KeyRecord:
-    """Send the change; OpenRouter enforces it from then on, for every caller of the key."""
+async def apply_change(
+    client: ManagementClient, change: LimitChange, *, read_only: bool = False
+) -> KeyRecord:
+    """Send the change; OpenRouter enforces it from then on, for every caller of the key.
+    ReadOnlyError (nothing sent) when writes are off."""
+    refuse_if_read_only(read_only, "setting a key limit")
     return await client.set_limit(change.key.hash, change.limit, change.reset)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hermes_dash.hermes.files import read_regular_bytes
-from hermes_dash.services.alerts import Alert
+from hermes_dash.services.alerts import Alert, severity_of
 from hermes_dash.text import clean
 
 if TYPE_CHECKING:
@@ -217,7 +217,12 @@ def load_active(path: Path) -> dict[str, tuple[set[str], Alert]]:
         return {
             str(cond): (
                 {str(k) for k in item["sent"]},
-                Alert(str(item["key"]), str(item["severity"]), str(item["message"]), str(cond)),
+                Alert(
+                    str(item["key"]),
+                    severity_of(str(item["severity"])),
+                    str(item["message"]),
+                    str(cond),
+                ),
             )
             for cond, item in data["active"].items()
         }
@@ -303,7 +308,8 @@ class Notifier:
                 box = self.outboxes[int(item["channel"])]
                 if box.channel.name != item["name"]:
                     continue  # the channels changed between runs
-                alert = Alert(**{f: str(item.get(f) or "") for f in _ALERT_FIELDS})
+                key, severity, message, group = (str(item.get(f) or "") for f in _ALERT_FIELDS)
+                alert = Alert(key, severity_of(severity), message, group)
                 box.queue.append(Event(str(item["kind"]), alert, float(item["at"])))
             except (KeyError, TypeError, ValueError, IndexError, OverflowError):
                 continue

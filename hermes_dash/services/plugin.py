@@ -6,7 +6,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hermes_dash import __version__
 from hermes_dash.calllog import recorder
@@ -15,6 +15,10 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, bounded_safe_load, load_config
 from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
 from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.services.readonly import refuse_if_read_only
+
+if TYPE_CHECKING:
+    from hermes_dash.hermes.writer import Proposal
 
 #: Rows newer than this mean the recorder is alive.
 RECEIVING_WITHIN_S = 15 * 60
@@ -132,12 +136,30 @@ def _enable(block: dict[str, Any], on: bool) -> None:
             enabled.remove(PLUGIN_NAME)
 
 
-def install(paths: HermesPaths) -> tuple[Path, Path | None]:
-    """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent."""
+def propose_enable(paths: HermesPaths) -> Proposal | None:
+    """The change to config.yaml that enables the recorder (its diff is what a user
+    confirms); None when ``plugins.enabled`` already lists it."""
     # The comment-preserving writer (ruamel.yaml) is loaded only when a write happens,
     # not every time the dashboard starts.
-    from hermes_dash.hermes.writer import commit, load_for_edit, propose_block
+    from hermes_dash.hermes.writer import load_for_edit, propose_block
 
+    paths.require()
+    if is_enabled(paths):
+        return None
+    return propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))
+
+
+def install(
+    paths: HermesPaths, proposal: Proposal | None = None, *, read_only: bool = False
+) -> tuple[Path, Path | None]:
+    """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent.
+
+    ``proposal`` is the change a user confirmed (see :func:`propose_enable`): it is written
+    as shown, or not at all when config.yaml changed since it was read. ReadOnlyError
+    (nothing written) when writes are off."""
+    from hermes_dash.hermes.writer import commit
+
+    refuse_if_read_only(read_only, "installing the recorder")
     paths.require()
     target = plugin_dir(paths)
     target.mkdir(parents=True, exist_ok=True)
@@ -151,10 +173,9 @@ def install(paths: HermesPaths) -> tuple[Path, Path | None]:
             if dest.is_symlink():
                 dest.unlink()
             atomic_write_bytes(dest, data, mode=default_file_mode() & 0o755)
-    backup = None
-    if not is_enabled(paths):
-        proposal = propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))
-        backup = commit(proposal, paths.backups)
+    if proposal is None:
+        proposal = propose_enable(paths)
+    backup = commit(proposal, paths.backups) if proposal is not None else None
     return target, backup
 
 

@@ -177,7 +177,8 @@ def _by_day_model(
     for row in activity:
         if start_iso <= row.date < end_iso:
             usd, n = billed.get((row.date, row.model), (0.0, 0))
-            billed[(row.date, row.model)] = (usd + row.usage, n + row.requests)
+            # An amount the server left out adds nothing; the log's own cost stays beside it.
+            billed[(row.date, row.model)] = (usd + (row.usage or 0.0), n + (row.requests or 0))
     out = []
     for date, model in sorted(set(logged) | set(billed)):
         usd, n = billed.get((date, model), (0.0, 0))

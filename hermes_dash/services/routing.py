@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,18 @@ from hermes_dash.hermes.writer import (
     commit,
     load_for_edit,
     propose_block,
+    restore_backup,
     set_flow,
     to_plain,
 )
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import Endpoint
+from hermes_dash.routing.history import Change, RoutingHistory, block_of_text, history_path
 from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
 from hermes_dash.routing.simulate import WhatIf, what_if
+from hermes_dash.services.readonly import refuse_if_read_only
+from hermes_dash.services.settings import DashSettings
 
 BLOCK = "provider_routing"
 RESTART_NOTE = "Running Hermes processes (gateway, cron, CLI) pick up the change when they restart."
@@ -94,9 +99,71 @@ def propose_routing(
     return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules, keys))
 
 
-def save(proposal: Proposal, paths: HermesPaths) -> Path | None:
-    """Write with a backup; returns the backup path."""
-    return commit(proposal, paths.backups)
+def save(
+    proposal: Proposal,
+    paths: HermesPaths,
+    history: RoutingHistory | None = None,
+    source: str = "editor",
+    clock: Callable[[], float] = time.time,
+    *,
+    read_only: bool = False,
+) -> Path | None:
+    """Write with a backup and record the change in ``history``; returns the backup.
+    ReadOnlyError (nothing written) when writes are off."""
+    refuse_if_read_only(read_only, "saving config.yaml")
+    backup = commit(proposal, paths.backups)
+    if history is not None:
+        loaded = proposal.loaded
+        before = routing_block(loaded.parsed)
+        after = block_of_text(proposal.new_text, loaded.path)
+        history.record(loaded.path, before, after, source, clock())
+    return backup
+
+
+def restore(
+    backup: Path,
+    config: Path,
+    paths: HermesPaths,
+    history: RoutingHistory | None = None,
+    source: str = "routing restore",
+    clock: Callable[[], float] = time.time,
+    *,
+    read_only: bool = False,
+) -> Path | None:
+    """Put a backup back and record what it did to the block in ``history``.
+    ReadOnlyError (nothing written) when writes are off."""
+    refuse_if_read_only(read_only, "restoring config.yaml")
+    before = _block_on_disk(config)
+    saved = restore_backup(backup, config, paths.backups)
+    if history is not None:
+        history.record(config, before, _block_on_disk(config), source, clock())
+    return saved
+
+
+def _block_on_disk(config: Path) -> dict[str, Any]:
+    from hermes_dash.hermes.config import ConfigError, read_config_text
+
+    try:
+        return block_of_text(read_config_text(config), config) if config.exists() else {}
+    except ConfigError:
+        return {}
+
+
+def history_for(settings: DashSettings) -> RoutingHistory:
+    """The routing history kept beside this call log."""
+    return RoutingHistory(history_path(settings.db_path))
+
+
+def sync_history(settings: DashSettings, config: Path | None = None) -> Change | None:
+    """Record a change made by hand to the block (or the first block seen), when the call
+    log's folder exists: without a call log there is nothing to compare a change with,
+    and a command must not make folders in a Hermes home that has none."""
+    if not settings.db_path.parent.is_dir():
+        return None
+    try:
+        return history_for(settings).sync(config or settings.paths.config)
+    except OSError:
+        return None  # an unwritable history never stops a command
 
 
 async def provider_slugs(api: OpenRouterClient) -> list[str] | None:

@@ -39,6 +39,8 @@ class DashSettings:
     """The API keys; never printed."""
     user_settings_path: Path | None = None
     """Where budgets live (defaults to the platformdirs user config dir)."""
+    read_only: bool = False
+    """Whether every write (config.yaml, a key's limit, settings) is refused (``serve``)."""
 
     @classmethod
     def build(
@@ -49,6 +51,7 @@ class DashSettings:
         db: str | None = None,
         openrouter_url: str | None = None,
         refresh: float | None = None,
+        read_only: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> DashSettings:
         """Resolve every path and key from flags, then the environment, then defaults."""
@@ -62,6 +65,7 @@ class DashSettings:
             openrouter_url=url,
             refresh_s=refresh if refresh is not None else DEFAULT_REFRESH_S,
             secrets=Secrets.load(paths, env),
+            read_only=read_only,
         )
 
 

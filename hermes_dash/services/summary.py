@@ -192,6 +192,29 @@ def rate_limits_json(
     }
 
 
+def summary_without_log(
+    window_name: str, account: AccountState, routing: dict[str, Any], now: float, reason: str
+) -> dict[str, Any]:
+    """The ``summary --json`` object before there is a call log: the account part as
+    usual, every part that needs the log null (or empty) and ``calls_missing`` saying why."""
+    return finite(
+        {
+            "generated_at": _iso(now),
+            "window": window_name,
+            "account": account_json(account),
+            "calls": None,
+            "calls_missing": reason,
+            "burn_rate_usd_per_hour": None,
+            "runway_hours": None,
+            "providers": [],
+            "models": [],
+            "routing": routing,
+            "rate_limits": None,
+            "reconciliation": None,
+        }
+    )
+
+
 def build_summary(
     store: CallStore,
     window: Window,

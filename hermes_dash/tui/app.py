@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
-from textual.binding import Binding
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -29,16 +28,19 @@ from hermes_dash.services.dashboard import (
     ReadRequest,
     read_update,
 )
+from hermes_dash.services.readonly import ReadOnlyError, refuse_if_read_only
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
 from hermes_dash.services.startup import FirstRead, take_first_read
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
 from hermes_dash.tui.messages import AccountUpdated, CallLogFailed, CallLogUpdated
-from hermes_dash.tui.navigation import WINDOW_KEYS, ScreenNavigation
+from hermes_dash.tui.navigation import ScreenNavigation
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
     # Loaded when first used, after the first frame.
+    from hermes_dash.services.doctor import Check
     from hermes_dash.services.enrich import Enricher
     from hermes_dash.services.plugin import PluginStatus
 
@@ -53,19 +55,8 @@ class HermesDashApp(ScreenNavigation):
     """hermes-dash: spend, rate limits, provider latency, routing, for Hermes Agent."""
 
     TITLE = "hermes-dash"
-    BINDINGS = [
-        Binding("q", "quit", "Quit"),
-        Binding("r", "refresh", "Refresh"),
-        Binding("e", "routing", "Routing"),
-        Binding("c", "calls", "Calls"),
-        Binding("b", "settings", "Budgets"),
-        Binding("k", "key_limits", "Key limits"),
-        Binding("o", "sources", "Sources"),
-        Binding("h", "cost_check", "Cost check"),
-        *(Binding(key, f"window('{name}')", name, show=False) for key, name in WINDOW_KEYS.items()),
-        Binding("t", "toggle_theme", "Theme", show=False),
-        Binding("question_mark", "help", "Help"),
-    ]
+    CSS_PATH = "app.tcss"
+    BINDINGS = keymap.bindings("app")
 
     window_name: reactive[str] = reactive(DEFAULT_WINDOW, init=False)
 
@@ -91,6 +82,8 @@ class HermesDashApp(ScreenNavigation):
         self.account = AccountState("ok", None) if api.has_key else AccountState.offline()
         self.data: DashboardData | None = None
         self.plugin: PluginStatus | None = None
+        #: doctor's local checks, as last made (None until the first).
+        self.checks: list[Check] | None = None
         self.alerts: list[Alert] = []
         self.last_poll: float | None = None
         #: Seconds until the next OpenRouter poll, as last scheduled (backoff shows here).
@@ -234,7 +227,7 @@ class HermesDashApp(ScreenNavigation):
 
     def _start_read(self) -> None:
         now = self.clock()
-        check_plugin = self.plugin is None or now - self._plugin_checked >= PLUGIN_CHECK_S
+        check_plugin = self.checks is None or now - self._plugin_checked >= PLUGIN_CHECK_S
         request = ReadRequest(
             self.window_name,
             self.last_row_id,
@@ -255,17 +248,19 @@ class HermesDashApp(ScreenNavigation):
         worker = get_current_worker()
         try:
             read = read_update(self.store, request, lambda: worker.is_cancelled)
-            plugin = None
+            report = None
             if read is not None and check_plugin and not worker.is_cancelled:
-                from hermes_dash.services.plugin import plugin_status
+                from hermes_dash.services.doctor import local_checks
 
-                plugin = plugin_status(self.settings.paths, self.store)
+                report = local_checks(self.settings, self.store, request.now)
         except CallLogError as exc:
             if not worker.is_cancelled:
                 self.post_message(CallLogFailed(str(exc)))
             return
         if read is not None and not worker.is_cancelled:
-            self.post_message(CallLogUpdated(read, plugin))
+            plugin = report.plugin if report is not None else None
+            checks = report.checks if report is not None else None
+            self.post_message(CallLogUpdated(read, plugin, checks))
 
     def on_call_log_updated(self, message: CallLogUpdated) -> None:
         """Show new rows and aggregates; run a read asked for meanwhile."""
@@ -280,9 +275,11 @@ class HermesDashApp(ScreenNavigation):
         if read.rows:
             self.dashboard.show_rows(read.rows)
         self.last_row_id = read.last_id
-        if message.plugin is not None:
+        if message.checks is not None:
             self.plugin = message.plugin
+            self.checks = message.checks
             self._plugin_checked = self.clock()
+            self.dashboard.show_guide(self.checks, self.data)
         # Aggregates of a window the user has already left are not worth a frame.
         if read.data is not None and read.data.window.name == self.window_name:
             self.data = read.data
@@ -333,13 +330,14 @@ class HermesDashApp(ScreenNavigation):
     def refresh_screen(self) -> None:
         """Push the current state into the dashboard and update the banner."""
         self.dashboard.show_data(self.account, self.data, self.api.has_key)
+        self.dashboard.show_guide(self.checks, self.data)
         if self.data is not None:
             alerts = limit_alerts(self.data, self.clock())
             alerts += budget_alerts(self.data, self.account.snapshot, self.prefs)
             new = {a.key for a in alerts} - {a.key for a in self.alerts}
             for alert in alerts:
                 if alert.key in new:
-                    self.notify(alert.message, title="Alert", severity=alert.severity, markup=False)  # type: ignore[arg-type]
+                    self.notify(alert.message, title="Alert", severity=alert.severity, markup=False)
             self.alerts = alerts
             self.dashboard.show_alerts(alerts)
         self.update_status()
@@ -355,7 +353,7 @@ class HermesDashApp(ScreenNavigation):
             conn = "connecting…"
         else:
             conn = f"[red]{self.account.status}[/]" + (" [b]stale[/]" if self.account.stale else "")
-        plugin = self.plugin.state(now) if self.plugin else "…"
+        plugin = self.plugin.state(now) if self.plugin else "…" if self.checks is None else "-"
         # The file name is outside text: "calls[old].db" must not be read as markup.
         text = fmt.markup(
             f"polled {fmt.ago(self.last_poll, now)} · {conn} · key $key · log $log · "
@@ -377,6 +375,12 @@ class HermesDashApp(ScreenNavigation):
                 self._account_timer.stop()
             self.poll_account()
 
+    def recheck_first_run(self) -> None:
+        """Make the recorder's checks again with the next read, now (after an install)."""
+        self._plugin_checked = float("-inf")
+        self.mark_stale()
+        self.request_read()
+
     def action_window(self, name: str) -> None:
         """Switch the time window."""
         self.window_name = name
@@ -391,12 +395,16 @@ class HermesDashApp(ScreenNavigation):
         """Dark ↔ light."""
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
         self.prefs.theme = self.theme
-        self.save_prefs()
+        if not self.settings.read_only:  # read-only: the theme changes for this session only
+            self.save_prefs()
 
     def save_prefs(self) -> None:
-        """Write the user's preferences; a failure is shown, not raised."""
+        """Write the user's preferences; a failure (or read-only mode) is shown, not raised."""
         try:
+            refuse_if_read_only(self.settings.read_only, "saving settings")
             self.prefs.save(self.prefs_path)
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
         except OSError as exc:
             self.notify(
                 f"cannot save settings: {clean(exc.strerror)}", severity="error", markup=False

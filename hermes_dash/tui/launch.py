@@ -1,8 +1,7 @@
-"""Starting the dashboard for real or as the demo."""
+"""Starting the dashboard (the demo's wiring is in ``hermes_dash.cli.demo``)."""
 
 from __future__ import annotations
 
-import signal
 from concurrent.futures import Future
 from typing import Any
 
@@ -30,30 +29,12 @@ def run_dashboard(
     return exit_code(app)
 
 
-def run_demo() -> int:
-    """Run the TUI on generated data, a live feed and a fake OpenRouter."""
-    from hermes_dash.demo.session import demo_session
+def run_fleet(url: str, refresh_s: float | None) -> int:
+    """Run the fleet dashboard over the Prometheus at ``url``."""
+    from hermes_dash.tui.fleet import make_fleet_app
 
-    session = demo_session()
-    app: App[Any] | None = None
-
-    def stop(_signum: int, _frame: object) -> None:
-        # SIGTERM (systemd, kill) and SIGHUP (a closed window) would end the process
-        # without unwinding, leaving the generated data behind: quit as 'q' does.
-        if app is not None:
-            app.exit()
-        else:
-            raise SystemExit(0)
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        session.feed.start()
-        app = make_app(session.settings, session.api, session.store)
-        app.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        session.close()  # also removes the generated data
+    app = make_fleet_app(url, refresh_s=30.0 if refresh_s is None else refresh_s)
+    app.run()
     return exit_code(app)
 
 

@@ -11,6 +11,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import LogRead
 
 if TYPE_CHECKING:
+    from hermes_dash.services.doctor import Check
     from hermes_dash.services.plugin import PluginStatus
 
 
@@ -28,6 +29,8 @@ class CallLogUpdated(Message):
 
     read: LogRead
     plugin: PluginStatus | None
+    #: doctor's checks that need no network, made with the plugin's state (else None).
+    checks: list[Check] | None = None
 
 
 @dataclass

@@ -10,19 +10,16 @@ from typing import TYPE_CHECKING, Any
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.text import clean
+from hermes_dash.tui.keymap import DASHBOARD_ACTIONS, KEYS
 
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore
     from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.openrouter.management import ManagementClient
     from hermes_dash.services.settings import DashSettings
-
-WINDOW_KEYS = {"1": "1h", "2": "24h", "3": "7d", "4": "30d"}
-#: Actions that change what the dashboard shows or open a screen over it: from any
-#: other screen they would stack copies of screens or act on a dashboard out of sight.
-DASHBOARD_ACTIONS = frozenset(
-    {"window", "calls", "routing", "settings", "cost_check", "sources", "key_limits"}
-)
 
 
 class ScreenNavigation(App[None]):
@@ -40,6 +37,7 @@ class ScreenNavigation(App[None]):
     action_toggle_theme: Callable[[], None]
     refresh_screen: Callable[[], None]
     save_prefs: Callable[[], None]
+    recheck_first_run: Callable[[], None]
     window_name: str
 
     def on_dashboard(self) -> bool:
@@ -51,43 +49,18 @@ class ScreenNavigation(App[None]):
         return action not in DASHBOARD_ACTIONS or self.on_dashboard()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every dashboard action in the command palette, beside Textual's own; those
-        that act on the dashboard only when the palette was opened there."""
+        """Textual's own commands, then every action of the key table; those that act on
+        the dashboard only when the palette was opened there."""
         yield from super().get_system_commands(screen)
-        yield SystemCommand(
-            "Refresh now", "Poll OpenRouter and re-read the call log", self.action_refresh
-        )
-        if screen is self.screen_stack[0]:
-            for key, name in WINDOW_KEYS.items():
-                yield SystemCommand(
-                    f"Window: {name}",
-                    f"Show the last {name} (key {key})",
-                    partial(self.action_window, name),
-                )
-            yield SystemCommand(
-                "Calls browser", "Every logged call, with filters", self.action_calls
-            )
-            yield SystemCommand(
-                "Routing editor", "Edit provider_routing in config.yaml", self.action_routing
-            )
-            yield SystemCommand(
-                "Budgets", "Daily and monthly budgets, runway alert", self.action_settings
-            )
-            yield SystemCommand(
-                "Cost by source",
-                "Cron jobs, platforms, subagents, tasks; drill to sessions",
-                self.action_sources,
-            )
-            yield SystemCommand(
-                "Key limits",
-                "The account's keys and the limits OpenRouter enforces",
-                self.action_key_limits,
-            )
-            yield SystemCommand(
-                "Cost check", "Logged cost beside Hermes' own numbers", self.action_cost_check
-            )
-        yield SystemCommand("Toggle dark/light", "Switch the theme", self.action_toggle_theme)
-        yield SystemCommand("Help", "Keys and where the numbers come from", self.action_help)
+        base = self.screen_stack[0]
+        for row in KEYS:
+            if row.dashboard_only and screen is not base:
+                continue
+            target = base if row.scope == "dashboard" else self
+            for command in row.commands:
+                if command.title:
+                    callback = partial(self.run_action, command.action, target)
+                    yield SystemCommand(command.title, command.help, callback)
 
     def action_help(self) -> None:
         """Show the keys."""
@@ -108,7 +81,14 @@ class ScreenNavigation(App[None]):
         from hermes_dash.tui.screens.settings import SettingsScreen
 
         def saved(result: UserSettings | None) -> None:
-            if result is not None:
+            if result is not None and self.settings.read_only:
+                self.notify(
+                    f"saving settings refused: {READ_ONLY_HINT}",
+                    title="Read-only",
+                    severity="error",
+                    markup=False,
+                )
+            elif result is not None:
                 self.prefs = replace(result, theme=self.theme)
                 self.save_prefs()
                 self.notify("settings saved")
@@ -141,13 +121,93 @@ class ScreenNavigation(App[None]):
             window = Window.named(self.window_name, self.clock())
             self.push_screen(SourcesScreen(self.store, window, active_hours(self.prefs)))
 
+    def management_client(self) -> ManagementClient:
+        """A management client for one screen (it closes it when it goes)."""
+        from hermes_dash.openrouter.management import ManagementClient
+
+        return ManagementClient(
+            self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+        )
+
     def action_key_limits(self) -> None:
         """Open the key-limits screen (needs a management key to list and set limits)."""
-        from hermes_dash.openrouter.management import ManagementClient
         from hermes_dash.tui.screens.keys import KeyLimitsScreen
 
         if self.on_dashboard():
-            client = ManagementClient(
-                self.settings.secrets.management_key, base_url=self.settings.openrouter_url
+            self.push_screen(
+                KeyLimitsScreen(
+                    self.management_client(),
+                    self.store,
+                    self.clock,
+                    read_only=self.settings.read_only,
+                )
             )
-            self.push_screen(KeyLimitsScreen(client, self.store, self.clock))
+
+    def action_account(self) -> None:
+        """Open the account screen (needs a management key)."""
+        from hermes_dash.tui.screens.account import AccountScreen
+
+        if self.on_dashboard():
+            self.push_screen(AccountScreen(self.management_client(), self.store, self.clock))
+
+    def action_install_recorder(self) -> None:
+        """Install and enable the recorder, after a confirmation showing the config diff."""
+        if self.on_dashboard() and self.settings.read_only:
+            self.notify(
+                f"installing the recorder refused: {READ_ONLY_HINT}",
+                title="Read-only",
+                severity="error",
+                markup=False,
+            )
+        elif self.on_dashboard():
+            self.run_worker(self._install_recorder(), group="install", exclusive=True)
+
+    async def _install_recorder(self) -> None:
+        import asyncio
+
+        from hermes_dash.hermes.config import ConfigError
+        from hermes_dash.hermes.paths import HermesHomeError
+        from hermes_dash.services import plugin as svc
+        from hermes_dash.services.doctor import install_cmd
+        from hermes_dash.tui.screens.dialogs import ConfirmDiff
+
+        paths = self.settings.paths
+        failures = (ConfigError, HermesHomeError, OSError)
+        try:
+            # Reading config.yaml loads ruamel.yaml: off the interface's thread.
+            proposal = await asyncio.to_thread(svc.propose_enable, paths)
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        title = (
+            f"Install the recorder into {svc.plugin_dir(paths)} and enable it in "
+            f"{paths.config} (as `{install_cmd(self.settings)}` does)"
+        )
+        diff = (
+            proposal.diff()
+            if proposal is not None
+            else (
+                "  config.yaml already lists hermes-dash-recorder in plugins.enabled: "
+                "only the plugin's files are copied.\n"
+            )
+        )
+        if not await self.push_screen_wait(ConfirmDiff(title, diff, confirm="Install")):
+            self.notify("Nothing installed.", title="Recorder")
+            return
+        try:
+            _, backup = await asyncio.to_thread(
+                svc.install, paths, proposal, read_only=self.settings.read_only
+            )
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
+            return
+        except failures as exc:
+            self.notify(clean(exc), title="Recorder", severity="error", markup=False)
+            return
+        saved = f" (backup of config.yaml: {backup.name})" if backup else ""
+        self.notify(
+            clean(f"Recorder installed{saved}. Restart running Hermes processes to load it."),
+            title="Recorder",
+            markup=False,
+        )
+        self.recheck_first_run()

@@ -11,12 +11,16 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
 from hermes_dash.calllog.records import CallRow
-from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore
+from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore, StatusFilter
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 
 PAGE = 200
-STATUS_CHOICES = [("ok", "ok"), ("errors", "error"), ("429 only", "429")]
+STATUS_CHOICES: list[tuple[str, StatusFilter]] = [
+    ("ok", "ok"),
+    ("errors", "error"),
+    ("429 only", "429"),
+]
 
 
 def describe_attempts(rows: list[CallRow]) -> str:
@@ -81,14 +85,7 @@ class CallsScreen(Screen[None]):
         Binding("n", "next_page", "Older"),
         Binding("p", "prev_page", "Newer"),
     ]
-    DEFAULT_CSS = """
-    #filters { height: auto; }
-    #filters Select { width: 1fr; }
-    #filters Input { width: 1fr; }
-    #calls-table { height: 1fr; }
-    #detail { height: auto; min-height: 4; border-top: solid $primary; padding: 0 1; }
-    #count { height: 1; padding: 0 1; color: $text-muted; }
-    """
+    CSS_PATH = "calls.tcss"
 
     def __init__(self, store: CallStore) -> None:
         super().__init__()
@@ -101,6 +98,8 @@ class CallsScreen(Screen[None]):
         #: must not overwrite the detail of the one that is.
         self.detail_of: int | None = None
         self.detail_complete = False
+        #: Whether the model and provider filters have their choices yet.
+        self.choices_loaded = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -108,7 +107,7 @@ class CallsScreen(Screen[None]):
             with Horizontal(id="filters"):
                 yield Select[str]([], prompt="any model", id="f-model")
                 yield Select[str]([], prompt="any provider", id="f-provider")
-                yield Select[str](STATUS_CHOICES, prompt="any status", id="f-status")
+                yield Select[StatusFilter](STATUS_CHOICES, prompt="any status", id="f-status")
                 yield Input(placeholder="session id", id="f-session")
             yield Static("", id="count")
             yield DataTable[object](id="calls-table", cursor_type="row", zebra_stripes=True)
@@ -132,19 +131,31 @@ class CallsScreen(Screen[None]):
             "session",
         ):
             table.add_column(name, key=name)
+        table.focus()
+        self.load()
+        self._read_choices()
+
+    @work(thread=True, group="calls-choices", exit_on_error=False)
+    def _read_choices(self) -> None:
+        """The filter lists' choices: distinct values over the whole log, which takes the
+        store's lock for a while on a big log, so off the UI thread."""
         try:
             models = self.store.distinct("model")
             providers = sorted(
                 set(self.store.distinct("provider")) | set(self.store.distinct("upstream"))
             )
         except CallLogError as exc:
-            self.notify(clean(exc), severity="error", markup=False)
-            models, providers = [], []
-        # Option labels are outside text: shown literally; the values stay exact for filtering.
-        self.query_one("#f-model", Select).set_options([(fmt.lit(m), m) for m in models])
-        self.query_one("#f-provider", Select).set_options([(fmt.lit(p), p) for p in providers])
-        table.focus()
-        self.load()
+            self.app.call_from_thread(self.notify, clean(exc), severity="error", markup=False)
+            return
+        self.app.call_from_thread(self._show_choices, models, providers)
+
+    def _show_choices(self, models: list[str], providers: list[str]) -> None:
+        # Option labels are outside text: shown literally; the values stay exact for
+        # filtering. Filling the lists is not the user choosing a filter: no reload.
+        with self.prevent(Select.Changed):
+            self.query_one("#f-model", Select).set_options([(fmt.lit(m), m) for m in models])
+            self.query_one("#f-provider", Select).set_options([(fmt.lit(p), p) for p in providers])
+        self.choices_loaded = True
 
     def current_filter(self) -> CallFilter:
         """The filter the widgets describe."""
@@ -153,10 +164,11 @@ class CallsScreen(Screen[None]):
             v = self.query_one(selector, Select).value
             return v if isinstance(v, str) else ""
 
+        status = self.query_one("#f-status", Select).value
         return CallFilter(
             model=value("#f-model"),
             provider=value("#f-provider"),
-            status=value("#f-status"),
+            status=next((s for _, s in STATUS_CHOICES if s == status), ""),
             session=self.query_one("#f-session", Input).value.strip(),
         )
 

@@ -9,7 +9,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from hermes_dash.calllog.records import GroupStats, Window
@@ -23,20 +22,16 @@ from hermes_dash.hermes.state_db import (
     read_task_usage,
 )
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.screens.dialogs import Dialog
 
 WINDOW = "7d"
 
 
-class CostCheckScreen(ModalScreen[None]):
+class CostCheckScreen(Dialog[None]):
     """Per model, last 7 days: calls and cost from our log; Hermes' estimate and bill."""
 
     BINDINGS = [Binding("escape,h", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    CostCheckScreen { align: center middle; }
-    CostCheckScreen > Vertical { width: 96%; max-width: 130; height: 80%; border: thick $primary;
-        background: $surface; padding: 0 1; }
-    CostCheckScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "costcheck.tcss"
 
     def __init__(self, store: CallStore, paths: HermesPaths, clock: Callable[[], float]) -> None:
         super().__init__()
@@ -45,7 +40,7 @@ class CostCheckScreen(ModalScreen[None]):
         self.clock = clock
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with Vertical(id="costcheck-box"):
             yield Static(
                 f"[b]Cost check, last {WINDOW}[/]: the call log (OpenRouter's bill per call) "
                 "beside Hermes' own estimate and actual cost from state.db",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from textual import events
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
@@ -15,6 +15,8 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.budget import Alert
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui import keymap
+from hermes_dash.tui.widgets.compact import CompactSummary
 from hermes_dash.tui.widgets.panels import (
     LiveCalls,
     ProvidersTable,
@@ -23,6 +25,9 @@ from hermes_dash.tui.widgets.panels import (
     StatusLine,
 )
 
+if TYPE_CHECKING:
+    from hermes_dash.services.doctor import Check
+
 #: Below this width the panels stack in one scrolling column.
 NARROW_WIDTH = 140
 
@@ -30,16 +35,14 @@ NARROW_WIDTH = 140
 class DashboardScreen(Screen[None]):
     """Everything at a glance; the app pushes data in through ``show_*``."""
 
-    BINDINGS = [Binding("s", "sort_providers", "Sort providers")]
+    BINDINGS = keymap.bindings("dashboard")
+    # Nothing has the focus at first: a focused table would scroll a small terminal away
+    # from the spend panel. Tab moves into a table (cursor, arrow keys, page up/down).
+    AUTO_FOCUS = ""
 
-    DEFAULT_CSS = """
-    #banner { display: none; height: auto; padding: 0 1; background: $warning 40%; }
-    #banner.-visible { display: block; }
-    #banner.-error { background: $error 60%; }
-    #grid { layout: grid; grid-size: 2 2; grid-rows: 3fr 2fr; grid-columns: 1fr 1fr; height: 1fr; }
-    #grid.-narrow { grid-size: 1; grid-rows: 15 18 14 14; overflow-y: auto; }
-    #providers, #live-calls { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
-    """
+    # Its rules are in app.tcss. Below NARROW_WIDTH columns the screen has the class
+    # -narrow, which stacks the panels.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_WIDTH, "-wide")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,10 +57,12 @@ class DashboardScreen(Screen[None]):
         self.live = LiveCalls(id="live-calls")
         self.live.border_title = "Live calls"
         self.status = StatusLine("", id="status")
+        self.compact = CompactSummary(id="compact")
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield self.banner
+        yield self.compact
         with Container(id="grid"):
             yield self.spend
             yield self.rate
@@ -65,10 +70,6 @@ class DashboardScreen(Screen[None]):
             yield self.live
         yield self.status
         yield Footer()
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Stack the panels on small terminals."""
-        self.query_one("#grid").set_class(event.size.width < NARROW_WIDTH, "-narrow")
 
     def arm_charts(self) -> None:
         """Let the charts draw (they are blank on the first frame, see SeriesChart)."""
@@ -86,9 +87,24 @@ class DashboardScreen(Screen[None]):
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
         self.spend.show(account, data, has_key)
+        self.compact.show(account, data, has_key)
         if data is not None:
             self.rate.show(data)
             self.providers.show(data.providers, data.window.name)
+
+    def show_guide(self, checks: list[Check] | None, data: DashboardData | None) -> None:
+        """In place of empty charts, what is missing and how to fix it (from doctor's
+        checks); the charts again as soon as the window holds a call."""
+        if checks is None or data is None or data.totals.attempts:
+            self.spend.show_guide(None)
+            self.rate.show_guide(None)
+            return
+        # Loaded with the first checks, after the first frame.
+        from hermes_dash.tui.widgets.guide import guide
+
+        window = data.window.name
+        self.spend.show_guide(guide(checks, window, detailed=True))
+        self.rate.show_guide(guide(checks, window, detailed=False))
 
     def show_alerts(self, alerts: list[Alert]) -> None:
         """Show the budget/runway banner, or hide it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,13 +15,7 @@ from textual.widgets.option_list import Option
 
 from hermes_dash.text import clean, clean_lines
 
-_DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 90%; max-width: 120; height: auto; max-height: 90%;
-    border: thick $primary; background: $surface; padding: 0 1; }}
-{name} .buttons {{ height: auto; align-horizontal: right; }}
-{name} VerticalScroll {{ height: auto; max-height: 30; }}
-"""
+ResultT = TypeVar("ResultT")
 
 
 def colour_diff(diff: str) -> Text:
@@ -39,11 +34,20 @@ def colour_diff(diff: str) -> Text:
     return out
 
 
-class YesNoDialog(ModalScreen[bool]):
-    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape or
-    Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
+class Dialog(ModalScreen[ResultT]):
+    """A modal box centred over the screen below: every dialog of the app looks the same
+    (the rule set is ``Dialog`` in ``app.tcss``); a subclass sets only its width."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Yes")]
+
+class YesNoDialog(Dialog[bool]):
+    """A confirmation with a Cancel and a confirm button (id ``confirm``): escape, ``n``
+    or Cancel answer False, ``y`` or the confirm button True; Cancel has the focus."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Yes"),
+    ]
 
     def on_mount(self) -> None:
         """Focus the safe choice."""
@@ -65,13 +69,18 @@ class YesNoDialog(ModalScreen[bool]):
 class ConfirmDiff(YesNoDialog):
     """Shows the exact diff of config.yaml; True to write it."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Save")]
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmDiff")
+    CSS_PATH = "dialogs.tcss"
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("n", "cancel", "No", show=False),
+        Binding("y", "confirm", "Save"),
+    ]
 
-    def __init__(self, title: str, diff: str) -> None:
+    def __init__(self, title: str, diff: str, confirm: str = "Save") -> None:
         super().__init__()
         self.title_text = title
         self.diff = diff
+        self.confirm_label = confirm
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -80,14 +89,14 @@ class ConfirmDiff(YesNoDialog):
                 yield Static(colour_diff(self.diff), id="diff")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Save (y)", variant="primary", id="confirm")
+                yield Button(f"{self.confirm_label} (y)", variant="primary", id="confirm")
 
 
-class PickBackup(ModalScreen[Path | None]):
+class PickBackup(Dialog[Path | None]):
     """Choose a backup of config.yaml to restore."""
 
+    CSS_PATH = "dialogs.tcss"
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = _DIALOG_CSS.format(name="PickBackup")
 
     def __init__(self, backups: list[Path]) -> None:
         super().__init__()

@@ -14,7 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 
 from hermes_dash.calllog.signals import last_refusal
@@ -22,26 +22,19 @@ from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import LIMIT_RESETS, KeyRecord, ManagementClient
 from hermes_dash.services import keybudget as kb
+from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.text import clean
-from hermes_dash.tui.screens.dialogs import YesNoDialog
-
-_DIALOG_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 76; height: auto; border: thick $primary;
-    background: $surface; padding: 1 2; }}
-{name} .buttons {{ height: auto; align-horizontal: right; margin-top: 1; }}
-"""
+from hermes_dash.tui.screens.dialogs import Dialog, YesNoDialog
 
 
 def _money(v: float | None) -> str:
     return "-" if v is None else kb.usd(v)
 
 
-class SetLimitDialog(ModalScreen[kb.LimitChange | None]):
+class SetLimitDialog(Dialog[kb.LimitChange | None]):
     """Amount and reset period for one key; returns the planned change."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = _DIALOG_CSS.format(name="SetLimitDialog")
 
     def __init__(self, key: KeyRecord) -> None:
         super().__init__()
@@ -102,7 +95,6 @@ class ConfirmLimit(YesNoDialog):
     """Before → after of a key's limit; True to send it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("y", "confirm", "Set")]
-    DEFAULT_CSS = _DIALOG_CSS.format(name="ConfirmLimit")
 
     def __init__(self, change: kb.LimitChange) -> None:
         super().__init__()
@@ -131,11 +123,7 @@ class KeyLimitsScreen(Screen[None]):
         Binding("l", "set_limit", "Set limit"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    KeyLimitsScreen #info { padding: 0 1; height: auto; }
-    KeyLimitsScreen #status { padding: 0 1; height: auto; color: $text-muted; }
-    KeyLimitsScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "keys.tcss"
     COLUMNS = ("key", "hash", "today", "week", "month", "limit", "left", "reset", "next reset")
 
     def __init__(
@@ -143,11 +131,14 @@ class KeyLimitsScreen(Screen[None]):
         client: ManagementClient,
         store: CallStore | None,
         clock: Callable[[], float] = time.time,
+        *,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self.client = client
         self.store = store
         self.clock = clock
+        self.read_only = read_only
         self.keys: list[KeyRecord] = []
 
     def compose(self) -> ComposeResult:
@@ -237,6 +228,14 @@ class KeyLimitsScreen(Screen[None]):
 
     def action_set_limit(self) -> None:
         """Amount and period, then before → after, then PATCH."""
+        if self.read_only:
+            self.notify(
+                f"setting a key limit refused: {READ_ONLY_HINT}",
+                title="Read-only",
+                severity="error",
+                markup=False,
+            )
+            return
         key = self.selected()
         if key is None:
             self.notify(
@@ -263,7 +262,10 @@ class KeyLimitsScreen(Screen[None]):
     async def apply(self, change: kb.LimitChange) -> None:
         """Send the change (the CLI's code); say why in one line when it fails."""
         try:
-            updated = await kb.apply_change(self.client, change)
+            updated = await kb.apply_change(self.client, change, read_only=self.read_only)
+        except ReadOnlyError as exc:
+            self.notify(str(exc), title="Read-only", severity="error", markup=False)
+            return
         except OpenRouterError as exc:
             self.notify(str(exc), title="Limit not changed", severity="error", markup=False)
             return

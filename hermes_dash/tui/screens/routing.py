@@ -11,7 +11,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import (
     DataTable,
@@ -19,8 +18,6 @@ from textual.widgets import (
     Header,
     Input,
     Label,
-    ListItem,
-    ListView,
     Select,
     SelectionList,
     Static,
@@ -29,13 +26,11 @@ from textual.widgets import (
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.hermes.config import ConfigError
-from hermes_dash.hermes.writer import list_backups, restore_backup
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.records import Endpoint
 from hermes_dash.routing.rules import (
     DATA_COLLECTION,
     SORTS,
-    Issue,
     RoutingRules,
     errors_in,
     validate,
@@ -45,71 +40,14 @@ from hermes_dash.services import routing as svc
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
-from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 from hermes_dash.tui.screens.routing_form import FormValues, draft_rules
+from hermes_dash.tui.screens.routing_save import restore_with_pick, save_with_confirmation
+from hermes_dash.tui.widgets.routing_fields import FieldIssues, OrderList
+from hermes_dash.tui.widgets.scorecard import ScorecardPanel
+from hermes_dash.tui.widgets.whatif import WhatIfLine, describe
 
-
-class OrderList(ListView):
-    """The ``order`` list: reorder with ctrl+up/down (or [ and ]), delete removes."""
-
-    BINDINGS = [
-        Binding("ctrl+up,left_square_bracket", "move(-1)", "Move up"),
-        Binding("ctrl+down,right_square_bracket", "move(1)", "Move down"),
-        Binding("delete,backspace", "remove", "Remove"),
-    ]
-
-    def __init__(self, *, id: str) -> None:
-        super().__init__(id=id)
-        self.slugs: list[str] = []
-
-    def set_slugs(self, slugs: list[str], index: int | None = None) -> None:
-        """Replace the items."""
-        self.slugs = list(slugs)
-        self.clear()
-        self.extend(ListItem(Label(fmt.lit(f"{i + 1}. {s}"))) for i, s in enumerate(self.slugs))
-        if self.slugs:
-            self.index = min(index or 0, len(self.slugs) - 1)
-
-    def action_move(self, step: int) -> None:
-        """Swap the highlighted provider with its neighbour."""
-        i = self.index
-        if i is None or not 0 <= i + step < len(self.slugs):
-            return
-        s = self.slugs
-        s[i], s[i + step] = s[i + step], s[i]
-        self.set_slugs(s, i + step)
-        self.post_message(self.Changed())
-
-    def action_remove(self) -> None:
-        """Drop the highlighted provider."""
-        if self.index is not None and self.slugs:
-            del self.slugs[self.index]
-            self.set_slugs(self.slugs, self.index)
-            self.post_message(self.Changed())
-
-    class Changed(Message):
-        """The order changed."""
-
-
-class FieldIssues(Static):
-    """The validation findings for one field, shown right under it (empty when fine)."""
-
-    DEFAULT_CSS = "FieldIssues { height: auto; }"
-
-    def __init__(self, field: str) -> None:
-        super().__init__("", id=f"issues-{field}")
-        self.field = field
-
-    def show(self, issues: list[Issue]) -> None:
-        """Replace the findings."""
-        lines = [
-            Text(
-                clean(f"{'✗' if i.severity == 'error' else '!'} {i.message}"),
-                style="bold red" if i.severity == "error" else "yellow",
-            )
-            for i in issues
-        ]
-        self.update(Text("\n").join(lines))
+#: What a form field sends when it changes (each redraws the draft).
+FORM_CHANGES = (Select.Changed, SelectionList.SelectedChanged, Switch.Changed, OrderList.Changed)
 
 
 class RoutingScreen(Screen[None]):
@@ -119,18 +57,13 @@ class RoutingScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("ctrl+s", "save", "Save…"),
         Binding("ctrl+r", "restore", "Restore…"),
+        Binding("ctrl+o", "changes", "Changes"),
+        Binding("ctrl+w", "score_window", "Window"),
+        Binding("ctrl+n", "score_model", "Model"),
+        Binding("1", "load_draft(1)", "Load draft 1"),
+        *[Binding(str(n), f"load_draft({n})", f"Load draft {n}", show=False) for n in range(2, 10)],
     ]
-    DEFAULT_CSS = """
-    RoutingScreen #columns { height: 1fr; }
-    RoutingScreen #form { width: 46; padding: 0 1; }
-    RoutingScreen #form Label { margin-top: 1; color: $text-muted; }
-    RoutingScreen #form SelectionList { height: 7; }
-    RoutingScreen #order { height: 5; border: round $panel; }
-    RoutingScreen #issues { height: auto; margin-top: 1; }
-    RoutingScreen #side { padding: 0 1; }
-    RoutingScreen #preview { height: 1fr; }
-    RoutingScreen #whatif, RoutingScreen #where { height: auto; }
-    """
+    CSS_PATH = "routing.tcss"
 
     def __init__(
         self,
@@ -148,11 +81,17 @@ class RoutingScreen(Screen[None]):
         self.doc: svc.RoutingDoc | None = None
         self.known: list[str] | None = None
         self.endpoints: list[Endpoint] = []
-        self._filling = False
+        #: Route previews drawn (tests count the work a change costs).
+        self.previews_drawn = 0
         #: What the widgets held right after filling: untouched fields keep the file's value.
         self._filled: FormValues | None = None
         #: Why the form could not show the file (saving is blocked while set).
         self.fill_error: str | None = None
+
+    @property
+    def form_ready(self) -> bool:
+        """Whether the form shows the file's rules (saving is allowed)."""
+        return self._filled is not None
 
     @property
     def config_path(self) -> Path:
@@ -191,7 +130,8 @@ class RoutingScreen(Screen[None]):
             with Vertical(id="side"):
                 yield Static("Route preview", id="preview-title")
                 yield DataTable[object](id="preview", cursor_type="row", zebra_stripes=True)
-                yield Static("", id="whatif")
+                yield WhatIfLine(self.store, id="whatif")
+                yield ScorecardPanel(self.store, self.api, self.clock)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -226,16 +166,19 @@ class RoutingScreen(Screen[None]):
         self.known = await svc.provider_slugs(self.api)
         self.endpoints = await svc.model_endpoints(self.api, self.doc.model)
         self.fill(self.doc.rules)
+        self.query_one(ScorecardPanel).show_for(self.doc.model, self.doc.rules)
 
     def fill(self, rules: RoutingRules) -> None:
         """Put rules into the widgets; if they then show anything but the file's rules,
         say so and refuse to save (a half-filled form would write its gaps)."""
         assert self.doc is not None
-        self._filling = True
         self._filled = None
         self.fill_error = None
         try:
-            self._fill_widgets(rules)
+            # Filling changes every field: none of those changes is the user's, and the
+            # draft is drawn once, below, when the form is whole.
+            with self.prevent(*FORM_CHANGES):
+                self._fill_widgets(rules)
             shown = self.form_values()
             wanted = FormValues.showing(rules)
             if shown != wanted:
@@ -246,8 +189,6 @@ class RoutingScreen(Screen[None]):
             self.fill_error = clean(f"cannot edit provider_routing here: {exc}")
             self.query_one("#where", Static).update(Text(self.fill_error, style="bold red"))
             self.notify(self.fill_error, title="Routing editor", severity="error", markup=False)
-        finally:
-            self._filling = False
         self.refresh_draft()
 
     def _fill_widgets(self, rules: RoutingRules) -> None:
@@ -319,7 +260,7 @@ class RoutingScreen(Screen[None]):
     @on(OrderList.Changed)
     def refresh_draft(self) -> None:
         """Live validation, route preview and what-if for the current draft."""
-        if self._filling or self.doc is None:
+        if self.doc is None:
             return
         draft = self.draft()
         issues = validate(draft, self.known)
@@ -335,13 +276,14 @@ class RoutingScreen(Screen[None]):
         self.show_preview(draft)
 
     def show_preview(self, draft: RoutingRules) -> None:
-        """The endpoints under the draft and what the last week would have cost."""
+        """The endpoints under the draft now; what the last week would have cost follows
+        from a worker (it reads the call log)."""
+        self.previews_drawn += 1
         table = self.query_one("#preview", DataTable)
         table.clear()
+        whatif = self.query_one(WhatIfLine)
         if not self.endpoints:
-            self.query_one("#whatif", Static).update(
-                "No endpoint list for this model (offline, or not an OpenRouter model)."
-            )
+            whatif.settle("No endpoint list for this model (offline, or not an OpenRouter model).")
             return
         for row in simulate(self.endpoints, draft):
             e = row.endpoint
@@ -358,26 +300,10 @@ class RoutingScreen(Screen[None]):
                 Text(clean(row.reason), style="green" if row.eligible else "red"),
             )
         model = self.doc.model if self.doc else None
-        wi = (
-            svc.what_if_for(self.store, model, self.endpoints, draft, self.clock())
-            if model
-            else None
-        )
-        text: Text | str
-        if wi is None:
-            text = "What-if: no logged calls to this model in the last 7 days."
-        elif wi.draft_usd is None:
-            text = "[red]What-if: these rules leave no eligible provider for this model.[/]"
+        if model:
+            whatif.ask(model, self.endpoints, draft, self.clock())
         else:
-            delta = wi.draft_usd - wi.actual_usd
-            sign = "+" if delta >= 0 else "-"
-            text = fmt.lit(
-                f"What-if, last 7 days of {wi.model}: logged {fmt.money(wi.actual_usd)}; at first "
-                f"choice {wi.first_choice}: {fmt.money(wi.draft_usd)} "
-                f"({sign}{fmt.money(abs(delta))})",
-                None,
-            )
-        self.query_one("#whatif", Static).update(text)
+            whatif.settle(describe(None))
 
     @on(Input.Submitted, "#add")
     def add_slug(self, event: Input.Submitted) -> None:
@@ -401,72 +327,39 @@ class RoutingScreen(Screen[None]):
 
     def action_save(self) -> None:
         """Validate, show the exact diff, write after confirmation."""
-        if self.doc is None:
-            self.notify("config.yaml could not be read: nothing to save", severity="error")
-            return
-        if self.fill_error is not None or self._filled is None:
-            self.notify(
-                self.fill_error or "the form is still loading",
-                title="Not saved",
-                severity="error",
-                markup=False,
-            )
-            return
-        draft, changed = self.draft_and_changes()
-        errors = errors_in(validate(draft, self.known))
-        if errors:
-            self.notify(
-                clean("; ".join(map(str, errors))),
-                title="Not saved",
-                severity="error",
-                markup=False,
-            )
-            return
-        if not changed:
-            self.notify("No change to save.")
-            return
-        try:
-            proposal = svc.propose_routing(self.doc, draft, changed)
-        except ConfigError as exc:
-            self.notify(clean(exc), title="Not saved", severity="error", markup=False)
-            return
-        if not proposal.changed:
-            self.notify("No change to save.")
-            return
-
-        def confirmed(ok: bool | None) -> None:
-            if not ok:
-                return
-            try:
-                backup = svc.save(proposal, self.settings.paths)
-            except ConfigError as exc:
-                self.notify(clean(exc), title="Not saved", severity="error", markup=False)
-                return
-            name = backup.name if backup else "none (new file)"
-            self.notify(
-                clean(f"Saved. Backup: {name}. {svc.RESTART_NOTE}"),
-                title="provider_routing",
-                timeout=8,
-                markup=False,
-            )
-            self.load()
-
-        self.app.push_screen(ConfirmDiff(f"Write {self.config_path}?", proposal.diff()), confirmed)
+        save_with_confirmation(self)
 
     def action_restore(self) -> None:
         """Pick a backup and put it back."""
+        restore_with_pick(self)
 
-        def chosen(backup: Path | None) -> None:
-            if backup is None:
-                return
-            try:
-                restore_backup(backup, self.config_path, self.settings.paths.backups)
-            except ConfigError as exc:
-                self.notify(clean(exc), title="Not restored", severity="error", markup=False)
-                return
-            self.notify(
-                clean(f"Restored {backup.name}. {svc.RESTART_NOTE}"), timeout=8, markup=False
-            )
-            self.load()
+    # -- measured data ---------------------------------------------------------------------
 
-        self.app.push_screen(PickBackup(list_backups(self.settings.paths.backups)), chosen)
+    def action_score_window(self) -> None:
+        """The scorecard's next window."""
+        self.query_one(ScorecardPanel).next_window()
+
+    def action_score_model(self) -> None:
+        """Score the next model of the call log."""
+        self.query_one(ScorecardPanel).next_model()
+
+    def action_load_draft(self, n: int) -> None:
+        """Put suggestion ``n`` into the form: nothing is written until ctrl+s and the
+        diff is confirmed."""
+        drafts = self.query_one(ScorecardPanel).suggestions
+        if self.doc is None or not self.form_ready or not 0 < n <= len(drafts):
+            self.notify(f"No draft {n}.", severity="warning")
+            return
+        with self.prevent(*FORM_CHANGES):
+            self._fill_widgets(drafts[n - 1].draft)
+        self.refresh_draft()
+        self.notify(
+            clean(f"Draft {n} loaded: {drafts[n - 1].title}. ctrl+s shows the diff."),
+            markup=False,
+        )
+
+    def action_changes(self) -> None:
+        """The recorded changes with their before/after figures."""
+        from hermes_dash.tui.screens.changes import ChangesScreen
+
+        self.app.push_screen(ChangesScreen(self.settings, self.store, clock=self.clock))

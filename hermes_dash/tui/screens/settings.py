@@ -7,11 +7,11 @@ from dataclasses import dataclass, replace
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.validation import Function
 from textual.widgets import Button, Input, Label, Static
 
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.tui.screens.dialogs import Dialog
 
 
 def parse_amount(text: str) -> float | None:
@@ -51,18 +51,11 @@ FIELDS = (
 )
 
 
-class SettingsScreen(ModalScreen[UserSettings | None]):
+class SettingsScreen(Dialog[UserSettings | None]):
     """Edit budgets; returns the new settings, or None when cancelled."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
-    DEFAULT_CSS = """
-    SettingsScreen { align: center middle; }
-    SettingsScreen > Vertical { width: 70; height: auto; border: thick $primary;
-        background: $surface; padding: 1 2; }
-    SettingsScreen Input { margin-bottom: 0; }
-    SettingsScreen .hint { color: $text-muted; margin-bottom: 1; }
-    SettingsScreen #buttons { height: auto; align-horizontal: right; }
-    """
+    CSS_PATH = "settings.tcss"
 
     def __init__(self, current: UserSettings) -> None:
         super().__init__()
@@ -80,7 +73,7 @@ class SettingsScreen(ModalScreen[UserSettings | None]):
                     validators=[Function(_valid, "enter a positive number, or leave empty")],
                 )
                 yield Static(f.hint, classes="hint")
-            with Horizontal(id="buttons"):
+            with Horizontal(id="buttons", classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button("Save", variant="primary", id="save")
 

@@ -26,11 +26,7 @@ class SourcesScreen(Screen[None]):
     """Where the window's money went, by source, then by session."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
-    DEFAULT_CSS = """
-    SourcesScreen #sources-title, SourcesScreen #sessions-title { padding: 0 1; height: auto; }
-    SourcesScreen #night { padding: 0 1; height: auto; color: $warning; }
-    SourcesScreen DataTable { height: 1fr; }
-    """
+    CSS_PATH = "sources.tcss"
     COLUMNS = ("calls", "tokens", "429s", "cost", "share")
 
     def __init__(

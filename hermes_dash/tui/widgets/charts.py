@@ -15,7 +15,7 @@ from textual.widget import Widget
 from hermes_dash.calllog.records import SeriesPoint
 
 if TYPE_CHECKING:
-    from hermes_dash.tui.widgets.plot import BarPlot
+    from hermes_dash.tui.widgets.plot import BarPlot, Bars
 
 
 def x_axis(series: list[SeriesPoint], end: float) -> tuple[list[float], str]:
@@ -65,14 +65,22 @@ class SeriesChart(Widget):
         """Keep the (bounded) data and redraw; ``overlay`` is drawn as a line over the bars."""
         self.series, self.end, self.overlay = series, end, overlay
         if self._plot is not None:
-            self._plot.replot()
+            self._plot.replot(self._bars())
 
     def arm(self) -> None:
         """Load plotext and draw from now on."""
         if self._plot is None:
             from hermes_dash.tui.widgets.plot import BarPlot
 
-            self._plot = BarPlot(self)
+            self._plot = BarPlot()
             self.mount(self._plot)
             self.add_class("-armed")
-            self._plot.replot()
+            self._plot.replot(self._bars())
+
+    def _bars(self) -> Bars:
+        """The picture of the data held now (plot.py draws it, knowing nothing of this)."""
+        from hermes_dash.tui.widgets.plot import Bars
+
+        xs, label = x_axis(self.series, self.end) if self.series else ([], "")
+        values = [self.value(p) for p in self.series]
+        return Bars(self.chart_title, self.color, xs, values, label, self.overlay)

@@ -6,6 +6,7 @@ from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Static
 
 from hermes_dash.calllog.records import CallRow, GroupStats
@@ -13,7 +14,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.charts import SeriesChart
-from hermes_dash.tui.widgets.table import Cell, TextTable
+from hermes_dash.tui.widgets.table import Cell, PanelTable
 
 
 class Panel(Vertical):
@@ -26,6 +27,9 @@ class Panel(Vertical):
     DEFAULT_CSS = """
     Panel { border: round $primary-darken-1; padding: 0 1; height: 1fr; }
     Panel > .stats { height: auto; }
+    Panel > .guide { display: none; height: auto; margin-top: 1; }
+    Panel.-guide > .guide { display: block; }
+    Panel.-guide > SeriesChart.-armed { display: none; }
     """
 
     def __init__(self, title: str, *, id: str, stats_id: str, chart: SeriesChart) -> None:
@@ -33,10 +37,20 @@ class Panel(Vertical):
         self.border_title = title
         self.stats = Static("Loading…", classes="stats", id=stats_id)
         self.chart = chart
+        # Where the chart would be: what is missing and how to fix it, when the chart
+        # would have nothing to draw (an axis from -1 to 1 explains nothing).
+        self.guide = Static("", classes="guide", id=f"{stats_id}-guide")
 
     def compose(self) -> ComposeResult:
         yield self.stats
         yield self.chart
+        yield self.guide
+
+    def show_guide(self, words: Content | None) -> None:
+        """Words in place of the chart, or (None) the chart again."""
+        self.set_class(words is not None, "-guide")
+        if words is not None:
+            self.guide.update(words)
 
 
 class SpendPanel(Panel):
@@ -163,11 +177,14 @@ class RateLimitPanel(Panel):
                 )
             )
         q = data.free_quota
-        colour = "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
-        lines.append(
-            f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
-            + (" (OpenRouter)" if q.source == "openrouter" else "")
-        )
+        if q is not None:
+            colour = (
+                "red" if q.used >= q.quota else "yellow" if q.used >= 0.8 * q.quota else "green"
+            )
+            lines.append(
+                f"Free models today: [{colour}]{q.used:,} / {q.quota:,}[/] requests"
+                + (" (OpenRouter)" if q.source == "openrouter" else "")
+            )
         self.stats.update(fmt.join_lines(lines))
         self.chart.show(data.series, data.window.end)
         self.border_subtitle = data.window.name
@@ -206,7 +223,7 @@ _SORT_KEYS = {
 UPSTREAM_WIDTH = 13
 
 
-class ProvidersTable(TextTable):
+class ProvidersTable(PanelTable):
     """Per endpoint (provider and host) and upstream: calls, wire latency p50/p95, time
     to first token (p50), errors, 429 attempts and cost; sortable."""
 
@@ -258,12 +275,13 @@ class ProvidersTable(TextTable):
         self.sort_column = column
         self.show(self._groups)
 
-    def on_text_table_header_clicked(self, event: TextTable.HeaderClicked) -> None:
+    def on_data_table_header_selected(self, event: PanelTable.HeaderSelected) -> None:
         """Click a header to sort by it."""
-        self.sort_by(event.column)
+        event.stop()
+        self.sort_by(str(event.column_key.value))
 
 
-class LiveCalls(TextTable):
+class LiveCalls(PanelTable):
     """The newest calls, newest first; 429s and errors highlighted."""
 
     MAX_ROWS = 100

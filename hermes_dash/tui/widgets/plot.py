@@ -1,25 +1,33 @@
-"""The plotext picture inside a :class:`~hermes_dash.tui.widgets.charts.SeriesChart`
-(its own module: importing it loads plotext)."""
+"""The plotext picture inside a chart widget (its own module: importing it loads plotext).
+
+It knows nothing of the chart that holds it: the chart hands it the numbers to draw.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
-from hermes_dash.tui.widgets.charts import x_axis
 
-if TYPE_CHECKING:
-    from hermes_dash.tui.widgets.charts import SeriesChart
+@dataclass(frozen=True)
+class Bars:
+    """What one picture shows: bars over an x axis, and an optional line over them."""
+
+    title: str
+    color: str
+    xs: list[float]
+    values: list[float]
+    x_label: str
+    overlay: list[float] | None = None
 
 
 class BarPlot(PlotextPlot):
-    """Bars of the chart's measure, with an optional line over them."""
+    """Bars of a measure, with an optional line over them."""
 
-    def __init__(self, chart: SeriesChart) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.chart = chart
         # plotext builds the whole picture on every render (tens of ms): keep the last one
         # until the data, the size or the theme changes.
         self._version = 0
@@ -32,21 +40,24 @@ class BarPlot(PlotextPlot):
             self._cached = (key, super().render())
         return self._cached[1]
 
-    def replot(self) -> None:
-        """Clear, plot, refresh."""
+    def replot(self, bars: Bars) -> None:
+        """Clear, plot ``bars``, refresh."""
         self._version += 1
-        chart, plt = self.chart, self.plt
+        plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        if chart.series:
-            xs, label = x_axis(chart.series, chart.end)
+        if bars.xs:
             # Full-block bars: a third of the build time of half-block ("hd") ones.
-            plt.bar(xs, [chart.value(p) for p in chart.series], color=chart.color)
-            if chart.overlay is not None:
-                plt.plot(xs, chart.overlay, marker="braille", color="cyan", label="key usage")
-            lo = min(xs)
+            plt.bar(bars.xs, bars.values, color=bars.color)
+            if not any(bars.values) and bars.overlay is None:
+                # All zero (no 429s: the usual case): plotext would centre the axis on 0,
+                # from -1 to 1; a count or a cost is never negative.
+                plt.ylim(0, 1)
+            if bars.overlay is not None:
+                plt.plot(bars.xs, bars.overlay, marker="braille", color="cyan", label="key usage")
+            lo = min(bars.xs)
             ticks = [lo + (0 - lo) * i / 4 for i in range(5)]
             plt.xticks(ticks, [f"{t:.0f}" if abs(lo) >= 4 else f"{t:.1f}" for t in ticks])
-            plt.xlabel(label)
-        plt.title(chart.chart_title)
+            plt.xlabel(bars.x_label)
+        plt.title(bars.title)
         self.refresh()

@@ -1,0 +1,137 @@
+"""``hermes-dash metrics``: a Prometheus exporter of the call log, the account and the
+recorder's health. A foreground process; SIGTERM or Ctrl-C stop it cleanly (exit 0)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+
+from hermes_dash.calllog.store import CallLogError, CallStore
+from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.errors import RuntimeFailure, UsageError
+from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.text import clean
+
+DEFAULT_LISTEN = "127.0.0.1:9464"
+
+
+def add_metrics_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_common: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Register ``metrics``."""
+    p = sub.add_parser("metrics", help="serve Prometheus metrics of the call log and account")
+    add_common(p)
+    p.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        default=DEFAULT_LISTEN,
+        help=f"address to serve /metrics on (default {DEFAULT_LISTEN}; port 0 picks one)",
+    )
+    p.set_defaults(handler=cmd_metrics)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) into its parts; a usage error otherwise."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        raise UsageError(f"--listen takes HOST:PORT, not {text!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--listen: {port_text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--listen: port {port} is out of range (0-65535)")
+    return host, port
+
+
+def check_prometheus_url(text: str) -> str:
+    """``--prometheus``: an http(s) URL of a Prometheus server, else a usage error."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(
+            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not {text!r}"
+        )
+    return text.rstrip("/")
+
+
+def _open_log(settings: DashSettings) -> CallStore:
+    if not settings.db_path.exists():
+        # The recorder creates the log inside the Hermes home; insist that it exists
+        # rather than make folders where the user did not mean.
+        settings.paths.require()
+    try:
+        return CallStore(settings.db_path)
+    except CallLogError:
+        if not settings.db_path.is_file():
+            raise
+        return CallStore(settings.db_path, readonly=True)
+
+
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """``hermes-dash metrics``."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from hermes_dash.services.account_poll import AccountPoller
+    from hermes_dash.services.metrics import Budgets, CallLogCollector
+    from hermes_dash.services.plugin import plugin_status
+
+    host, port = parse_listen(args.listen)
+    settings = settings_from(args)
+    store = _open_log(settings)
+    prefs_path = settings.user_settings_path or user_settings_file()
+
+    def budgets() -> Budgets:
+        prefs = UserSettings.load(prefs_path)
+        return Budgets(prefs.daily_budget_usd, prefs.monthly_budget_usd)
+
+    poller = None
+    if settings.secrets.api_key:
+        poller = AccountPoller(make_client(settings))
+    collector = CallLogCollector(
+        store,
+        account=poller.reading if poller else lambda: None,
+        plugin=lambda: plugin_status(settings.paths, None),
+        budgets=budgets,
+    )
+    # A registry of our own: only hermes_dash_* families, no process or GC collectors.
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        server, thread = start_http_server(port, host, registry)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise RuntimeFailure(f"cannot listen on {clean(args.listen)}: {reason}") from None
+    bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    if poller is not None:
+        poller.start()
+    account = "account from " + settings.openrouter_url if poller else "no key: account off"
+    print(
+        f"hermes-dash metrics: serving http://{shown}:{bound_port}/metrics; "
+        f"log {clean(settings.db_path)}; {clean(account)}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        if poller is not None:
+            poller.stop()
+        store.close()
+    print("hermes-dash metrics: stopped", file=sys.stderr, flush=True)
+    return 0

@@ -1,0 +1,216 @@
+"""The history of ``provider_routing``: one record per change, kept beside the call log.
+
+Kept as a JSON-lines file (``routing-history.jsonl`` next to ``calls.db``) rather than a
+table of the call log: the call log's schema is shared with the recorder plugin running
+inside Hermes, and a new table would mean a schema version an older plugin refuses to
+write to; history is small, written rarely, appended only, and readable by a human.
+
+Each record has the time, the block before and after (as Hermes reads it), a diff by key
+and the source: ``editor`` (the TUI), ``routing set``, ``routing restore``, ``by hand``
+(the file's block differs from the last one recorded: its time is the file's mtime), or
+``first seen`` (the block found when no history existed: a baseline, not a change).
+Appends and the check for changes by hand hold an exclusive lock on the file, so two
+processes never record one change twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from hermes_dash.hermes.config import (
+    ConfigError,
+    config_exists,
+    load_config,
+    parse_config_text,
+    routing_block,
+)
+
+HISTORY_NAME = "routing-history.jsonl"
+BY_HAND = "by hand"
+FIRST_SEEN = "first seen"
+#: A history line longer than this is not ours: skipped unread.
+MAX_LINE = 256 * 1024
+
+
+def history_path(call_log: Path) -> Path:
+    """The history file beside the call log."""
+    return call_log.parent / HISTORY_NAME
+
+
+def block_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The change by key: ``sort: price -> latency``, ``+ ignore: [chutes]``, ``- order``."""
+    lines: list[str] = []
+    for key in [*before, *(k for k in after if k not in before)]:
+        old, new = before.get(key), after.get(key)
+        if key not in after:
+            lines.append(f"- {key}: {json.dumps(old)}")
+        elif key not in before:
+            lines.append(f"+ {key}: {json.dumps(new)}")
+        elif old != new:
+            lines.append(f"~ {key}: {json.dumps(old)} -> {json.dumps(new)}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Change:
+    """One recorded state of the block and how it got there."""
+
+    at: float  # unix seconds
+    source: str
+    config: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    diff: list[str]
+
+    @property
+    def is_change(self) -> bool:
+        """False for the ``first seen`` baseline."""
+        return self.source != FIRST_SEEN
+
+    @classmethod
+    def from_json(cls, data: Any) -> Change | None:
+        """A record from one parsed line; None when it is not one of ours."""
+        if not isinstance(data, dict):
+            return None
+        at, before, after = data.get("at"), data.get("before"), data.get("after")
+        if not isinstance(at, int | float) or isinstance(at, bool) or not 0 <= at < 1e10:
+            return None
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            return None
+        diff = data.get("diff")
+        return cls(
+            at=float(at),
+            source=str(data.get("source") or ""),
+            config=str(data.get("config") or ""),
+            before=before,
+            after=after,
+            diff=[str(x) for x in diff] if isinstance(diff, list) else block_diff(before, after),
+        )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[IO[bytes]]:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "rb+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield fh
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _read(fh: IO[bytes]) -> list[Change]:
+    fh.seek(0)
+    out: list[Change] = []
+    for line in fh:
+        if len(line) > MAX_LINE:
+            continue
+        try:
+            change = Change.from_json(json.loads(line.decode("utf-8", "replace")))
+        except ValueError:
+            continue  # a torn or foreign line: skip it, keep the rest
+        if change is not None:
+            out.append(change)
+    return out
+
+
+def _append(fh: IO[bytes], change: Change) -> None:
+    line = json.dumps(asdict(change), sort_keys=False).encode("utf-8") + b"\n"
+    end = fh.seek(0, os.SEEK_END)
+    if end:
+        fh.seek(end - 1)
+        if fh.read(1) != b"\n":
+            line = b"\n" + line  # a torn last line (a crash mid-write) stays on its own
+    fh.write(line)
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+class RoutingHistory:
+    """The history file: read, append a write, detect a change made by hand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def records(self) -> list[Change]:
+        """Every record, oldest first (the baseline included); [] without a file."""
+        if not self.path.is_file():
+            return []
+        try:
+            with self.path.open("rb") as fh:
+                return _read(fh)
+        except OSError:
+            return []
+
+    def changes(self, config: Path | None = None) -> list[Change]:
+        """The changes (no baseline), oldest first; only this config's when given."""
+        return [
+            c for c in self.records() if c.is_change and (config is None or c.config == str(config))
+        ]
+
+    def record(
+        self,
+        config: Path,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        source: str,
+        at: float,
+    ) -> Change | None:
+        """Append one change made through our writer; None when the block is the same.
+        A change by hand made before it (the file's block was not the last recorded)
+        is recorded first, at the file's old mtime."""
+        if before == after:
+            return None
+        change = Change(at, source, str(config), before, after, block_diff(before, after))
+        with _locked(self.path) as fh:
+            last = _last_for(_read(fh), config)
+            if last is not None and last.after != before:
+                _append(fh, _by_hand(config, last.after, before, min(at, last.at)))
+            _append(fh, change)
+        return change
+
+    def sync(self, config: Path) -> Change | None:
+        """Compare the file's block with the last recorded one and record a difference
+        as a change made by hand (at the file's mtime); with no history yet, record the
+        block found as the baseline. Returns the new record, if any. A config that cannot
+        be read is left alone: nothing is recorded."""
+        try:
+            block = routing_block(load_config(config)) if config_exists(config) else {}
+            mtime = config.stat().st_mtime if config_exists(config) else 0.0
+        except (ConfigError, OSError):
+            return None
+        with _locked(self.path) as fh:
+            last = _last_for(_read(fh), config)
+            if last is None:
+                new = Change(mtime, FIRST_SEEN, str(config), {}, block, block_diff({}, block))
+            elif last.after == block:
+                return None
+            else:
+                new = _by_hand(config, last.after, block, max(mtime, last.at))
+            _append(fh, new)
+        return new
+
+
+def _by_hand(config: Path, before: dict[str, Any], after: dict[str, Any], at: float) -> Change:
+    return Change(at, BY_HAND, str(config), before, after, block_diff(before, after))
+
+
+def _last_for(records: list[Change], config: Path) -> Change | None:
+    mine = [c for c in records if c.config == str(config)]
+    return mine[-1] if mine else None
+
+
+def block_of_text(text: str, path: Path) -> dict[str, Any]:
+    """The routing block of config text as Hermes reads it ({} when it cannot be read)."""
+    try:
+        return routing_block(parse_config_text(text, path)) if text else {}
+    except ConfigError:
+        return {}
