@@ -315,35 +315,47 @@ class WindowQueries:
             f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ?"
         )
         # Whole hours up to the end of the day are kept from poll to poll when no call has
-        # started after the window's end (the usual case): the same answer, read once.
-        first, end = math.ceil(window.start / 3600) * 3600, window.end
+        # started after the window's end (the usual case): the same answer, read once. The
+        # hour the window starts in is read whole less its part before the start when that
+        # is the shorter stretch (these are counts: they subtract exactly).
+        group = " GROUP BY 1, 2, 3"
+        start, end = window.start, window.end
+        first = math.ceil(start / 3600) * 3600
         quiet = self._end_of_quiet(end, (("", "", 86400),))
-        rows = []
+        signed: list[tuple[int, list[tuple[Any, ...]]]] = []
         if first < end < quiet:
-            rows += self.db.query(f"{sql} GROUP BY 1, 2, 3", (window.start, first))
-            rows += self.kept.rows(
-                f"{sql} GROUP BY 1, 2, 3",
-                f"{sql} AND id > ? AND id <= ? GROUP BY 1, 2, 3",
-                first,
-                int(quiet),
-                3,
+            hour = math.floor(start / 3600) * 3600
+            if start - hour < first - start:
+                first = hour
+                signed.append((-1, self.db.query(sql + group, (hour, start))))
+            else:
+                signed.append((1, self.db.query(sql + group, (start, first))))
+            kept = self.kept.rows(
+                sql + group, f"{sql} AND id > ? AND id <= ?{group}", first, int(quiet), 3
             )
+            signed.append((1, kept))
         else:
-            rows += self.db.query(f"{sql} GROUP BY 1, 2, 3", (window.start, end))
+            signed.append((1, self.db.query(sql + group, (start, end))))
         upstream: dict[str, int] = {}
         own = 0
         payment: dict[str, int] = {}
-        for status, raw_provider, raw_source, raw_n in rows:
-            # Another writer's odd values are read as text and counts, never trusted raw.
-            provider, source, n = key_text(raw_provider), key_text(raw_source), sane_count(raw_n)
-            if not n:
-                continue
-            if status == 429 and provider:
-                upstream[provider] = upstream.get(provider, 0) + n
-            elif status == 429:
-                own += n
-            else:
-                payment[source] = payment.get(source, 0) + n
+        for sign, rows in signed:
+            for status, raw_provider, raw_source, raw_n in rows:
+                # Another writer's odd values are read as text and counts, never trusted.
+                provider, source = key_text(raw_provider), key_text(raw_source)
+                n = sane_count(raw_n)
+                if not n:
+                    continue
+                if status == 429 and provider:
+                    upstream[provider] = upstream.get(provider, 0) + sign * n
+                elif status == 429:
+                    own += sign * n
+                else:
+                    payment[source] = payment.get(source, 0) + sign * n
+        # Nothing below 0 (only a row changed between two reads could make it so).
+        upstream = {k: n for k, n in upstream.items() if n > 0}
+        payment = {k: n for k, n in payment.items() if n > 0}
+        own = max(0, own)
         last = self.db.rows(
             f"WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? AND http_status = 402 "
             "ORDER BY started_at DESC LIMIT 1",
