@@ -25,6 +25,7 @@ from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.routing_data import sync_routing_history
 from hermes_dash.cli.serve import add_serve_parser
 from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
@@ -511,21 +512,6 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-def _sync_routing_history(args: argparse.Namespace) -> None:
-    """Record a change made by hand to provider_routing since the last command ran. Demo
-    runs have no Hermes config; a failure here never stops the command itself."""
-    if args.command == "demo" or getattr(args, "demo", False):
-        return
-    from hermes_dash.services import routing as svc
-
-    try:
-        settings = settings_from(args)
-        config = getattr(args, "config", None)
-        svc.sync_history(settings, Path(config) if config else None)
-    except Exception:  # the command reports its own problems with these settings
-        return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hermes-dash`` console script."""
     parser = build_parser()
@@ -534,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
-        _sync_routing_history(args)
+        sync_routing_history(args)
         return _run(handler, args)
     except BrokenPipeError:
         return _stdout_gone()

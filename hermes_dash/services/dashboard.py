@@ -18,6 +18,7 @@ from hermes_dash.calllog.records import (
 )
 from hermes_dash.calllog.signals import CallSignals
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.routing.history import RoutingHistory, history_path
 from hermes_dash.services.limits import FreeQuota, free_quota, utc_day_start
 from hermes_dash.services.reconcile import Reconciliation, reconcile
 from hermes_dash.services.summary import Burn, burn
@@ -50,6 +51,8 @@ class DashboardData:
     reconciliation: Reconciliation | None = None
     signals: CallSignals | None = None
     """What the alert rules read from the call log (429 storm, 402s, runaway)."""
+    routing_changes: tuple[float, ...] = ()
+    """When provider_routing changed within the window (marked on the charts)."""
 
 
 def utc_month_start(now: float) -> float:
@@ -113,7 +116,14 @@ def build_dashboard(
         if snap is None
         else reconcile(store, window, openrouter_url=openrouter_url, providers=parts.providers),
         signals=_signals(store, now),
+        routing_changes=routing_changes_in(store, window),
     )
+
+
+def routing_changes_in(store: CallStore, window: Window) -> tuple[float, ...]:
+    """Times of the routing changes recorded beside this call log, within the window."""
+    changes = RoutingHistory(history_path(store.path)).changes()
+    return tuple(c.at for c in changes if window.start <= c.at < window.end)
 
 
 def _signals(store: CallStore, now: float) -> CallSignals:

@@ -162,6 +162,14 @@ class HermesDashApp(ScreenNavigation):
             if not self.store.readonly:  # pricing calls writes to the log
                 self.set_interval(ENRICH_EVERY_S, self._enrich_tick)
         self._calllog_timer = self.set_interval(self.settings.calllog_poll_s, self._calllog_tick)
+        self.sync_routing_history()
+
+    @work(thread=True, group="routing-history", exit_on_error=False)
+    def sync_routing_history(self) -> None:
+        """Record a change made by hand to provider_routing since hermes-dash last ran."""
+        from hermes_dash.services.routing_data import sync_history
+
+        sync_history(self.settings)
 
     # -- OpenRouter ----------------------------------------------------------------------
 
