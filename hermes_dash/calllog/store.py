@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -50,6 +51,18 @@ def _describe(exc: sqlite3.Error, path: Path) -> CallLogError:
     if "unable to open" in text or "readonly" in text:
         return CallLogError(f"call log {path} cannot be opened: {text}")
     return CallLogError(f"call log {path}: {text}")
+
+
+def _refuse_non_regular(path: Path) -> None:
+    """A call log must be a regular file: SQLite opening a FIFO read-only waits for a
+    writer forever, and a directory only reads as a vague "disk I/O error"."""
+    try:
+        mode = os.stat(path).st_mode  # through a symlink: what SQLite would open
+    except OSError:
+        return  # missing (created, or refused, by the open that follows)
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+        raise CallLogError(f"call log {path} is {kind}, not a regular file")
 
 
 #: The calls browser's and export's status filter: any, successes, errors, 429s only.
@@ -95,6 +108,7 @@ class CallStore(WindowQueries):
         try:
             if self.readonly and not self.path.exists():
                 raise CallLogError(f"call log {self.path} does not exist")
+            _refuse_non_regular(self.path)
             self.conn = schema.connect(
                 str(self.path), timeout=self._timeout, readonly=self.readonly, shared=True
             )
