@@ -23,6 +23,7 @@ from hermes_dash.openrouter.wire import (
     redact,
     retry_after_seconds,
     server_message,
+    unusable_key,
 )
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ class OpenRouterClient:
         import httpx
 
         token = key or self._api_key
+        name = "OPENROUTER_API_KEY" if token == self._api_key else "OPENROUTER_MANAGEMENT_KEY"
+        if token and (why := unusable_key(token, name)):
+            raise errors.UnusableKey(why)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         url = f"{self.base_url}{path}"
         try:

@@ -19,6 +19,7 @@ from hermes_dash.hermes.paths import hermes_root
 from hermes_dash.hermes.processes import hermes_running
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient, mask_key
+from hermes_dash.openrouter.wire import unusable_key
 from hermes_dash.routing.rules import RoutingRules, errors_in, validate
 from hermes_dash.services.plugin import PluginStatus, plugin_dir, plugin_status
 from hermes_dash.services.settings import DashSettings
@@ -157,9 +158,16 @@ def _config(settings: DashSettings) -> tuple[Check, dict[str, object] | None]:
 
 def _key(settings: DashSettings) -> Check:
     key = settings.secrets.api_key
+    env_file = shlex.quote(str(settings.paths.env_file))
+    if key and (why := unusable_key(key)):
+        return check(
+            "key",
+            "fail",
+            f"{mask_key(key)}: {why}",
+            clean(f"rewrite the OPENROUTER_API_KEY line of {env_file} (or the variable)"),
+        )
     if key:
         return check("key", "ok", f"{mask_key(key)} (OPENROUTER_API_KEY)")
-    env_file = shlex.quote(str(settings.paths.env_file))
     return check(
         "key",
         "fail",
@@ -170,6 +178,8 @@ def _key(settings: DashSettings) -> Check:
 
 def _management_key(settings: DashSettings) -> Check:
     key = settings.secrets.management_key
+    if key and (why := unusable_key(key, "OPENROUTER_MANAGEMENT_KEY")):
+        return check("management_key", "warn", f"{mask_key(key)}: {why}")
     if key:
         return check(
             "management_key",
@@ -356,6 +366,8 @@ async def key_check(client: OpenRouterClient) -> Check:
         return check("key_accepted", "skip", "no key")
     try:
         info = await client.key_info()
+    except errors.UnusableKey:
+        return check("key_accepted", "skip", "the key cannot be sent as it is")
     except errors.Unauthorized:
         return check(
             "key_accepted",
