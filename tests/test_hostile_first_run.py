@@ -8,12 +8,19 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+
+from hermes_dash.calllog.recorder import PLUGIN_NAME
+from hermes_dash.tui.screens.dialogs import ConfirmDiff
 
 from .fakeserver import KEY_BODY, FakeOpenRouter, Reply, prefixed
 from .test_doctor import checks, doctor, make_home, summary
+from .tui_helpers import Notices, first_run_app, first_run_settled, wait_for
 
 
 def plugin_status(home: Path) -> subprocess.CompletedProcess[str]:
@@ -74,3 +81,89 @@ def test_a_key_no_header_can_carry_is_explained_never_echoed(tmp_path: Path, key
     assert s.returncode == 1 and "Traceback" not in s.stderr, s.stderr
     assert s.stderr.count("\n") == 1 and "OPENROUTER_API_KEY holds a character" in s.stderr
     json.loads(r.stdout)
+
+
+def test_plugin_install_into_a_config_it_cannot_edit_copies_nothing(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    config = home / "config.yaml"
+    config.write_text(config.read_text() + "plugins: hermes-dash-recorder\n")
+    before = config.read_bytes()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+    env["HERMES_HOME"] = str(home)
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "plugin", "install"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "plugins in config.yaml is not a mapping" in r.stderr
+    assert config.read_bytes() == before
+    # No half-installed plugin left behind for doctor to call "installed but not enabled".
+    assert not (home / "plugins" / PLUGIN_NAME).exists()
+
+
+async def _confirm_after_edit(tmp_path: Path, edit: Callable[[Path], None]) -> tuple[Any, Notices]:
+    """Press i, change config.yaml while the confirmation shows, then press y."""
+    app = first_run_app(tmp_path, "not-installed")
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
+        await wait_for(pilot, lambda: first_run_settled(app), "the first-run guide")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiff), "the confirmation")
+        edit(app.settings.paths.config)
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: any(n.title == "Recorder" for n in notices.seen),
+            "the install's outcome",
+        )
+    return app, notices
+
+
+@pytest.mark.asyncio
+async def test_install_key_never_writes_over_a_config_changed_behind_the_confirmation(
+    tmp_path: Path,
+) -> None:
+    def edit(config: Path) -> None:
+        config.write_text(config.read_text() + "# edited meanwhile\nagent:\n  max_turns: 7\n")
+
+    app, notices = await _confirm_after_edit(tmp_path, edit)
+    paths = app.settings.paths
+    outcome = [n for n in notices.seen if n.title == "Recorder"][-1]
+    assert outcome.severity == "error" and "changed on disk" in outcome.message
+    assert paths.config.read_text().endswith("# edited meanwhile\nagent:\n  max_turns: 7\n")
+    assert "plugins" not in yaml.safe_load(paths.config.read_text())
+    # "Nothing was installed" is true: no plugin files either.
+    assert not (paths.plugins / PLUGIN_NAME).exists()
+    assert not paths.backups.exists() or not any(paths.backups.iterdir())
+
+
+@pytest.mark.asyncio
+async def test_install_key_confirmed_as_files_only_writes_no_unseen_config_change(
+    tmp_path: Path,
+) -> None:
+    """The confirmation said config.yaml already enables the recorder; it no longer does
+    when y is pressed: enabling it now would write a diff nobody saw."""
+    app = first_run_app(tmp_path, "not-installed")
+    config = app.settings.paths.config
+    config.write_text(config.read_text() + f"plugins:\n  enabled:\n    - {PLUGIN_NAME}\n")
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
+        await wait_for(pilot, lambda: app.checks is not None, "the checks")
+        await pilot.press("i")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiff), "the confirmation")
+        assert "already lists" in app.screen.diff
+        edited = config.read_text().replace(f"    - {PLUGIN_NAME}\n", "    - other\n")
+        config.write_text(edited)
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: any(n.title == "Recorder" for n in notices.seen),
+            "the install's outcome",
+        )
+    outcome = [n for n in notices.seen if n.title == "Recorder"][-1]
+    assert outcome.severity == "error" and "changed on disk" in outcome.message
+    assert config.read_text() == edited
+    assert not (app.settings.paths.plugins / PLUGIN_NAME).exists()
