@@ -167,3 +167,41 @@ async def test_install_key_confirmed_as_files_only_writes_no_unseen_config_chang
     assert outcome.severity == "error" and "changed on disk" in outcome.message
     assert config.read_text() == edited
     assert not (app.settings.paths.plugins / PLUGIN_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "block", ["plugins: hermes-dash-recorder\n", "plugins:\n  enabled: {hermes-dash-recorder: 1}\n"]
+)
+def test_doctor_says_a_plugins_block_of_the_wrong_shape_needs_a_hand(
+    tmp_path: Path, block: str
+) -> None:
+    home = make_home(tmp_path)
+    (home / "config.yaml").write_text((home / "config.yaml").read_text() + block)
+    r = doctor(home, "--json", "--offline")
+    assert r.returncode == 1
+    c = checks(r)["config"]
+    # `plugin install` cannot edit it: the fix is by hand, not that command.
+    assert c["status"] == "fail" and "no plugin can be enabled" in c["detail"]
+    assert "by hand" in c["fix"] and "plugin install" not in c["fix"]
+
+
+@pytest.mark.parametrize("broken", ["not yaml: [", "a folder", "plugins: 3\n"])
+@pytest.mark.asyncio
+async def test_the_guide_names_a_broken_config_before_the_install_key(
+    tmp_path: Path, broken: str
+) -> None:
+    app = first_run_app(tmp_path, "not-installed")
+    config = app.settings.paths.config
+    if broken == "a folder":
+        config.unlink()
+        config.mkdir()
+    else:
+        config.write_text(broken)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: first_run_settled(app), "the first-run guide")
+        detailed = str(app.dashboard.spend.guide.render()).splitlines()
+        short = str(app.dashboard.rate.guide.render()).splitlines()
+    # First the config (pressing i would only be refused), then the recorder.
+    assert detailed[1].startswith("✗ config.yaml: ") and "press i" not in detailed[2]
+    assert any("recorder plugin" in line for line in detailed[3:])
+    assert short[1].startswith("✗ config.yaml")

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, config_exists, load_config, routing_block
 from hermes_dash.hermes.paths import hermes_root
@@ -33,6 +34,7 @@ Status = Literal["ok", "warn", "fail", "info", "skip"]
 #: dashboard words its empty panels after the first of these that is not ok.
 GUIDE_ORDER = (
     "home",
+    "config",  # the recorder is enabled in it: one that cannot be read or edited comes first
     "key",
     "recorder_installed",
     "recorder_enabled",
@@ -150,10 +152,25 @@ def _config(settings: DashSettings) -> tuple[Check, dict[str, object] | None]:
         parts.append(f"model {model}")
     plugins = config.get("plugins")
     enabled = plugins.get("enabled") if isinstance(plugins, dict) else None
+    shape = _plugins_shape(plugins, enabled)
+    if shape:
+        # `plugin install` (and the dashboard's i) would refuse to edit it: say so first.
+        fix = f"edit {shlex.quote(str(path))} by hand: plugins: {{enabled: [{PLUGIN_NAME}]}}"
+        return check("config", "fail", clean(f"{path}: {shape}"), clean(fix)), config
     if isinstance(enabled, list):
         parts.append("plugins.enabled [" + ", ".join(str(e) for e in enabled) + "]")
     detail = "valid YAML; Hermes reads " + ("; ".join(parts) if parts else "no model settings")
     return check("config", "ok", clean(detail, 300)), config
+
+
+def _plugins_shape(plugins: object, enabled: object) -> str | None:
+    """What is wrong with the ``plugins`` block's shape, if anything: the recorder cannot
+    be listed in it as it stands."""
+    if plugins is not None and not isinstance(plugins, dict):
+        return "plugins is not a mapping, so no plugin can be enabled in it"
+    if enabled is not None and not isinstance(enabled, list):
+        return "plugins.enabled is not a list, so no plugin can be enabled in it"
+    return None
 
 
 def _key(settings: DashSettings) -> Check:
@@ -407,4 +424,9 @@ def first_steps(checks: list[Check]) -> list[Check]:
     dashboard's words for an empty panel."""
     by_id = {c.id: c for c in checks}
     found = (by_id.get(check_id) for check_id in GUIDE_ORDER)
-    return [c for c in found if c is not None and c.status in ("fail", "warn")]
+    # A config.yaml not written yet is only a warning: installing the recorder makes it.
+    return [
+        c
+        for c in found
+        if c is not None and (c.status == "fail" or (c.status == "warn" and c.id != "config"))
+    ]
