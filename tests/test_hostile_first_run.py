@@ -205,3 +205,19 @@ async def test_the_guide_names_a_broken_config_before_the_install_key(
     assert detailed[1].startswith("✗ config.yaml: ") and "press i" not in detailed[2]
     assert any("recorder plugin" in line for line in detailed[3:])
     assert short[1].startswith("✗ config.yaml")
+
+
+@pytest.mark.parametrize("kind", ["file", "link loop"])
+def test_a_hermes_home_that_is_not_a_folder_is_not_called_missing(
+    tmp_path: Path, kind: str
+) -> None:
+    home = tmp_path / "hermes"
+    if kind == "file":
+        home.write_text("")
+    else:
+        home.symlink_to(tmp_path / "other")
+        (tmp_path / "other").symlink_to(home)
+    r = doctor(home, "--json", "--offline")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    c = checks(r)["home"]
+    assert c["status"] == "fail" and "is not a folder" in c["detail"]

@@ -122,10 +122,13 @@ def _home(settings: DashSettings) -> Check:
     home = settings.paths.home
     if home.is_dir():
         return check("home", "ok", clean(home))
+    # A file (or a link that leads nowhere) in its place is not "missing": `hermes setup`
+    # would fail on it just the same, so say what is there.
+    what = "is not a folder" if home.exists() or home.is_symlink() else "does not exist"
     return check(
         "home",
         "fail",
-        clean(f"{home} does not exist (HERMES_HOME, else ~/.hermes)"),
+        clean(f"{home} {what} (HERMES_HOME, else ~/.hermes)"),
         "hermes setup   # or: export HERMES_HOME=/path/to/your/hermes/home",
     )
 
