@@ -221,3 +221,17 @@ def test_a_hermes_home_that_is_not_a_folder_is_not_called_missing(
     assert r.returncode == 1 and "Traceback" not in r.stderr
     c = checks(r)["home"]
     assert c["status"] == "fail" and "is not a folder" in c["detail"]
+
+
+@pytest.mark.asyncio
+async def test_a_first_run_does_not_say_the_call_log_was_replaced(tmp_path: Path) -> None:
+    """The dashboard makes the call log it opens on a first run; that file is no
+    replacement of anything, and a toast saying so would only puzzle a new user."""
+    app = first_run_app(tmp_path, "not-installed")
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
+        await wait_for(pilot, lambda: first_run_settled(app), "the first-run guide")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: not app.stale_aggregates, "a second read")
+        await app.workers.wait_for_complete()
+    assert not [n for n in notices.seen if "was replaced" in n.message]

@@ -96,6 +96,9 @@ class CallStore(WindowQueries):
         self.repaired_rows = 0
         self._opened = self._identity()
         self._open()
+        if self._opened is None:
+            # The open made the file: it is the one open, not a replacement of it.
+            self._opened = self._identity()
 
     def _identity(self) -> tuple[int, int] | None:
         try:
