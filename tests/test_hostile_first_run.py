@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -235,3 +236,43 @@ async def test_a_first_run_does_not_say_the_call_log_was_replaced(tmp_path: Path
         await wait_for(pilot, lambda: not app.stale_aggregates, "a second read")
         await app.workers.wait_for_complete()
     assert not [n for n in notices.seen if "was replaced" in n.message]
+
+
+def _install(home: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
+    env["HERMES_HOME"] = str(home)
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "plugin", "install"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_plugin_install_repairs_its_own_folder_or_says_what_is_in_the_way(
+    tmp_path: Path,
+) -> None:
+    home = make_home(tmp_path, installed=True)
+    folder = home / "plugins" / PLUGIN_NAME
+    # A FIFO in place of plugin.yaml: doctor cannot read the version; install replaces it.
+    (folder / "plugin.yaml").unlink()
+    os.mkfifo(folder / "plugin.yaml")
+    assert checks(doctor(home, "--json", "--offline"))["recorder_version"]["status"] == "fail"
+    r = _install(home)
+    assert r.returncode == 0, r.stderr
+    assert checks(doctor(home, "--json", "--offline"))["recorder_version"]["status"] == "ok"
+    # A folder in place of a file, or a file in place of the folder, holds what is not
+    # ours: named, with the command that moves it aside, and left as it is.
+    (folder / "__init__.py").unlink()
+    (folder / "__init__.py").mkdir()
+    (folder / "__init__.py" / "mine.txt").write_text("keep me")
+    r = _install(home)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "in the way" in r.stderr and f"mv {folder / '__init__.py'}" in r.stderr
+    assert (folder / "__init__.py" / "mine.txt").read_text() == "keep me"
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")
+    r = _install(home)
+    assert r.returncode == 1 and "in the way" in r.stderr and "Traceback" not in r.stderr
+    assert folder.read_text() == "not a folder"

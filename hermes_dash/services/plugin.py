@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, bounded_safe_load, load_config
 from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
-from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.paths import HermesHomeError, HermesPaths
 from hermes_dash.services.readonly import refuse_if_read_only
 
 if TYPE_CHECKING:
@@ -173,6 +174,16 @@ def _still_as_confirmed(paths: HermesPaths, proposal: Proposal | None) -> None:
         )
 
 
+def _refuse_folder_in_the_way(path: Path, wrong: bool) -> None:
+    """HermesHomeError naming what to move aside when ``path`` (the plugin's folder or one
+    of its files) is something install must not delete: a folder's content is not ours."""
+    if wrong and (path.exists() or path.is_symlink()):
+        raise HermesHomeError(
+            f"{path} is in the way of the recorder's files: move it aside "
+            f"(mv {shlex.quote(str(path))} {shlex.quote(str(path))}.old), then install again"
+        )
+
+
 def install(
     paths: HermesPaths,
     proposal: Proposal | None = None,
@@ -197,15 +208,17 @@ def install(
     else:
         _still_as_confirmed(paths, proposal)
     target = plugin_dir(paths)
+    _refuse_folder_in_the_way(target, not target.is_dir())
     target.mkdir(parents=True, exist_ok=True)
     src = recorder_source()
     for name in PLUGIN_FILES:
         data = (src / name).read_bytes()
         dest = target / name
+        _refuse_folder_in_the_way(dest, dest.is_dir() and not dest.is_symlink())
         if not dest.is_file() or dest.is_symlink() or dest.read_bytes() != data:
-            # A symlink planted in the plugin folder is replaced, never written through:
-            # the plugin's files are ours, whatever a link points at is not.
-            if dest.is_symlink():
+            # A symlink, FIFO or socket in the plugin folder is replaced, never written
+            # through or waited on: the plugin's files are ours, what a link points at is not.
+            if dest.is_symlink() or dest.exists():
                 dest.unlink()
             atomic_write_bytes(dest, data, mode=default_file_mode() & 0o755)
     backup = commit(proposal, paths.backups) if proposal is not None else None
