@@ -276,3 +276,19 @@ def test_plugin_install_repairs_its_own_folder_or_says_what_is_in_the_way(
     r = _install(home)
     assert r.returncode == 1 and "in the way" in r.stderr and "Traceback" not in r.stderr
     assert folder.read_text() == "not a folder"
+
+
+def test_a_redirect_from_the_key_endpoint_is_named_and_not_followed(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    elsewhere = FakeOpenRouter(prefixed({"/key": Reply(body=KEY_BODY)}))
+    with (
+        elsewhere,
+        FakeOpenRouter(
+            prefixed({"/key": Reply(302, "", headers={"Location": elsewhere.url + "/key"})})
+        ) as srv,
+    ):
+        r = doctor(home, "--json", url=srv.url)
+    assert r.returncode == 1
+    c = checks(r)["key_accepted"]
+    assert c["status"] == "fail" and "redirect (302)" in c["detail"]
+    assert not elsewhere.requests  # the key never went where the redirect pointed
