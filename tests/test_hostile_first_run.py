@@ -292,3 +292,19 @@ def test_a_redirect_from_the_key_endpoint_is_named_and_not_followed(tmp_path: Pa
     c = checks(r)["key_accepted"]
     assert c["status"] == "fail" and "redirect (302)" in c["detail"]
     assert not elsewhere.requests  # the key never went where the redirect pointed
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_an_env_file_that_is_not_a_file_is_named_not_appended_to(tmp_path: Path, kind: str) -> None:
+    home = make_home(tmp_path)
+    env_file = home / ".env"
+    if kind == "fifo":
+        os.mkfifo(env_file)
+    else:
+        env_file.mkdir()
+    r = doctor(home, "--json", "--offline", key=None)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    c = checks(r)["key"]
+    # `echo ... >> .env` would hang on a FIFO or fail on a folder: not the fix shown.
+    assert c["status"] == "fail" and "not a regular file" in c["detail"]
+    assert c["fix"].startswith("mv ") and "echo" not in c["fix"]

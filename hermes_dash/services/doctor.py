@@ -188,6 +188,15 @@ def _key(settings: DashSettings) -> Check:
         )
     if key:
         return check("key", "ok", f"{mask_key(key)} (OPENROUTER_API_KEY)")
+    path = settings.paths.env_file
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        # Appending to it would fail (a folder) or hang the shell (a FIFO): say what it is.
+        return check(
+            "key",
+            "fail",
+            clean(f"OPENROUTER_API_KEY is not set, and {path} is not a regular file"),
+            clean(f"mv {env_file} {env_file}.old, then put OPENROUTER_API_KEY=... in a new one"),
+        )
     return check(
         "key",
         "fail",
