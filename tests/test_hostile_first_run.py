@@ -308,3 +308,28 @@ def test_an_env_file_that_is_not_a_file_is_named_not_appended_to(tmp_path: Path,
     # `echo ... >> .env` would hang on a FIFO or fail on a folder: not the fix shown.
     assert c["status"] == "fail" and "not a regular file" in c["detail"]
     assert c["fix"].startswith("mv ") and "echo" not in c["fix"]
+
+
+@pytest.mark.asyncio
+async def test_the_dashboard_with_a_key_no_header_can_carry_guides_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    import dataclasses
+
+    from hermes_dash.demo.firstrun import first_run_session
+    from hermes_dash.openrouter.client import OpenRouterClient
+    from hermes_dash.services.settings import Secrets, UserSettings
+    from hermes_dash.tui.app import make_app
+
+    from .tui_helpers import FROZEN_NOW
+
+    key = "sk-or-v1-0123456789abcdef\u201d"  # pasted with its closing quote
+    s = first_run_session(tmp_path, "not-installed", FROZEN_NOW)
+    settings = dataclasses.replace(s.settings, secrets=Secrets(key, None))
+    api = OpenRouterClient(key, base_url=settings.openrouter_url, transport=s.server.transport)
+    app = make_app(settings, api, s.store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: first_run_settled(app), "the first-run guide")
+        guide = str(app.dashboard.spend.guide.render())
+        assert app.account.status == "unauthorized"
+        assert "copy the key again" in guide and "0123456789" not in guide
