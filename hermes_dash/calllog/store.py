@@ -52,6 +52,10 @@ def _describe(exc: sqlite3.Error, path: Path) -> CallLogError:
     return CallLogError(f"call log {path}: {text}")
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 #: The calls browser's and export's status filter: any, successes, errors, 429s only.
 StatusFilter = Literal["", "ok", "error", "429"]
 
@@ -163,7 +167,16 @@ class CallStore(WindowQueries):
     def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._lock:
-                return self.conn.execute(sql, tuple(params)).fetchall()
+                try:
+                    return self.conn.execute(sql, tuple(params)).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "decode" not in str(exc) or self.conn.text_factory is _lenient_text:
+                        raise
+                    # Another writer left text that is not UTF-8: read it with U+FFFD in
+                    # place of the bad bytes rather than lose the whole log. Only then:
+                    # decoding in Python costs every later read of this connection.
+                    self.conn.text_factory = _lenient_text
+                    return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             raise _describe(exc, self.path) from None
 

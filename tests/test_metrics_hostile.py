@@ -1,0 +1,60 @@
+"""``hermes-dash metrics`` against hostile inputs: a call log other writers spoiled, a log
+replaced in place, signals at any moment. A real exporter process, scraped over HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hermes_dash.calllog.store import CallStore
+
+from .conftest import call
+from .metrics_helpers import exporter, scrape, total
+
+
+def _spoil_with_bytes(db: Path, t: float) -> None:
+    """Rows whose text is not UTF-8, as only another writer (or a bad disk) leaves them."""
+    conn = sqlite3.connect(db)
+    try:
+        conn.execute(
+            "INSERT INTO calls (started_at, status, http_status, provider, model, upstream, "
+            "platform) VALUES (?, 'ok', 200, CAST(x'6f72ff' AS TEXT), CAST(x'6dc3' AS TEXT), "
+            "CAST(x'80' AS TEXT), CAST(x'636c69fe' AS TEXT))",
+            (t,),
+        )
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def test_text_that_is_not_utf8_is_read_not_a_blind_exporter(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    now = time.time()
+    store.insert([call(now - 30, platform="cli"), call(now - 20, platform="cli")])
+    store.close()
+    _spoil_with_bytes(db, now - 10)
+    with exporter(db) as (_, url):
+        text, samples = scrape(url)
+    assert samples[("hermes_dash_calllog_up", ())] == 1.0
+    assert total(samples, "hermes_dash_requests_total") == 3
+    assert total(samples, "hermes_dash_requests_by_status_total") == 3
+    models = {
+        dict(labels)["model"] for (name, labels) in samples if name == "hermes_dash_requests_total"
+    }
+    # The bytes that are not UTF-8 read as U+FFFD; the rest of the name stays.
+    assert models == {"openai/gpt-4o-mini", "m\ufffd"}
+    assert "\x80" not in text and "\xff" not in text
+    # The same log read by summary: its figures, not an error about decoding.
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "summary", "--json", "--offline", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["calls"]["attempts"] == 3
