@@ -54,11 +54,26 @@ def check_prometheus_url(text: str) -> str:
     """``--prometheus``: an http(s) URL of a Prometheus server, else a usage error."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(
-            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not {text!r}"
+    def refuse(why: str) -> UsageError:
+        return UsageError(
+            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not "
+            f"{clean(repr(text), 200)}: {why}"
         )
+
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError when out of range
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise refuse("it needs http:// or https:// and a host")
+    if not parts.hostname:
+        raise refuse("it names no host")
+    if not parts.netloc.isprintable() or " " in parts.netloc:
+        raise refuse("the host has spaces or control characters")
+    if parts.query or parts.fragment:
+        # The API's paths are added after the URL: a query or fragment would swallow them.
+        raise refuse("a server's URL has no ?query or #fragment")
     return text.rstrip("/")
 
 
