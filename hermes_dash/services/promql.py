@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +44,17 @@ def quote(value: str) -> str:
     return json.dumps(value)
 
 
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password in it (basic auth in front of Prometheus) left out,
+    control characters removed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return clean(url, 200)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    return clean(urlunsplit(parts._replace(netloc=netloc)), 200)
+
+
 def _number(text: Any) -> float:
     try:
         return float(text)
@@ -57,6 +69,8 @@ class PrometheusClient:
         self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = TIMEOUT_S
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The URL to show anywhere: without a password it may hold.
+        self.shown_url = shown_url(self.base_url)
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
 
     async def aclose(self) -> None:
@@ -65,7 +79,7 @@ class PrometheusClient:
 
     async def _get(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
         url = f"{self.base_url}{path}"
-        where = clean(self.base_url, 200)
+        where = self.shown_url
         try:
             async with self._http.stream("GET", url, params=params) as r:
                 body = bytearray()

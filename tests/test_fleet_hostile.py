@@ -1,0 +1,59 @@
+"""``hermes-dash --prometheus URL`` against hostile input: URLs that cannot work, a
+password in the URL, and a Prometheus that answers numbers no counter can hold. The real
+CLI process for the arguments; the real app over a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from hermes_dash.tui.fleet import make_fleet_app
+
+from .fakeserver import FakeOpenRouter, Reply
+from .test_fleet_source import _routes
+from .tui_helpers import wait_for
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",  # an IPv6 address never closed
+        "http://localhost:99999",  # no such port
+        "http://exa mple:9090",  # a space in the host
+        "http://:9090",  # no host
+        "http://localhost:9090/?x=1",  # queries would be glued after the query string
+        "http://localhost:9090/#top",
+    ],
+)
+def test_a_prometheus_url_that_cannot_work_is_one_line_and_exit_2(url: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "--prometheus", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert "--prometheus" in r.stderr
+
+
+async def test_the_password_in_the_url_is_sent_never_shown() -> None:
+    with FakeOpenRouter(_routes()) as srv:
+        base = srv.url.removesuffix("/api/v1")
+        app = make_fleet_app(base.replace("http://", "http://admin:s3cret@"), refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            # Prometheus behind a proxy's basic auth gets it...
+            assert all(h.get("authorization", "").startswith("Basic ") for _, h in srv.requests)
+            shown = app.export_screenshot()
+            assert "admin@127.0.0.1" in shown and "s3cret" not in shown
+            # ...and a failure names the server without it too.
+            srv.routes["/api/v1/label/host/values"] = Reply(200, "<html>login</html>")
+            done = app.reads_done
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.reads_done > done, "a failed refresh")
+            assert app.error is not None and "not its JSON API" in app.error
+            assert "s3cret" not in app.error and "s3cret" not in app.export_screenshot()
