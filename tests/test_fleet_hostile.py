@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from hermes_dash.tui.fleet import make_fleet_app
 
 from .fakeserver import FakeOpenRouter, Reply
-from .test_fleet_source import _routes
+from .test_fleet_source import _answer, _routes
 from .tui_helpers import wait_for
 
 
@@ -57,3 +58,32 @@ async def test_the_password_in_the_url_is_sent_never_shown() -> None:
             await wait_for(pilot, lambda: app.reads_done > done, "a failed refresh")
             assert app.error is not None and "not its JSON API" in app.error
             assert "s3cret" not in app.error and "s3cret" not in app.export_screenshot()
+
+
+def _impossible_numbers(path: str, headers: dict[str, str]) -> Reply:
+    """Every counter sum: two series near the float limit, one negative, one sane."""
+    promql = parse_qs(urlsplit(path).query).get("query", [""])[0]
+    if "sum by" not in promql or "histogram_quantile" in promql:
+        return _answer(path, headers)
+    values = {"a": "1e308", "b": "1.7e308", "c": "-7", "d": "5"}
+    result = []
+    for model, value in values.items():
+        labels = {"provider": "openrouter", "endpoint": "e", "upstream": "U", "model": model}
+        if "cost_usd" in promql:
+            labels["source"] = "billed"
+        result.append({"metric": labels, "value": [1.0, value]})
+    return Reply(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+async def test_numbers_no_counter_can_hold_are_left_out_not_a_failed_refresh() -> None:
+    routes = {**_routes(), "/api/v1/query": _impossible_numbers}
+    with FakeOpenRouter(routes) as srv:
+        app = make_fleet_app(srv.url.removesuffix("/api/v1"), refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.reads_done >= 1, "the first read")
+            assert app.error is None and app.last is not None
+            totals = app.last.data.totals
+            assert (totals.calls, totals.attempts, totals.cost_usd) == (5, 5, 5.0)
+            assert [g.key for g in app.last.data.models] == [("d",)]
+            assert [g.calls for g in app.last.data.providers] == [5]
+            assert "over 5 calls" in str(app.screen.query_one("#spend-stats").render())
