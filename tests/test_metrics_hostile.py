@@ -58,3 +58,27 @@ def test_text_that_is_not_utf8_is_read_not_a_blind_exporter(tmp_path: Path) -> N
     )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["calls"]["attempts"] == 3
+
+
+def test_a_log_restored_in_place_starts_the_status_counts_over(tmp_path: Path) -> None:
+    """``.restore`` (SQLite's backup API) writes another log into the same file: the
+    breakdown by status must count the new rows, not the old ones plus a few."""
+    db, other = tmp_path / "calls.db", tmp_path / "backup.db"
+    now = time.time()
+    for path, platform, n, start in ((db, "cli", 3, now - 60), (other, "telegram", 5, now - 30)):
+        store = CallStore(path)
+        store.insert([call(start + i, platform=platform) for i in range(n)])
+        store.close()
+    inode = db.stat().st_ino
+    with exporter(db) as (_, url):
+        _, before = scrape(url)
+        assert total(before, "hermes_dash_requests_by_status_total", platform="cli") == 3
+        with sqlite3.connect(other) as src, sqlite3.connect(db) as dst:
+            src.backup(dst)
+        src.close()
+        dst.close()
+        assert db.stat().st_ino == inode  # the same file, other rows
+        _, after = scrape(url)
+    assert total(after, "hermes_dash_requests_total") == 5
+    assert total(after, "hermes_dash_requests_by_status_total", platform="telegram") == 5
+    assert total(after, "hermes_dash_requests_by_status_total") == 5
