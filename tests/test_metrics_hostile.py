@@ -4,6 +4,8 @@ replaced in place, signals at any moment. A real exporter process, scraped over 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -82,3 +84,20 @@ def test_a_log_restored_in_place_starts_the_status_counts_over(tmp_path: Path) -
     assert total(after, "hermes_dash_requests_total") == 5
     assert total(after, "hermes_dash_requests_by_status_total", platform="telegram") == 5
     assert total(after, "hermes_dash_requests_by_status_total") == 5
+
+
+def test_sigterm_to_any_thread_while_scraped_exits_0(tmp_path: Path) -> None:
+    """The kernel may hand a process's signal to any of its threads: the server's, the
+    scrape handlers'. Whichever gets it, the exporter stops, cleanly."""
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    store.insert([call(time.time() - 60)])
+    store.close()
+    with exporter(db) as (proc, url):
+        scrape(url)
+        threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert threads, "the server runs in a thread of its own"
+        # kill(2) on a thread id delivers to that thread when it does not block the signal.
+        os.kill(threads[0], signal.SIGTERM)
+        assert proc.wait(60) == 0
+    assert proc.stderr is not None and "stopped" in proc.stderr.read()

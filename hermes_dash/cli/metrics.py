@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable
 
 from hermes_dash.calllog.store import CallLogError, CallStore
@@ -119,9 +119,11 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     # A registry of our own: only hermes_dash_* families, no process or GC collectors.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    stop = threading.Event()
+    # The handler only appends to a list: a handler that took a lock (Event.set) could run
+    # while the main thread held that same lock inside Event.wait, and hang for ever.
+    stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     try:
         server, thread = start_http_server(port, host, registry)
     except OSError as exc:
@@ -139,8 +141,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            # A short sleep, not signal.pause(): the kernel may hand the signal to the
+            # server's thread, and then only a main thread that wakes by itself sees it.
+            time.sleep(0.2)
     finally:
         server.shutdown()
         server.server_close()
