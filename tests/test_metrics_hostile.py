@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -101,3 +103,39 @@ def test_sigterm_to_any_thread_while_scraped_exits_0(tmp_path: Path) -> None:
         os.kill(threads[0], signal.SIGTERM)
         assert proc.wait(60) == 0
     assert proc.stderr is not None and "stopped" in proc.stderr.read()
+
+
+def _stderr_until(proc: subprocess.Popen[str], wanted: str) -> str:
+    """stderr's lines up to the first holding ``wanted`` (at most a minute)."""
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 60
+    while wanted not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            seen += proc.stderr.readline()
+    return seen
+
+
+def test_a_log_that_cannot_be_read_says_why_once_on_stderr(tmp_path: Path) -> None:
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    store.insert([call(time.time() - 60)])
+    store.close()
+    good = tmp_path / "good.db"
+    shutil.copy(db, good)
+    with exporter(db) as (proc, url):
+        garbage = tmp_path / "garbage"
+        garbage.write_bytes(b"this is not a database" * 100)
+        garbage.replace(db)
+        for _ in range(3):
+            _, samples = scrape(url)
+            assert samples[("hermes_dash_calllog_up", ())] == 0.0
+        said = _stderr_until(proc, "not a valid SQLite database")
+        assert "hermes-dash metrics: cannot read the call log" in said
+        good.replace(db)
+        _, samples = scrape(url)
+        assert samples[("hermes_dash_calllog_up", ())] == 1.0
+        said = _stderr_until(proc, "can be read again")
+        # Three failed scrapes, one line: the reason is said when it changes.
+        assert "cannot read the call log" not in said and "can be read again" in said

@@ -115,6 +115,9 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         account=poller.reading if poller else lambda: None,
         plugin=lambda: plugin_status(settings.paths, None),
         budgets=budgets,
+        report=lambda line: print(
+            f"hermes-dash metrics: {clean(line, 300)}", file=sys.stderr, flush=True
+        ),
     )
     # A registry of our own: only hermes_dash_* families, no process or GC collectors.
     registry = CollectorRegistry(auto_describe=False)
