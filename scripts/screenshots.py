@@ -24,6 +24,7 @@ from hermes_dash.demo.session import DemoSession  # noqa: E402
 from hermes_dash.services.settings import UserSettings  # noqa: E402
 from hermes_dash.tui.app import HermesDashApp  # noqa: E402
 from tests.frozen import frozen_app, frozen_session, settle  # noqa: E402
+from tests.tui_helpers import tables_settled, wait_for, wait_for_workers  # noqa: E402
 
 OUT = ROOT / "screenshots"
 
@@ -89,6 +90,9 @@ async def shoot(
         if keys:
             await pilot.press(*keys)
             await pilot.pause(0.8)
+            # A screen's loads done and its tables measured: never a half-drawn picture.
+            await wait_for_workers(pilot)
+            await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
             app.clear_notifications()
             await pilot.pause(0.2)
         app.save_screenshot(str(target))

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.routing.history import HISTORY_NAME
+from hermes_dash.routing.history import HISTORY_NAME, RoutingHistory
 
 from .conftest import call
 
@@ -22,8 +22,10 @@ MODEL = "deepseek/deepseek-chat-v3.1"
 CONFIG = f"# my config\nmodel:\n  default: {MODEL}\n  provider: openrouter\n"
 
 
-def run(*args: str, home: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HERMES_HOME": str(home)}
+def run(
+    *args: str, home: Path, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HERMES_HOME": str(home), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "hermes_dash", *args],
         capture_output=True,
@@ -95,7 +97,12 @@ def test_history_records_by_hand_set_and_restore_with_before_and_after(home: Pat
             call(hand + 900, model=MODEL, upstream="DeepInfra", latency_s=3.0),
         ]
     )
-    # Any command notices it first; then ours is recorded after it.
+    # Any command notices it (here one that has nothing to do with routing).
+    r = run("summary", "--json", "--offline", home=home)
+    assert r.returncode == 0, r.stderr
+    assert [c.source for c in RoutingHistory(home / "hermes-dash" / HISTORY_NAME).changes()] == [
+        "by hand"
+    ]
     r = run("routing", "set", "--sort", "latency", home=home)
     assert r.returncode == 0, r.stderr
     r = run("routing", "history", "--json", home=home)
@@ -125,3 +132,27 @@ def test_history_records_by_hand_set_and_restore_with_before_and_after(home: Pat
     assert text.returncode == 0 and "by hand" in text.stdout and "before" in text.stdout
     assert (home / "hermes-dash" / HISTORY_NAME).stat().st_mode & 0o077 == 0
     store.close()
+
+
+def test_suggest_puts_openrouters_published_figures_beside_ours(home: Path) -> None:
+    from .openrouter_sim import MODEL as SIM_MODEL
+    from .openrouter_sim import OpenRouterSim
+
+    store = CallStore(home / "hermes-dash" / "calls.db")
+    now = time.time()
+    store.insert(
+        [call(now - 60 - i, model=SIM_MODEL, upstream="DeepInfra", latency_s=1.0) for i in range(3)]
+        + [call(now - 30, model=SIM_MODEL, upstream="Chutes", latency_s=2.0)]
+    )
+    store.close()
+    with OpenRouterSim() as sim:
+        env = {"HERMES_DASH_OPENROUTER_URL": sim.base_url, "OPENROUTER_API_KEY": "sk-or-v1-x"}
+        r = run("routing", "suggest", "--json", "--model", SIM_MODEL, home=home, env=env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["published_available"] is True
+    by = {u["upstream"]: u for u in out["upstreams"]}
+    assert by["DeepInfra"]["slug"] == "deepinfra"
+    assert by["DeepInfra"]["published"]["prompt_usd_per_mtok"] == 3.0
+    assert by["Chutes"]["published"] is None  # OpenRouter lists no such endpoint
+    assert by["DeepInfra"]["small_sample"] and "small sample" in by["DeepInfra"]["note"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.hermes.processes import hermes_start_times
+from hermes_dash.hermes.processes import hermes_running, hermes_start_times
 from hermes_dash.routing.history import BY_HAND, FIRST_SEEN, RoutingHistory
 from hermes_dash.routing.impact import impacts
 
@@ -123,3 +123,34 @@ def test_hermes_start_times_come_from_proc(tmp_path: Path) -> None:
     (proc / "self").mkdir()
     assert hermes_start_times(proc) == [1_700_000_020.0, 1_700_000_500.0]
     assert hermes_start_times(tmp_path / "nothing") == []
+
+
+def test_only_the_hermes_processes_of_this_home_count(tmp_path: Path) -> None:
+    """A Hermes running for another home reads another config.yaml: it says nothing of
+    whether this home's routing change has been picked up."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "stat").write_text("btime 1700000000\n")
+    ticks = os.sysconf("SC_CLK_TCK")
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    for pid, environ, start in (
+        ("51", f"HERMES_HOME={mine}\0".encode(), 10 * ticks),
+        ("52", f"HERMES_HOME={other}\0".encode(), 20 * ticks),
+        ("53", f"HOME={tmp_path}\0".encode(), 30 * ticks),  # ~/.hermes of that user
+        ("54", None, 40 * ticks),  # environment not ours to read: it may be this home's
+    ):
+        (proc / pid).mkdir()
+        (proc / pid / "cmdline").write_bytes(b"/usr/bin/hermes\0chat\0")
+        if environ is not None:
+            (proc / pid / "environ").write_bytes(environ)
+        fields = ["S"] + ["0"] * 18 + [str(start)] + ["0"] * 10
+        (proc / pid / "stat").write_text(f"{pid} (hermes) " + " ".join(fields))
+    assert hermes_start_times(proc, home=mine) == [1_700_000_010.0, 1_700_000_040.0]
+    assert hermes_start_times(proc, home=tmp_path / ".hermes") == [
+        1_700_000_030.0,
+        1_700_000_040.0,
+    ]
+    assert len(hermes_start_times(proc)) == 4
+    assert hermes_running(proc, home=other)
+    (proc / "54").rename(proc / "x54")
+    assert not hermes_running(proc, home=tmp_path / "nobody")

@@ -81,11 +81,12 @@ def home(tmp_path: Path) -> Path:
 
 
 def _files(root: Path) -> dict[Path, bytes]:
-    """Every file but the call log (``summary`` records the account's figures in it)."""
+    """Every file but the call log (``summary`` records the account's figures in it) and
+    the routing history beside it (the first command records the block it finds)."""
     return {
         p: p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and not p.name.startswith("calls.db")
+        if p.is_file() and not p.name.startswith(("calls.db", "routing-history.jsonl"))
     }
 
 

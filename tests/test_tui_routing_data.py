@@ -100,3 +100,19 @@ async def test_window_and_model_keys_and_the_changes_view(tmp_path: Path) -> Non
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, "back to the editor")
     session.close()
+
+
+async def test_the_dashboard_notices_a_change_made_by_hand(tmp_path: Path) -> None:
+    session = frozen_session(tmp_path)
+    config = session.settings.paths.config
+    config.write_text(config.read_text().replace("sort: price", "sort: throughput"))
+    history = RoutingHistory(history_path(session.settings.db_path))
+    assert [c.source for c in history.changes(config)] == ["editor", "routing set"]
+    app = frozen_app(session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, app)
+        await wait_for(pilot, lambda: len(history.changes(config)) == 3, "the change by hand")
+    (by_hand,) = history.changes(config)[2:]
+    assert by_hand.source == "by hand" and by_hand.after["sort"] == "throughput"
+    assert by_hand.at == config.stat().st_mtime
+    session.close()

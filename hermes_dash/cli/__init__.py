@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.cli.metrics import add_metrics_parser
 from hermes_dash.cli.plugin import add_plugin_parser
 from hermes_dash.cli.routing import add_routing_parser
+from hermes_dash.cli.routing_data import sync_routing_history
 from hermes_dash.cli.serve import add_serve_parser
 from hermes_dash.cli.watch import add_watch_parser
 from hermes_dash.hermes.config import ConfigError, load_config, routing_block
@@ -35,9 +35,10 @@ from hermes_dash.openrouter.errors import OpenRouterError, RequestTimeout
 from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.account import AccountState, fetch_activity, fetch_snapshot
 from hermes_dash.services.backoff import refresh_error
-from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
+from hermes_dash.services.dashboard import DEFAULT_WINDOW
 from hermes_dash.services.endpoints import EndpointPolicy, policy_for
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.startup import interface_imports, prefetch_first
 from hermes_dash.services.summary import build_summary
 from hermes_dash.text import clean, clean_data
 
@@ -454,12 +455,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # exists rather than create folders where the user did not mean.
         settings.paths.require()
     store = open_store(settings.db_path)
-    # The first read runs while the user interface loads (imports take longer than it).
+    # The start-up sequence, explained in hermes_dash.services.startup.
     first_read = prefetch_first(store, DEFAULT_WINDOW, time.time())
-    # Importing the interface makes tens of thousands of long-lived objects: collecting
-    # garbage among them is wasted work; launch freezes them and turns collection back on.
-    gc.disable()
-    from hermes_dash.tui import launch
+    with interface_imports():
+        from hermes_dash.tui import launch
 
     return launch.run_dashboard(settings, make_client(settings), store, first_read)
 
@@ -513,21 +512,6 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
-def _sync_routing_history(args: argparse.Namespace) -> None:
-    """Record a change made by hand to provider_routing since the last command ran. Demo
-    runs have no Hermes config; a failure here never stops the command itself."""
-    if args.command == "demo" or getattr(args, "demo", False):
-        return
-    from hermes_dash.services import routing as svc
-
-    try:
-        settings = settings_from(args)
-        config = getattr(args, "config", None)
-        svc.sync_history(settings, Path(config) if config else None)
-    except Exception:  # the command reports its own problems with these settings
-        return
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hermes-dash`` console script."""
     parser = build_parser()
@@ -536,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "refresh", None) is not None:
             args.refresh = refresh_seconds(args.refresh)
-        _sync_routing_history(args)
+        sync_routing_history(args)
         return _run(handler, args)
     except BrokenPipeError:
         return _stdout_gone()

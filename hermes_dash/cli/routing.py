@@ -131,6 +131,7 @@ def draft_from_args(rules: RoutingRules, args: argparse.Namespace) -> RoutingRul
 def cmd_set(args: argparse.Namespace) -> int:
     """Change the block."""
     from hermes_dash.services import routing as svc
+    from hermes_dash.services import routing_data as data
 
     settings, config = _paths(args)
     paths = settings.paths
@@ -156,7 +157,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(clean_lines(proposal.diff()))
         return 0
-    backup = svc.save(proposal, paths, svc.history_for(settings), "routing set")
+    backup = svc.save(proposal, paths, data.history_for(settings), "routing set")
     sys.stdout.write(clean_lines(proposal.diff()))
     print(clean(f"saved {config}" + (f" (backup: {backup})" if backup else "")), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
@@ -193,6 +194,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     """List backups or restore one."""
     from hermes_dash.hermes.writer import list_backups
     from hermes_dash.services import routing as svc
+    from hermes_dash.services import routing_data as data
 
     settings, config = _paths(args)
     paths = settings.paths
@@ -208,7 +210,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         chosen = paths.backups / args.backup
     if not chosen.is_file():
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
-    saved = svc.restore(chosen, config, paths, svc.history_for(settings))
+    saved = svc.restore(chosen, config, paths, data.history_for(settings))
     print(
         clean(
             f"restored {config} from {chosen.name}"

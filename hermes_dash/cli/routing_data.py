@@ -149,13 +149,14 @@ def _usd(v: Any) -> str:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """List the recorded changes, newest last, with their before/after figures."""
-    from hermes_dash.services import routing as svc
-
     settings = settings_from(args)
     config = _config(args, settings)
-    changes = svc.history_for(settings).changes(config)
+    changes = data.history_for(settings).changes(config)
     store = _store(settings, required=False)
-    items = [data.change_data(i) for i in data.change_impacts(store, changes, time.time())]
+    items = [
+        data.change_data(i)
+        for i in data.change_impacts(store, changes, time.time(), settings.paths.home)
+    ]
     items = clean_data(items)
     if args.json:
         print(json.dumps(items, indent=2, allow_nan=False, default=str))
@@ -179,3 +180,17 @@ def cmd_history(args: argparse.Namespace) -> int:
         if item.get("note"):
             print(clean(f"    note: {item['note']}"))
     return 0
+
+
+def sync_routing_history(args: argparse.Namespace) -> None:
+    """Record a change made by hand to provider_routing since the last command ran. Demo
+    runs have no Hermes config; the dashboard does it itself once its first frame is on
+    screen; a failure here never stops the command itself."""
+    if args.command in ("demo", None) or getattr(args, "demo", False):
+        return
+    try:
+        settings = settings_from(args)
+        config = getattr(args, "config", None)
+        data.sync_history(settings, Path(config) if config else None)
+    except Exception:  # the command reports its own problems with these settings
+        return

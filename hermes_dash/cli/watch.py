@@ -154,7 +154,9 @@ class Watcher:
 
     def inputs(self, now: float) -> AlertInputs:
         """What the rules judge this time."""
-        running = hermes_running(Path(os.environ.get(PROC_ENV) or "/proc"))
+        running = hermes_running(
+            Path(os.environ.get(PROC_ENV) or "/proc"), home=self.settings.paths.home
+        )
         if self.store is None:
             return AlertInputs(now=now, account=self.account, hermes_running=running)
         return gather(self.store, now, self.account, self.rules, hermes_running=running)

@@ -20,7 +20,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,7 +64,7 @@ class Change:
 
     at: float  # unix seconds
     source: str
-    config: str
+    config: str  # on disk: relative to the history's folder (a moved home still matches)
     before: dict[str, Any]
     after: dict[str, Any]
     diff: list[str]
@@ -140,20 +140,31 @@ class RoutingHistory:
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def _key(self, config: Path) -> str:
+        """How a config is named in the file: relative to the history's folder, so a
+        Hermes home copied or moved elsewhere keeps its history."""
+        return os.path.relpath(os.path.abspath(config), os.path.abspath(self.path.parent))
+
+    def _absolute(self, change: Change) -> Change:
+        where = os.path.normpath(os.path.join(os.path.abspath(self.path.parent), change.config))
+        return replace(change, config=where)
+
     def records(self) -> list[Change]:
         """Every record, oldest first (the baseline included); [] without a file."""
         if not self.path.is_file():
             return []
         try:
             with self.path.open("rb") as fh:
-                return _read(fh)
+                return [self._absolute(c) for c in _read(fh)]
         except OSError:
             return []
 
     def changes(self, config: Path | None = None) -> list[Change]:
         """The changes (no baseline), oldest first; only this config's when given."""
         return [
-            c for c in self.records() if c.is_change and (config is None or c.config == str(config))
+            c
+            for c in self.records()
+            if c.is_change and (config is None or c.config == os.path.abspath(config))
         ]
 
     def record(
@@ -169,13 +180,14 @@ class RoutingHistory:
         is recorded first, at the file's old mtime."""
         if before == after:
             return None
-        change = Change(at, source, str(config), before, after, block_diff(before, after))
+        key = self._key(config)
+        change = Change(at, source, key, before, after, block_diff(before, after))
         with _locked(self.path) as fh:
-            last = _last_for(_read(fh), config)
+            last = _last_for(_read(fh), key)
             if last is not None and last.after != before:
-                _append(fh, _by_hand(config, last.after, before, min(at, last.at)))
+                _append(fh, _by_hand(key, last.after, before, min(at, last.at)))
             _append(fh, change)
-        return change
+        return self._absolute(change)
 
     def sync(self, config: Path) -> Change | None:
         """Compare the file's block with the last recorded one and record a difference
@@ -187,24 +199,25 @@ class RoutingHistory:
             mtime = config.stat().st_mtime if config_exists(config) else 0.0
         except (ConfigError, OSError):
             return None
+        key = self._key(config)
         with _locked(self.path) as fh:
-            last = _last_for(_read(fh), config)
+            last = _last_for(_read(fh), key)
             if last is None:
-                new = Change(mtime, FIRST_SEEN, str(config), {}, block, block_diff({}, block))
+                new = Change(mtime, FIRST_SEEN, key, {}, block, block_diff({}, block))
             elif last.after == block:
                 return None
             else:
-                new = _by_hand(config, last.after, block, max(mtime, last.at))
+                new = _by_hand(key, last.after, block, max(mtime, last.at))
             _append(fh, new)
-        return new
+        return self._absolute(new)
 
 
-def _by_hand(config: Path, before: dict[str, Any], after: dict[str, Any], at: float) -> Change:
-    return Change(at, BY_HAND, str(config), before, after, block_diff(before, after))
+def _by_hand(key: str, before: dict[str, Any], after: dict[str, Any], at: float) -> Change:
+    return Change(at, BY_HAND, key, before, after, block_diff(before, after))
 
 
-def _last_for(records: list[Change], config: Path) -> Change | None:
-    mine = [c for c in records if c.config == str(config)]
+def _last_for(records: list[Change], key: str) -> Change | None:
+    mine = [c for c in records if c.config == key]
     return mine[-1] if mine else None
 
 

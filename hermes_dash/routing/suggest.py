@@ -130,10 +130,9 @@ def _order(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
     if order == rules.order:
         return []
     draft = replace(rules, order=order, raw_problems=())
-    names = ", ".join(r.label for r in timed)
     reason = (
-        f"order {names} by p95 latency ({_s(best.latency_p95_s)} for {best.label} vs "
-        f"{_s(worst.latency_p95_s)} for {worst.label}, over {best.ok} and {worst.ok} calls)"
+        f"p95 latency {_s(best.latency_p95_s)} for {best.label} vs "
+        f"{_s(worst.latency_p95_s)} for {worst.label}, over {best.ok} and {worst.ok} calls"
     )
     return [Suggestion("order", f"order: {', '.join(order)}", reason, draft, ("order",))]
 

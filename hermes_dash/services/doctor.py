@@ -331,7 +331,7 @@ def local_checks(
         checks.append(check("routing", "skip", "no Hermes home"))
         return LocalReport(checks, None)
     config_check, config = _config(settings)
-    running = hermes_running()
+    running = hermes_running(home=settings.paths.home)
     opened = None
     if store is None and settings.db_path.is_file():
         try:

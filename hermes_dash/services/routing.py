@@ -28,11 +28,10 @@ from hermes_dash.hermes.writer import (
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import Endpoint
-from hermes_dash.routing.history import Change, RoutingHistory, block_of_text, history_path
+from hermes_dash.routing.history import RoutingHistory, block_of_text
 from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
 from hermes_dash.routing.simulate import WhatIf, what_if
 from hermes_dash.services.readonly import refuse_if_read_only
-from hermes_dash.services.settings import DashSettings
 
 BLOCK = "provider_routing"
 RESTART_NOTE = "Running Hermes processes (gateway, cron, CLI) pick up the change when they restart."
@@ -147,23 +146,6 @@ def _block_on_disk(config: Path) -> dict[str, Any]:
         return block_of_text(read_config_text(config), config) if config.exists() else {}
     except ConfigError:
         return {}
-
-
-def history_for(settings: DashSettings) -> RoutingHistory:
-    """The routing history kept beside this call log."""
-    return RoutingHistory(history_path(settings.db_path))
-
-
-def sync_history(settings: DashSettings, config: Path | None = None) -> Change | None:
-    """Record a change made by hand to the block (or the first block seen), when the call
-    log's folder exists: without a call log there is nothing to compare a change with,
-    and a command must not make folders in a Hermes home that has none."""
-    if not settings.db_path.parent.is_dir():
-        return None
-    try:
-        return history_for(settings).sync(config or settings.paths.config)
-    except OSError:
-        return None  # an unwritable history never stops a command
 
 
 async def provider_slugs(api: OpenRouterClient) -> list[str] | None:

@@ -8,6 +8,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hermes_dash.calllog.records import Window
@@ -16,11 +17,12 @@ from hermes_dash.hermes.processes import hermes_start_times
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import Endpoint, Provider
-from hermes_dash.routing.history import Change
+from hermes_dash.routing.history import Change, RoutingHistory, history_path
 from hermes_dash.routing.impact import Impact, Side, impacts
 from hermes_dash.routing.rules import RoutingRules
 from hermes_dash.routing.scorecard import MIN_SAMPLE, Scorecard, UpstreamScore, load_scorecard
 from hermes_dash.routing.suggest import Replay, ReplayFigures, Suggestion, suggest
+from hermes_dash.services.settings import DashSettings
 
 #: What the scorecard and the editor say about Hermes 0.19 wherever routing is shown.
 HERMES_FACTS = (
@@ -211,9 +213,27 @@ def change_data(i: Impact | Change) -> dict[str, Any]:
 
 
 def change_impacts(
-    store: CallStore | None, changes: Sequence[Change], now: float
+    store: CallStore | None, changes: Sequence[Change], now: float, home: Path | None = None
 ) -> list[Impact | Change]:
-    """Every change with its before/after (bare changes when there is no call log)."""
+    """Every change with its before/after (bare changes when there is no call log); the
+    Hermes processes that may still send old routing are those of ``home``."""
     if store is None:
         return list(changes)
-    return list(impacts(store, changes, now, hermes_start_times()))
+    return list(impacts(store, changes, now, hermes_start_times(home=home)))
+
+
+def history_for(settings: DashSettings) -> RoutingHistory:
+    """The routing history kept beside this call log."""
+    return RoutingHistory(history_path(settings.db_path))
+
+
+def sync_history(settings: DashSettings, config: Path | None = None) -> Change | None:
+    """Record a change made by hand to the block (or the first block seen), when the call
+    log's folder exists: without a call log there is nothing to compare a change with,
+    and a command must not make folders in a Hermes home that has none."""
+    if not settings.db_path.parent.is_dir():
+        return None
+    try:
+        return history_for(settings).sync(config or settings.paths.config)
+    except OSError:
+        return None  # an unwritable history never stops a command

@@ -76,9 +76,9 @@ class ChangesScreen(Screen[None]):
         config = self.settings.paths.config
 
         def read() -> list[Impact]:
-            svc.sync_history(self.settings)
-            changes = svc.history_for(self.settings).changes(config)
-            found = data.change_impacts(self.store, changes, self.clock())
+            data.sync_history(self.settings)
+            changes = data.history_for(self.settings).changes(config)
+            found = data.change_impacts(self.store, changes, self.clock(), self.settings.paths.home)
             return [i for i in found if isinstance(i, Impact)]
 
         try:

@@ -10,6 +10,7 @@ from hermes_dash.hermes.config import ConfigError
 from hermes_dash.hermes.writer import list_backups
 from hermes_dash.routing.rules import errors_in, validate
 from hermes_dash.services import routing as svc
+from hermes_dash.services import routing_data as data
 from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
@@ -67,7 +68,7 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
             backup = svc.save(
                 proposal,
                 screen.settings.paths,
-                svc.history_for(screen.settings),
+                data.history_for(screen.settings),
                 "editor",
                 read_only=screen.settings.read_only,
             )
@@ -103,7 +104,7 @@ def restore_with_pick(screen: RoutingScreen) -> None:
                 backup,
                 screen.config_path,
                 screen.settings.paths,
-                svc.history_for(screen.settings),
+                data.history_for(screen.settings),
                 "editor restore",
                 read_only=screen.settings.read_only,
             )

@@ -18,14 +18,21 @@ if TYPE_CHECKING:
     from hermes_dash.tui.widgets.plot import BarPlot, Bars
 
 
-def x_axis(series: list[SeriesPoint], end: float) -> tuple[list[float], str]:
-    """Time relative to now: minutes for short windows, hours or days otherwise."""
+def x_unit(series: list[SeriesPoint], end: float) -> tuple[float, str]:
+    """Seconds per unit of the x axis and its label: minutes for short windows, hours or
+    days otherwise."""
     span = (end - series[0].t) if series else 3600.0
     if span <= 2 * 3600:
-        return [(p.t - end) / 60.0 for p in series], "minutes ago"
+        return 60.0, "minutes ago"
     if span <= 2 * 86400:
-        return [(p.t - end) / 3600.0 for p in series], "hours ago"
-    return [(p.t - end) / 86400.0 for p in series], "days ago"
+        return 3600.0, "hours ago"
+    return 86400.0, "days ago"
+
+
+def x_axis(series: list[SeriesPoint], end: float) -> tuple[list[float], str]:
+    """Time relative to now, in the unit :func:`x_unit` picks."""
+    unit, label = x_unit(series, end)
+    return [(p.t - end) / unit for p in series], label
 
 
 class SeriesChart(Widget):
@@ -51,6 +58,8 @@ class SeriesChart(Widget):
         self.color = color
         self.series: list[SeriesPoint] = []
         self.overlay: list[float] | None = None
+        #: Times (unix seconds) drawn as vertical marks: the routing changes.
+        self.marks: tuple[float, ...] = ()
         self.end = 0.0
         self._plot: BarPlot | None = None
 
@@ -60,10 +69,15 @@ class SeriesChart(Widget):
         return self._plot is not None
 
     def show(
-        self, series: list[SeriesPoint], end: float, overlay: list[float] | None = None
+        self,
+        series: list[SeriesPoint],
+        end: float,
+        overlay: list[float] | None = None,
+        marks: tuple[float, ...] = (),
     ) -> None:
-        """Keep the (bounded) data and redraw; ``overlay`` is drawn as a line over the bars."""
-        self.series, self.end, self.overlay = series, end, overlay
+        """Keep the (bounded) data and redraw; ``overlay`` is drawn as a line over the bars,
+        ``marks`` (unix seconds) as vertical lines."""
+        self.series, self.end, self.overlay, self.marks = series, end, overlay, marks
         if self._plot is not None:
             self._plot.replot(self._bars())
 
@@ -83,4 +97,7 @@ class SeriesChart(Widget):
 
         xs, label = x_axis(self.series, self.end) if self.series else ([], "")
         values = [self.value(p) for p in self.series]
-        return Bars(self.chart_title, self.color, xs, values, label, self.overlay)
+        unit = x_unit(self.series, self.end)[0]
+        marks = tuple((t - self.end) / unit for t in self.marks if self.series)
+        title = self.chart_title + (" · │ routing change" if marks else "")
+        return Bars(title, self.color, xs, values, label, self.overlay, marks)

@@ -117,7 +117,7 @@ class SpendPanel(Panel):
                     f"log holds {fmt.percent(rec.coverage_pct)}"
                     + (f"; {fmt.money(other)} from other apps or machines" if other > 0.005 else "")
                 )
-            self.chart.show(data.series, data.window.end, data.account_series)
+            self.chart.show(data.series, data.window.end, data.account_series, data.routing_changes)
             self.border_subtitle = data.window.name
         self.stats.update(fmt.join_lines(lines))
 
@@ -186,7 +186,7 @@ class RateLimitPanel(Panel):
                 + (" (OpenRouter)" if q.source == "openrouter" else "")
             )
         self.stats.update(fmt.join_lines(lines))
-        self.chart.show(data.series, data.window.end)
+        self.chart.show(data.series, data.window.end, marks=data.routing_changes)
         self.border_subtitle = data.window.name
 
 

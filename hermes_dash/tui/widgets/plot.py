@@ -21,6 +21,8 @@ class Bars:
     values: list[float]
     x_label: str
     overlay: list[float] | None = None
+    marks: tuple[float, ...] = ()
+    """x positions of vertical lines (routing changes)."""
 
 
 class BarPlot(PlotextPlot):
@@ -55,6 +57,8 @@ class BarPlot(PlotextPlot):
                 plt.ylim(0, 1)
             if bars.overlay is not None:
                 plt.plot(bars.xs, bars.overlay, marker="braille", color="cyan", label="key usage")
+            for x in bars.marks:
+                plt.vline(x, "magenta")
             lo = min(bars.xs)
             ticks = [lo + (0 - lo) * i / 4 for i in range(5)]
             plt.xticks(ticks, [f"{t:.0f}" if abs(lo) >= 4 else f"{t:.1f}" for t in ticks])
