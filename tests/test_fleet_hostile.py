@@ -87,3 +87,26 @@ async def test_numbers_no_counter_can_hold_are_left_out_not_a_failed_refresh() -
             assert [g.key for g in app.last.data.models] == [("d",)]
             assert [g.calls for g in app.last.data.providers] == [5]
             assert "over 5 calls" in str(app.screen.query_one("#spend-stats").render())
+
+
+def _points_out_of_the_window(path: str, headers: dict[str, str]) -> Reply:
+    """A range answer whose times are text, negative, past the float range or outside
+    the range asked for; one point is where it should be."""
+    asked = parse_qs(urlsplit(path).query)
+    start = float(asked["start"][0])
+    values = [[start, "1"], ["abc", "2"], [-1, "3"], [1e308, "4"], [start - 86400 * 365, "5"]]
+    result = [{"metric": {}, "values": values}]
+    return Reply(200, {"status": "success", "data": {"resultType": "matrix", "result": result}})
+
+
+async def test_chart_points_outside_the_window_asked_for_are_left_out() -> None:
+    routes = {**_routes(), "/api/v1/query_range": _points_out_of_the_window}
+    with FakeOpenRouter(routes) as srv:
+        app = make_fleet_app(srv.url.removesuffix("/api/v1"), refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.reads_done >= 1, "the first read")
+            assert app.error is None and app.last is not None
+            window = app.last.data.window
+            series = app.last.data.series
+            assert len(series) == 1 and window.start <= series[0].t <= window.end
+            assert series[0].calls == 1

@@ -178,7 +178,14 @@ class FleetSource:
                 found = await self.client.query_range(
                     f"sum(increase({name}{sel}[{int(step)}s]))", start, now, step
                 )
-            parts[key] = {t: v for s in found for t, v in s.points if _sane(v)}
+            # Only the times asked for (give or take the rounding of the query's
+            # parameters): a point elsewhere, or no time at all, would stretch the chart.
+            parts[key] = {
+                t: v
+                for s in found
+                for t, v in s.points
+                if _sane(v) and start - 1.0 <= t <= now + 1.0
+            }
         times = sorted(set().union(*(p.keys() for p in parts.values())))
         return [
             SeriesPoint(
