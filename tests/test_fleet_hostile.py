@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from hermes_dash.tui.fleet import make_fleet_app
 
 from .fakeserver import FakeOpenRouter, Reply
+from .prometheus_server import prometheus
+from .prometheus_server import wait_for as prometheus_wait
 from .test_fleet_source import _answer, _routes
 from .tui_helpers import wait_for
 
@@ -110,3 +114,28 @@ async def test_chart_points_outside_the_window_asked_for_are_left_out() -> None:
             series = app.last.data.series
             assert len(series) == 1 and window.start <= series[0].t <= window.end
             assert series[0].calls == 1
+
+
+async def test_a_host_named_beyond_the_basic_plane_is_a_query_prometheus_parses(
+    tmp_path: Path,
+) -> None:
+    """Label values are any text: an emoji in a host's name, escaped as JSON's surrogate
+    pair, was a PromQL syntax error, so every refresh failed once that host was picked."""
+    with prometheus(tmp_path, {}) as url:
+        prometheus_wait(lambda: _answers(url), what="Prometheus to answer")
+        app = make_fleet_app(url, refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.reads_done >= 1, "the first read")
+            assert app.error is None
+            app.host = "laptop \U0001f680"
+            done = app.reads_done
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.reads_done > done, "a refresh of that host")
+            assert app.error is None, app.error
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -39,9 +40,18 @@ class Series:
     points: list[tuple[float, float]]
 
 
+#: Lone surrogates (from JSON ``"\\ud800"``): no UTF-8 can carry them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def quote(value: str) -> str:
-    """A PromQL string literal (label matchers take Go's escapes; JSON's are a subset)."""
-    return json.dumps(value)
+    """A PromQL string literal (label matchers take Go's escapes; JSON's are a subset).
+
+    Characters are sent as they are, not as ``\\u`` escapes: JSON writes one outside the
+    basic plane (an emoji in a host's name) as a surrogate pair, which Go refuses. A lone
+    surrogate (not text Prometheus can hold) becomes U+FFFD, which can be sent.
+    """
+    return json.dumps(_SURROGATE.sub("\ufffd", value), ensure_ascii=False)
 
 
 def shown_url(url: str) -> str:
