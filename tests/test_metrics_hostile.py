@@ -139,3 +139,29 @@ def test_a_log_that_cannot_be_read_says_why_once_on_stderr(tmp_path: Path) -> No
         said = _stderr_until(proc, "can be read again")
         # Three failed scrapes, one line: the reason is said when it changes.
         assert "cannot read the call log" not in said and "can be read again" in said
+
+
+def test_a_latency_bucket_that_is_not_a_number_is_no_observation(tmp_path: Path) -> None:
+    """Another writer's text in ``latency_bucket`` is no latency: counting it under +Inf
+    only would read as a call slower than every bound (p95 = the top bucket)."""
+    db = tmp_path / "calls.db"
+    store = CallStore(db)
+    now = time.time()
+    store.insert([call(now - 30, latency_s=1.0)])
+    store.close()
+    conn = sqlite3.connect(db)
+    try:
+        for bucket in ("zz", 3.5, b"\x01"):
+            conn.execute(
+                "INSERT INTO calls (started_at, status, http_status, provider, model, "
+                "latency_bucket) VALUES (?, 'ok', 200, 'openrouter', 'm', ?)",
+                (now - 20, bucket),
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    with exporter(db) as (_, url):
+        _, samples = scrape(url)
+    assert total(samples, "hermes_dash_requests_total") == 4
+    assert total(samples, "hermes_dash_latency_seconds_count") == 1
+    assert total(samples, "hermes_dash_latency_seconds_bucket", le="+Inf") == 1

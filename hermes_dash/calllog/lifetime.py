@@ -98,8 +98,10 @@ def lifetime_histograms(
         raise ValueError(f"not a histogram rollup: {table}")
     under = ", ".join(f"SUM(CASE WHEN bucket < {int(k)} THEN n ELSE 0 END)" for k in bucket_edges)
     rows = store.query(
+        # A bucket another writer left as text, a fraction or a blob is no latency at
+        # all: counted, it would sit only under +Inf, slower than every bound.
         f"SELECT provider, endpoint, upstream, {under}, SUM(n) FROM {table} "
-        "GROUP BY provider, endpoint, upstream"
+        "WHERE typeof(bucket) = 'integer' GROUP BY provider, endpoint, upstream"
     )
     out = []
     for r in rows:
