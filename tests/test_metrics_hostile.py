@@ -16,7 +16,7 @@ from pathlib import Path
 
 from hermes_dash.calllog.store import CallStore
 
-from .conftest import call
+from .conftest import FAKE_KEY, call
 from .metrics_helpers import exporter, scrape, total
 
 
@@ -165,3 +165,34 @@ def test_a_latency_bucket_that_is_not_a_number_is_no_observation(tmp_path: Path)
     assert total(samples, "hermes_dash_requests_total") == 4
     assert total(samples, "hermes_dash_latency_seconds_count") == 1
     assert total(samples, "hermes_dash_latency_seconds_bucket", le="+Inf") == 1
+
+
+def test_a_password_in_the_openrouter_url_is_not_on_stderr(tmp_path: Path) -> None:
+    """A proxy's basic auth in ``--openrouter-url`` is sent, never printed."""
+    db = tmp_path / "calls.db"
+    CallStore(db).close()
+    url = "http://proxyuser:pr0xy-s3cret@127.0.0.1:9/api/v1"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hermes_dash",
+            "metrics",
+            "--db",
+            str(db),
+            "--listen",
+            "127.0.0.1:0",
+            "--openrouter-url",
+            url,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENROUTER_API_KEY": FAKE_KEY},
+    )
+    try:
+        said = _stderr_until(proc, "serving")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=60)
+    assert "serving" in said and "proxyuser@127.0.0.1:9" in said
+    assert "pr0xy-s3cret" not in said + rest and FAKE_KEY not in said + rest

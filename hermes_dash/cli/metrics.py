@@ -97,6 +97,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from hermes_dash.services.account_poll import AccountPoller
     from hermes_dash.services.metrics import Budgets, CallLogCollector
     from hermes_dash.services.plugin import plugin_status
+    from hermes_dash.services.promql import shown_url
 
     host, port = parse_listen(args.listen)
     settings = settings_from(args)
@@ -136,7 +137,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     if poller is not None:
         poller.start()
-    account = "account from " + settings.openrouter_url if poller else "no key: account off"
+    # A proxy's basic auth in the URL is sent, never printed.
+    account = (
+        "account from " + shown_url(settings.openrouter_url) if poller else "no key: account off"
+    )
     print(
         f"hermes-dash metrics: serving http://{shown}:{bound_port}/metrics; "
         f"log {clean(settings.db_path)}; {clean(account)}",
