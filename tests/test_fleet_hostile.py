@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from hermes_dash.tui.fleet import make_fleet_app
+from hermes_dash.services.fleet import FleetSource
+from hermes_dash.services.promql import PrometheusClient
+from hermes_dash.tui.fleet import FleetApp, make_fleet_app
 
 from .fakeserver import FakeOpenRouter, Reply
 from .prometheus_server import prometheus
@@ -139,3 +141,21 @@ def _answers(url: str) -> bool:
         return httpx.get(f"{url}/-/ready", timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+async def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline() -> None:
+    """Each byte in time, the whole answer never: the deadline is the request's, not
+    each read's, or one refresh hangs for as long as the server likes."""
+    routes = _routes()
+    with FakeOpenRouter(routes) as srv:
+        base = srv.url.removesuffix("/api/v1")
+        app = FleetApp(FleetSource(PrometheusClient(base, timeout=3.0)), refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            srv.routes["/api/v1/label/host/values"] = Reply(
+                200, {"status": "success", "data": ["alpha"]}, drip_s=0.5
+            )
+            done = app.reads_done
+            await pilot.press("r")
+            await wait_for(pilot, lambda: app.reads_done > done, "the dripped refresh to end")
+            assert app.error is not None and "did not answer in time" in app.error

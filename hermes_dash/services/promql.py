@@ -3,6 +3,7 @@ whose every failure is one :class:`PrometheusError` with a line fit to show."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -82,6 +83,9 @@ class PrometheusClient:
         #: The URL to show anywhere: without a password it may hold.
         self.shown_url = shown_url(self.base_url)
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        #: The whole request's deadline: httpx's timeout is per read, and a server that
+        #: sends a byte now and then would never reach it.
+        self.deadline_s = timeout
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -91,14 +95,15 @@ class PrometheusClient:
         url = f"{self.base_url}{path}"
         where = self.shown_url
         try:
-            async with self._http.stream("GET", url, params=params) as r:
-                body = bytearray()
-                async for chunk in r.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise PrometheusError(f"Prometheus at {where} sent more than 32 MB")
-                status = r.status_code
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.deadline_s):
+                async with self._http.stream("GET", url, params=params) as r:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_BODY_BYTES:
+                            raise PrometheusError(f"Prometheus at {where} sent more than 32 MB")
+                    status = r.status_code
+        except (httpx.TimeoutException, TimeoutError):
             raise PrometheusError(f"Prometheus at {where} did not answer in time") from None
         except httpx.HTTPError as exc:
             reason = clean(str(exc) or type(exc).__name__, 200)
