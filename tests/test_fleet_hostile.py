@@ -159,3 +159,23 @@ async def test_an_answer_dripped_a_byte_at_a_time_ends_at_the_deadline() -> None
             await pilot.press("r")
             await wait_for(pilot, lambda: app.reads_done > done, "the dripped refresh to end")
             assert app.error is not None and "did not answer in time" in app.error
+
+
+def _a_vast_cost(path: str, headers: dict[str, str]) -> Reply:
+    """A cost no call can have, yet under the bound a counter may hold."""
+    promql = parse_qs(urlsplit(path).query).get("query", [""])[0]
+    if "hermes_dash_cost_usd_total" not in promql or "sum by" not in promql:
+        return _answer(path, headers)
+    labels = {"provider": "p", "endpoint": "e", "upstream": "U", "model": "m", "source": "billed"}
+    result = [{"metric": labels, "value": [1.0, "1e299"]}]
+    return Reply(200, {"status": "success", "data": {"resultType": "vector", "result": result}})
+
+
+async def test_a_vast_amount_is_written_short_not_in_300_digits() -> None:
+    routes = {**_routes(), "/api/v1/query": _a_vast_cost}
+    with FakeOpenRouter(routes) as srv:
+        app = make_fleet_app(srv.url.removesuffix("/api/v1"), refresh_s=3600)
+        async with app.run_test(size=(180, 50)) as pilot:
+            await wait_for(pilot, lambda: app.last is not None, "the first read")
+            spend = str(app.screen.query_one("#spend-stats").render())
+            assert "$1.00e+299" in spend and "000,000,000" not in spend
