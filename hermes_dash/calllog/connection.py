@@ -60,6 +60,10 @@ def _refuse_non_regular(path: Path) -> None:
         raise CallLogError(f"call log {path} is {kind}, not a regular file")
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 class CallLogConnection:
     """The connection to one call-log file, migrated on open when writable."""
 
@@ -174,7 +178,16 @@ class CallLogConnection:
         """All rows of one read-only statement."""
         try:
             with self.lock:
-                return self.conn.execute(sql, tuple(params)).fetchall()
+                try:
+                    return self.conn.execute(sql, tuple(params)).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "decode" not in str(exc) or self.conn.text_factory is _lenient_text:
+                        raise
+                    # Another writer left text that is not UTF-8: read it with U+FFFD in
+                    # place of the bad bytes rather than lose the whole log. Only then:
+                    # decoding in Python costs every later read of this connection.
+                    self.conn.text_factory = _lenient_text
+                    return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             raise describe(exc, self.path) from None
 
