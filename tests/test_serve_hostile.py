@@ -6,6 +6,7 @@ tabs than allowed, and SIGTERM with tabs open."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import queue
 import signal
@@ -23,6 +24,7 @@ import httpx
 import pytest
 
 from hermes_dash.cli.serve import COOKIE, TOKEN_ENV
+from hermes_dash.cli.serve_tabs import MAX_COLUMNS, TabMessageError, cells
 
 TOKEN = "Tok3n-for-hostile-tests"
 
@@ -256,6 +258,8 @@ def test_tabs_are_bounded_and_sigterm_ends_every_tab(tmp_path: Path) -> None:
         assert outcome["second"] == 503
         _wait(lambda: _children(pid), "the first tab's dashboard process")
         kids = _children(pid)
+        for kid in kids:  # a dashboard that cannot answer "quit" any more
+            os.kill(kid, signal.SIGSTOP)
         served.process.send_signal(signal.SIGTERM)
         assert served.process.wait(timeout=60) == 0
         # No tab's dashboard outlives the server (an ended one may linger as a zombie).
@@ -272,3 +276,44 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return "X"
+
+
+def test_a_message_the_page_never_sends_closes_only_that_tab(tmp_path: Path) -> None:
+    port = _free_port()
+    served = _start(tmp_path, "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    answers: list[object] = []
+
+    async def tab(message: str) -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(url + "/ws?width=99999&height=abc")
+            await ws.send_str(json.dumps(["ping", "before"]))
+            answers.append((await ws.receive_json(timeout=120))[1])
+            await ws.send_str(message)
+            while not ws.closed:  # the tab's screen, then the close
+                if (await ws.receive(timeout=120)).type == aiohttp.WSMsgType.CLOSED:
+                    break
+            answers.append("closed")
+
+    try:
+        for bad in ("not json", '{"stdin": 1}', '["resize", {"width": "x", "height": -5}]'):
+            asyncio.run(tab(bad))
+        assert answers == ["before", "closed"] * 3
+        _wait(lambda: not _children(served.process.pid), "the tabs' processes to end")
+    finally:
+        _stop(served)
+    out = served.output()
+    assert "Traceback" not in out and out.count("a tab sent") == 3
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(80, 80), (0, 1), (-5, 1), (10**9, MAX_COLUMNS), ("7", 7), ("x", 80)]
+)
+def test_sizes_from_the_page_are_clamped(value: object, expected: int) -> None:
+    assert cells(value, MAX_COLUMNS, 80 if isinstance(value, str) else None) == expected
+
+
+@pytest.mark.parametrize("value", ["12", 1.5, None, True, [3]])
+def test_a_size_in_a_message_must_be_a_whole_number(value: object) -> None:
+    with pytest.raises(TabMessageError):
+        cells(value, MAX_COLUMNS)

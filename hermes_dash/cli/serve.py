@@ -107,7 +107,9 @@ def _port(text: str) -> int:
 
 def app_command(args: argparse.Namespace) -> str:
     """The shell command textual-serve runs per browser tab: this Python, this package,
-    the same data flags, and ``--read-only`` unless edits are allowed. No token in it."""
+    the same data flags, and ``--read-only`` unless edits are allowed. No token in it.
+    ``exec``: the tab's process is the dashboard itself, not a shell whose end would leave
+    the dashboard running."""
     argv = [sys.executable, "-m", "hermes_dash"]
     for flag in ("hermes_home", "profile", "db", "openrouter_url"):
         value = getattr(args, flag, None)
@@ -119,7 +121,7 @@ def app_command(args: argparse.Namespace) -> str:
         argv.append("--demo")
     if not args.allow_edit:
         argv.append("--read-only")
-    return shlex.join(argv)
+    return "exec " + shlex.join(argv)
 
 
 def _url(host: str, port: int) -> str:
@@ -187,11 +189,13 @@ def make_server(
     from aiohttp import web
     from textual_serve.server import Server
 
+    from hermes_dash.cli.serve_tabs import Tabs
+
     class GuardedServer(Server):
         """textual-serve with a token, an origin check, a bound on open tabs and quiet
         logs."""
 
-        sessions = 0
+        tabs: Tabs
 
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
@@ -204,8 +208,7 @@ def make_server(
             logging.basicConfig(level=logging.INFO, format="hermes-dash serve: %(message)s")
             # Access lines would carry ?token= from the first request.
             logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-            # A tab sending something textual-serve cannot read ends that tab: one line,
-            # not a traceback per bad message.
+            # textual-serve's own failures (a tab that does not start) as one line each.
             logging.getLogger("textual-serve").addFilter(_one_line)
 
         def serve_on(self, sock: socket.socket) -> None:
@@ -219,15 +222,10 @@ def make_server(
             web.run_app(self._make_app(), sock=sock, handle_signals=False, loop=loop, print=None)
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
-            if GuardedServer.sessions >= tabs:
-                raise web.HTTPServiceUnavailable(
-                    text=f"hermes-dash: {tabs} tabs are open already (--max-tabs); close one\n"
-                )
-            GuardedServer.sessions += 1
-            try:
-                return await super().handle_websocket(request)
-            finally:
-                GuardedServer.sessions -= 1
+            return await self.tabs.serve(request)
+
+        async def on_shutdown(self, app: web.Application) -> None:
+            await self.tabs.close_all()
 
         async def on_startup(self, app: web.Application) -> None:
             url = _url(host, port) + (f"/?token={quote(token, safe='')}" if token else "/")
@@ -240,7 +238,9 @@ def make_server(
             response: web.StreamResponse = await super().handle_index(request)
             return response
 
-    return GuardedServer(command, host=host, port=port, title="hermes-dash")
+    server = GuardedServer(command, host=host, port=port, title="hermes-dash")
+    server.tabs = Tabs(command, tabs, server.download_manager)
+    return server
 
 
 def _one_line(record: logging.LogRecord) -> bool:
