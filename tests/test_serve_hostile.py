@@ -23,6 +23,7 @@ import aiohttp
 import httpx
 import pytest
 
+from hermes_dash.calllog.store import CallStore
 from hermes_dash.cli.serve import COOKIE, TOKEN_ENV
 from hermes_dash.cli.serve_tabs import MAX_COLUMNS, TabMessageError, cells
 
@@ -55,10 +56,11 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def _start(tmp_path: Path, *args: str) -> Serve:
+def _start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Serve:
     proc = subprocess.Popen(
         [sys.executable, "-m", "hermes_dash", "serve", "--db", str(tmp_path / "calls.db"), *args],
-        env=_env(tmp_path),
+        env=env or _env(tmp_path),
+        cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -317,3 +319,53 @@ def test_sizes_from_the_page_are_clamped(value: object, expected: int) -> None:
 def test_a_size_in_a_message_must_be_a_whole_number(value: object) -> None:
     with pytest.raises(TabMessageError):
         cells(value, MAX_COLUMNS)
+
+
+def _files(root: Path) -> set[Path]:
+    return {p for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_read_only_tab_cannot_write_a_file_nor_see_the_token(tmp_path: Path) -> None:
+    """Keys from the page run the command palette's screenshot: it goes to the browser,
+    never into a file on the server; and no tab's process holds the token."""
+    home = tmp_path / "user"
+    home.mkdir()
+    CallStore(tmp_path / "calls.db").close()  # a read-only tab makes one when missing
+    env = dict(_env(tmp_path), HOME=str(home), **{TOKEN_ENV: TOKEN})
+    port = _free_port()
+    served = _start(tmp_path, "--port", str(port), env=env)
+    url = f"http://127.0.0.1:{port}"
+    before = _files(tmp_path)
+    delivered: list[object] = []
+
+    async def tab() -> None:
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            await http.get(url + "/", params={"token": TOKEN})
+            ws = await http.ws_connect(url + "/ws?width=120&height=40")
+            await ws.send_str(json.dumps(["ping", "up"]))
+            while True:  # the first screen has been drawn once the pong is behind it
+                message = await ws.receive(timeout=120)
+                if message.type == aiohttp.WSMsgType.TEXT and "pong" in message.data:
+                    break
+            kids = _children(served.process.pid)
+            for kid in kids:
+                environ = Path(f"/proc/{kid}/environ").read_bytes()
+                delivered.append(TOKEN.encode() in environ)
+            for keys in ("\x10", "screenshot", "\r"):
+                await asyncio.sleep(1.0)  # the palette opens, then filters as typed
+                await ws.send_str(json.dumps(["stdin", keys]))
+            while True:
+                message = await ws.receive(timeout=120)
+                if message.type == aiohttp.WSMsgType.TEXT and "deliver_file_start" in message.data:
+                    delivered.append(json.loads(message.data)[0])
+                    break
+            await ws.close()
+
+    try:
+        asyncio.run(tab())
+    finally:
+        _stop(served)
+    assert delivered and not any(d is True for d in delivered)
+    assert delivered[-1] == "deliver_file_start"  # the screenshot went to the page
+    # SQLite's shared-memory files beside the log come and go with any reader.
+    assert {p.name for p in _files(tmp_path) - before} <= {"calls.db-wal", "calls.db-shm"}

@@ -161,7 +161,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = _port(args.port)
     tabs = _max_tabs(args.max_tabs)
     host = bare_host(args.host)
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    # Out of the environment each tab's process inherits: no tab needs it.
+    from_env = os.environ.pop(TOKEN_ENV, None)
+    token = args.token or from_env or None
     if not is_loopback(host) and not token:
         raise UsageError(
             f"--host {args.host} is reachable from other machines: pass --token T (or set "
