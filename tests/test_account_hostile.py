@@ -165,7 +165,9 @@ def test_a_redirect_never_carries_the_management_key_elsewhere(
     )
     p = run(srv.url, tmp_path)
     assert p.returncode == 1 and p.stdout == ""
-    assert len(p.stderr.strip().splitlines()) == 1 and "302" in p.stderr
+    assert (
+        len(p.stderr.strip().splitlines()) == 1 and "redirect (HTTP 302), not followed" in p.stderr
+    )
     assert MGMT_KEY not in p.stderr and MGMT_KEY[-8:] not in p.stderr
     assert elsewhere.seen == []  # nothing, key or not, went to the other host
 
@@ -194,3 +196,22 @@ def test_names_cannot_style_or_drive_the_terminal(
     assert "\x1b" not in p.stdout and "\x07" not in p.stdout and "\r" not in p.stdout
     assert "\x08" not in p.stdout
     assert "[red]gw[/red]" in p.stdout and "[bold]m[/bold]" in p.stdout  # literally
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"usage_daily": "lots"}, {"disabled": "no"}, {"name": 7}, {"hash": None}, {"limit": [1]}],
+)
+def test_a_key_of_the_wrong_shape_is_one_line_naming_keys(
+    serve: Callable[[Answer], Hostile], tmp_path: Path, bad: dict[str, Any]
+) -> None:
+    def reply(seen: Seen) -> tuple[int, Any, str, float]:
+        if "/activity" in seen.path:
+            return _json({"data": []})
+        return _json({"data": [key_entry(1), key_entry(2, **bad)]})
+
+    srv = serve(reply)
+    p = run(srv.url, tmp_path)
+    assert p.returncode == 1 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "/keys" in lines[0] and "Traceback" not in p.stderr

@@ -194,6 +194,11 @@ class ManagementClient:
             ) from None
         if content is None:
             raise errors.MalformedResponse(f"OpenRouter's answer to {what} is too large")
+        if 300 <= status < 400:
+            raise errors.ConnectionFailed(
+                f"OpenRouter answered {what} with a redirect (HTTP {status}), not followed: "
+                "the management key goes to the configured URL only (check --openrouter-url)"
+            )
         if status >= 300:
             failure = _management_message(error_for_status(status, content, response, (self._key,)))
             failure.args = (redact(str(failure), self._key),)
@@ -238,7 +243,10 @@ class ManagementClient:
             body = await self._request("GET", "/keys", params={"offset": str(page * PAGE_SIZE)})
             if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
                 raise errors.MalformedResponse("unexpected /keys answer: no 'data' list")
-            items = [KeyRecord.parse(item) for item in body["data"]]
+            try:
+                items = [KeyRecord.parse(item) for item in body["data"]]
+            except errors.MalformedResponse as exc:
+                raise errors.MalformedResponse(f"unexpected /keys answer: {exc}") from None
             fresh = [k for k in items if k.hash not in seen]
             seen.update(k.hash for k in fresh)
             keys.extend(fresh)
