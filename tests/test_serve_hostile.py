@@ -106,6 +106,11 @@ def test_unreadable_host_or_origin_is_refused_without_a_traceback(
         assert (bad_host.status_code, bad_origin.status_code) == (403, 403)
         # The server still answers after them.
         assert http.get(f"{url}/?token={TOKEN}").status_code == 302
+        # No other site may put the page in a frame (and steer clicks into it).
+        page = http.get(url + "/")
+        assert page.status_code == 200
+        assert page.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     _stop(served)
     assert "Traceback" not in served.output()
     assert served.output().count(TOKEN) == 1  # the start line only

@@ -300,6 +300,11 @@ def guard(token: str | None, *, loopback_only: bool) -> Any:
                 found = web.Response(status=302, headers={"Location": "/"})
                 found.set_cookie(COOKIE, cookie_value(token), httponly=True, samesite="Strict")
                 return found
-        return await handler(request)
+        response = await handler(request)
+        if not response.prepared:  # a websocket has sent its headers already
+            # No other site may frame the dashboard and steer clicks or keys into it.
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        return response
 
     return middleware
