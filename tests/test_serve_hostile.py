@@ -191,6 +191,19 @@ def test_bracketed_ipv6_loopback_is_served_without_a_token(tmp_path: Path) -> No
         _stop(served)
 
 
+@pytest.mark.parametrize("token", [" " * 12, "  short  ", "tab\tin-it-12"])
+def test_a_token_of_spaces_or_control_characters_is_refused(tmp_path: Path, token: str) -> None:
+    p = subprocess.run(
+        [sys.executable, "-m", "hermes_dash", "serve", "--host", "0.0.0.0", "--token", token],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 2 and p.stdout == "" and "--token" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+
+
 @pytest.mark.parametrize("host", ["::", "[fd00::2]", "[::]"])
 def test_ipv6_non_loopback_needs_a_token(tmp_path: Path, host: str) -> None:
     p = subprocess.run(

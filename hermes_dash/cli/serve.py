@@ -169,8 +169,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--host {args.host} is reachable from other machines: pass --token T (or set "
             f"{TOKEN_ENV}) so that only holders of the token see the dashboard"
         )
-    if token is not None and (len(token) < MIN_TOKEN_CHARS or not token.isprintable()):
-        raise UsageError(f"--token needs at least {MIN_TOKEN_CHARS} printable characters")
+    # Spaces around a token are a paste gone wrong, and a token of spaces is no secret.
+    if token is not None and (len(token.strip()) < MIN_TOKEN_CHARS or not token.isprintable()):
+        raise UsageError(
+            f"--token needs at least {MIN_TOKEN_CHARS} printable characters besides spaces"
+        )
     sock = bind(host, port)
     server = make_server(app_command(args), host, port, token, edit=args.allow_edit, tabs=tabs)
     server.serve_on(sock)
