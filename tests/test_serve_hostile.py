@@ -387,3 +387,35 @@ def test_a_read_only_tab_cannot_write_a_file_nor_see_the_token(tmp_path: Path) -
     assert delivered[-1] == "deliver_file_start"  # the screenshot went to the page
     # SQLite's shared-memory files beside the log come and go with any reader.
     assert {p.name for p in _files(tmp_path) - before} <= {"calls.db-wal", "calls.db-shm"}
+
+
+def test_tabs_opened_at_the_same_moment_are_bounded_too(tmp_path: Path) -> None:
+    port = _free_port()
+    served = _start(tmp_path, "--port", str(port), "--max-tabs", "2")
+    url = f"http://127.0.0.1:{port}/ws?width=80&height=24"
+    outcomes: list[object] = []
+
+    async def tabs() -> None:
+        async with aiohttp.ClientSession() as http:
+
+            async def one() -> aiohttp.ClientWebSocketResponse | None:
+                try:
+                    return await http.ws_connect(url)
+                except aiohttp.WSServerHandshakeError as exc:
+                    outcomes.append(exc.status)
+                    return None
+
+            opened = await asyncio.gather(*(one() for _ in range(6)))
+            outcomes.extend("open" for ws in opened if ws is not None)
+            kids = _children(served.process.pid)
+            outcomes.append(len(kids))
+            for ws in opened:
+                if ws is not None:
+                    await ws.close()
+
+    try:
+        asyncio.run(tabs())
+    finally:
+        _stop(served)
+    assert sorted(map(str, outcomes[:-1])) == ["503"] * 4 + ["open"] * 2
+    assert outcomes[-1] <= 2  # never more dashboard processes than --max-tabs

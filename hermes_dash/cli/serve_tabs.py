@@ -70,7 +70,6 @@ class Tabs:
         width = cells(request.query.get("width", "80"), MAX_COLUMNS, 80)
         height = cells(request.query.get("height", "24"), MAX_ROWS, 24)
         websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=MAX_MESSAGE)
-        await websocket.prepare(request)
 
         async def close() -> None:
             await websocket.close()
@@ -82,8 +81,10 @@ class Tabs:
             close=close,
             download_manager=self.downloads,
         )
+        # Counted before the first await: tabs opened at the same moment all see it.
         self.open.add(tab)
         try:
+            await websocket.prepare(request)
             await tab.start(width, height)
             await self._relay(websocket, tab)
         except TabMessageError as exc:
@@ -91,7 +92,8 @@ class Tabs:
         finally:
             await end(tab)
             self.open.discard(tab)
-            await websocket.close()
+            if websocket.prepared:
+                await websocket.close()
         return websocket
 
     async def close_all(self) -> None:
