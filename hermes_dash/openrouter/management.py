@@ -27,7 +27,7 @@ from hermes_dash.openrouter.client import (
     mask_key,
     redact,
 )
-from hermes_dash.openrouter.records import ActivityRow, _bool, _num, _str
+from hermes_dash.openrouter.records import ActivityRow, _bool, _num, _spend, _str
 from hermes_dash.openrouter.wire import decode_json, unusable_key
 from hermes_dash.text import clean
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 PAGE_SIZE = 100
 #: A server that never stops paging is broken: 100 pages are 10,000 keys.
 MAX_PAGES = 100
+MAX_KEYS = MAX_PAGES * PAGE_SIZE
 MAX_BODY = 8 * 1024 * 1024
 #: Listing every page, whatever the server does (a drip-fed or never-ending answer).
 LIST_DEADLINE_S = 60.0
@@ -86,11 +87,11 @@ class KeyRecord:
             limit=_num(item, "limit"),
             limit_remaining=_num(item, "limit_remaining"),
             limit_reset=_str(item, "limit_reset"),
-            usage=_num(item, "usage"),
-            usage_daily=_num(item, "usage_daily"),
-            usage_weekly=_num(item, "usage_weekly"),
-            usage_monthly=_num(item, "usage_monthly"),
-            byok_usage=_num(item, "byok_usage"),
+            usage=_spend(item, "usage"),
+            usage_daily=_spend(item, "usage_daily"),
+            usage_weekly=_spend(item, "usage_weekly"),
+            usage_monthly=_spend(item, "usage_monthly"),
+            byok_usage=_spend(item, "byok_usage"),
             include_byok_in_limit=_bool(item, "include_byok_in_limit"),
         )
 
@@ -195,6 +196,11 @@ class ManagementClient:
             ) from None
         if content is None:
             raise errors.MalformedResponse(f"OpenRouter's answer to {what} is too large")
+        if 300 <= status < 400:
+            raise errors.ConnectionFailed(
+                f"OpenRouter answered {what} with a redirect (HTTP {status}), not followed: "
+                "the management key goes to the configured URL only (check --openrouter-url)"
+            )
         if status >= 300:
             failure = _management_message(error_for_status(status, content, response, (self._key,)))
             failure.args = (redact(str(failure), self._key),)
@@ -235,19 +241,28 @@ class ManagementClient:
     async def _list_pages(self) -> list[KeyRecord]:
         keys: list[KeyRecord] = []
         seen: set[str] = set()
-        for page in range(MAX_PAGES):
+        for page in range(MAX_PAGES + 1):  # the one after a 10,000th key says if it was the last
             body = await self._request("GET", "/keys", params={"offset": str(page * PAGE_SIZE)})
             if not isinstance(body, Mapping) or not isinstance(body.get("data"), list):
                 raise errors.MalformedResponse("unexpected /keys answer: no 'data' list")
-            items = [KeyRecord.parse(item) for item in body["data"]]
+            try:
+                items = [KeyRecord.parse(item) for item in body["data"]]
+            except errors.MalformedResponse as exc:
+                raise errors.MalformedResponse(f"unexpected /keys answer: {exc}") from None
             fresh = [k for k in items if k.hash not in seen]
             seen.update(k.hash for k in fresh)
             keys.extend(fresh)
+            if len(keys) > MAX_KEYS:
+                break
             # A short page is the last; a page of nothing new means the server ignores
             # offset, and asking again would loop.
             if len(items) < PAGE_SIZE or not fresh:
-                break
-        return keys
+                return keys
+        # Part of the account shown as all of it would understate every total.
+        raise errors.MalformedResponse(
+            f"OpenRouter listed more than {MAX_KEYS:,} keys without a last page; "
+            "hermes-dash does not show part of an account as the whole"
+        )
 
     async def set_limit(self, key_hash: str, limit: float | None, reset: str | None) -> KeyRecord:
         """``PATCH /keys/{hash}`` with ``limit`` and ``limit_reset``; the updated key."""

@@ -36,6 +36,13 @@ def _num(obj: Mapping[str, Any], key: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _spend(obj: Mapping[str, Any], key: str) -> float | None:
+    """An amount spent: a negative one is no spend (a broken or hostile answer) and would
+    shrink every total it joins, so it is unknown."""
+    value = _num(obj, key)
+    return None if value is None or value < 0 else value
+
+
 def _str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     if value is None:
@@ -90,10 +97,10 @@ class KeyInfo:
             free_requests_used=None if used is None else int(used),
             free_requests_limit=None if limit is None else int(limit),
             label=_str(d, "label"),
-            usage=_num(d, "usage"),
-            usage_daily=_num(d, "usage_daily"),
-            usage_weekly=_num(d, "usage_weekly"),
-            usage_monthly=_num(d, "usage_monthly"),
+            usage=_spend(d, "usage"),
+            usage_daily=_spend(d, "usage_daily"),
+            usage_weekly=_spend(d, "usage_weekly"),
+            usage_monthly=_spend(d, "usage_monthly"),
             limit=_num(d, "limit"),
             limit_remaining=_num(d, "limit_remaining"),
             limit_reset=_str(d, "limit_reset"),
@@ -257,7 +264,7 @@ class ActivityRow:
             date=day[:10],
             model=_str(item, "model") or "",
             provider_name=_str(item, "provider_name"),
-            usage=_num(item, "usage"),
+            usage=_spend(item, "usage"),
             requests=_count(item, "requests"),
             prompt_tokens=_count(item, "prompt_tokens"),
             completion_tokens=_count(item, "completion_tokens"),
