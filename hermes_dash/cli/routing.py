@@ -157,9 +157,12 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(clean_lines(proposal.diff()))
         return 0
-    backup = svc.save(proposal, paths, data.history_for(settings), "routing set")
+    history = data.history_for(settings)
+    backup = svc.save(proposal, paths, history, "routing set")
     sys.stdout.write(clean_lines(proposal.diff()))
     print(clean(f"saved {config}" + (f" (backup: {backup})" if backup else "")), file=sys.stderr)
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0
 
@@ -210,12 +213,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
         chosen = paths.backups / args.backup
     if not chosen.is_file():
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
-    saved = svc.restore(chosen, config, paths, data.history_for(settings))
+    history = data.history_for(settings)
+    saved = svc.restore(chosen, config, paths, history)
     print(
         clean(
             f"restored {config} from {chosen.name}"
             + (f" (previous version: {saved.name})" if saved else "")
         )
     )
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0

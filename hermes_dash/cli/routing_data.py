@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -151,7 +152,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     """List the recorded changes, newest last, with their before/after figures."""
     settings = settings_from(args)
     config = _config(args, settings)
-    changes = data.history_for(settings).changes(config)
+    history = data.history_for(settings)
+    changes = history.changes(config)
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     store = _store(settings, required=False)
     items = [
         data.change_data(i)
