@@ -67,6 +67,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     config = _config(args, settings)
     parsed = load_config(config) if config_exists(config) else {}
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model needs a model id, such as deepseek/deepseek-chat-v3.1")
     model = args.model or default_model(parsed)
     if not model:
         raise UsageError(f"no model: pass --model, or set model.default in {config}")
@@ -103,7 +105,8 @@ def _pct(v: Any) -> str:
 
 
 def _print_report(r: dict[str, Any]) -> None:
-    print(f"Upstreams of {r['model']} over {r['window']} (figures under {r['min_sample']} ", end="")
+    print(clean(f"Upstreams of {r['model']} over {r['window']}", 200), end="")
+    print(f" (figures under {r['min_sample']} ", end="")
     print("attempts are a small sample)")
     print(
         f"  {'upstream':<22} {'calls':>6} {'tries':>6} {'p50':>7} {'p95':>7} {'ttft':>7} "
@@ -126,7 +129,11 @@ def _print_report(r: dict[str, Any]) -> None:
             f"{tps:>6} {_pct(u['rate_limited_share']):>5} {_pct(u['error_share']):>5} "
             f"{billed:>11}  {published}" + ("  (small sample)" if u["small_sample"] else "")
         )
-    if not r["suggestions"]:
+    if not r["upstreams"]:
+        print()
+        print(clean(f"No call to {r['model']} in the call log over {r['window']}", 200), end="")
+        print(": nothing to score.")
+    elif not r["suggestions"]:
         print("\nNo suggestion: the data shows no clear reason to change provider_routing.")
     for s in r["suggestions"]:
         print(f"\n* {s['title']}: {s['reason']}")

@@ -27,12 +27,16 @@ from dataclasses import dataclass, field
 from hermes_dash.calllog.records import CallRow, Window
 from hermes_dash.calllog.store import CallFilter, CallStore
 from hermes_dash.openrouter.records import Endpoint, Provider
+from hermes_dash.routing.rules import SLUG
+from hermes_dash.text import clean
 
 #: Below this many attempts an upstream's figures carry a confidence note: a p95 of 19
 #: values is the largest of them, and one slow call moves it.
 MIN_SAMPLE = 20
 #: The label of attempts no upstream is named for.
 UNKNOWN_UPSTREAM = ""
+#: OpenRouter's provider slugs are a word or two; a longer name is nobody's slug.
+MAX_SLUG = 64
 
 
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
@@ -45,16 +49,19 @@ def nearest_rank(values: Sequence[float], q: float) -> float | None:
     return ordered[index]
 
 
-def slug_rule(name: str) -> str:
+def slug_rule(name: str) -> str | None:
     """The slug of an upstream name OpenRouter does not list: lowercase, every run of
     other characters than ``a-z 0-9 . _`` turned into one ``-`` ("Amazon Bedrock" ->
-    ``amazon-bedrock``)."""
-    return re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-") or "unknown"
+    ``amazon-bedrock``), from the name as shown (terminal sequences removed). None when
+    that leaves no valid slug ("!!!", "...") or one longer than :data:`MAX_SLUG`: such a
+    name is no provider's, and a draft must never name a slug nobody has."""
+    slug = re.sub(r"[^a-z0-9._]+", "-", clean(name).lower()).strip("-")
+    return slug if len(slug) <= MAX_SLUG and SLUG.match(slug) else None
 
 
 def slug_for(
     name: str, providers: Sequence[Provider] = (), endpoints: Sequence[Endpoint] = ()
-) -> str:
+) -> str | None:
     """The routing slug of an upstream display name: from OpenRouter's provider list
     (by name, case-insensitively), else the model's endpoint of that name, else
     :func:`slug_rule`."""
@@ -73,7 +80,7 @@ class UpstreamScore:
     """One upstream's figures for one model over the window."""
 
     upstream: str  # as the wire reported it ("DeepInfra"); "" when not known
-    slug: str | None  # routing slug; None for the "" group
+    slug: str | None  # routing slug; None for the "" group and names that give none
     calls: int
     attempts: int
     ok: int

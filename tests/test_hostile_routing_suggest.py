@@ -1,0 +1,119 @@
+"""``routing suggest`` against a call log with hostile upstream names, through a real CLI
+process: drafts name only valid slugs (never one made up for a name that gives none,
+never one twice), names are shown literally, and a bad ``--model`` is answered plainly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hermes_dash.calllog.store import CallStore
+from hermes_dash.routing.rules import SLUG, RoutingRules, errors_in, validate
+from hermes_dash.routing.scorecard import slug_rule
+
+from .conftest import call
+
+MODEL = "m/x"
+
+
+def run(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HERMES_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_dash", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "hermes"
+    (home / "hermes-dash").mkdir(parents=True)
+    (home / "config.yaml").write_text(f"model:\n  default: {MODEL}\n  provider: openrouter\n")
+    return home
+
+
+def _seed(home: Path, latencies: dict[str, float], failing: tuple[str, ...] = ()) -> None:
+    now = time.time()
+    rows = [
+        call(now - 100 - i, model=MODEL, upstream=name, latency_s=latency)
+        for name, latency in latencies.items()
+        for i in range(30)
+    ]
+    rows += [
+        call(now - 50 - i, model=MODEL, error_provider=name, http_status=429, status="error")
+        for name in failing
+        for i in range(30)
+    ]
+    store = CallStore(home / "hermes-dash" / "calls.db")
+    store.insert(rows)
+    store.close()
+
+
+def test_slugs_come_only_from_names_that_give_a_valid_one() -> None:
+    assert slug_rule("Amazon Bedrock") == "amazon-bedrock"
+    assert slug_rule("\x1b[31mRed\x1b[0m") == "red"  # the name as shown, not its escapes
+    for name in ("!!!", "[/]", "...", "", "-", "A" * 10_000):
+        assert slug_rule(name) is None
+
+
+def test_drafts_never_name_a_made_up_or_repeated_slug(home: Path) -> None:
+    _seed(
+        home,
+        {
+            "Deep Infra": 1.0,
+            "deep-infra": 1.1,
+            "Slow": 5.0,
+            "!!!": 0.5,
+            "[/]": 9.0,
+            "A" * 10_000: 2,
+        },
+        failing=("?!",),
+    )
+    r = run("routing", "suggest", "--offline", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    slugs = {u["upstream"][:20]: u["slug"] for u in out["upstreams"]}
+    assert slugs["!!!"] is None and slugs["[/]"] is None and slugs["?!"] is None
+    assert slugs["A" * 20] is None
+    kinds = {s["kind"]: s for s in out["suggestions"]}
+    # '?!' failed every attempt but has no slug: nothing to ignore it by.
+    assert "ignore" not in kinds
+    order = kinds["order"]["draft"]["order"]
+    assert order == ["deep-infra", "slow"]
+    for s in out["suggestions"]:
+        rules = RoutingRules.from_block(s["draft"])
+        assert not errors_in(validate(rules))
+        assert all(SLUG.match(x) for x in (*rules.ignore, *rules.order, *rules.only))
+
+
+def test_a_slug_shared_with_a_healthy_upstream_is_not_ignored(home: Path) -> None:
+    _seed(home, {"Deep Infra": 1.0, "Fast": 1.0}, failing=("deep-infra",))
+    out = json.loads(run("routing", "suggest", "--offline", "--json", home=home).stdout)
+    assert [s for s in out["suggestions"] if s["kind"] == "ignore"] == []
+
+
+def test_hostile_names_are_shown_literally(home: Path) -> None:
+    _seed(home, {"[@click=app.quit]x[/]": 1.0, "Evil\x1b]0;pwn\x07Name": 3.0})
+    r = run("routing", "suggest", "--offline", home=home)
+    assert r.returncode == 0, r.stderr
+    assert "[@click=app.quit]x[/]" in r.stdout and "EvilName" in r.stdout
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_an_empty_or_unknown_model_is_answered_plainly(home: Path) -> None:
+    _seed(home, {"Fast": 1.0})
+    r = run("routing", "suggest", "--offline", "--model", "", home=home)
+    assert r.returncode == 2 and "--model" in r.stderr and "Traceback" not in r.stderr
+    r = run("routing", "suggest", "--offline", "--model", "[b]no/such[/b]", home=home)
+    assert r.returncode == 0, r.stderr
+    assert "No call to [b]no/such[/b] in the call log over 24h" in r.stdout
+    assert "no clear reason" not in r.stdout
