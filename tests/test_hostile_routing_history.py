@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,32 @@ async def test_the_editor_saves_when_the_history_cannot_be_written(tmp_path: Pat
         )
         assert app.is_running and app.screen is screen
     session.close()
+
+
+def test_a_change_dated_in_the_future_leaves_the_others_measured(home: Path) -> None:
+    from hermes_dash.calllog.store import CallStore
+
+    from .conftest import call
+
+    now = time.time()
+    store = CallStore(home / "hermes-dash" / "calls.db")
+    store.insert([call(now - 1800 + i * 60, model="a/b") for i in range(20)])
+    store.close()
+    config = home / "config.yaml"
+    config.write_text(CONFIG + "provider_routing:\n  sort: latency\n")
+    record = {"config": "../config.yaml", "source": "routing set"}
+    lines = [
+        {**record, "at": now - 7200, "before": {}, "after": {"sort": "price"}},
+        # A clock a year ahead wrote this one; the next was written after it, at now - 900.
+        {**record, "at": now + 365 * 86400, "before": {"sort": "price"}, "after": {}},
+        {**record, "at": now - 900, "before": {}, "after": {"sort": "latency"}},
+    ]
+    path = home / "hermes-dash" / HISTORY_NAME
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    os.chmod(path, 0o600)
+    r = run("routing", "history", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    changes = json.loads(r.stdout)
+    assert [c["after"] for c in changes] == [{"sort": "price"}, {"sort": "latency"}, {}]
+    latest = changes[1]["figures"]
+    assert latest["before"]["calls"] > 0 and latest["after"]["calls"] > 0

@@ -117,3 +117,28 @@ def test_an_empty_or_unknown_model_is_answered_plainly(home: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "No call to [b]no/such[/b] in the call log over 24h" in r.stdout
     assert "no clear reason" not in r.stdout
+
+
+def test_impossible_latencies_and_costs_are_unknown_not_figures(home: Path) -> None:
+    now = time.time()
+    rows = [
+        call(now - 100 - i, model=MODEL, upstream="Fast", latency_s=1.0, ttft_s=0.5)
+        for i in range(30)
+    ]
+    rows += [
+        call(now - 10, model=MODEL, upstream="Huge", latency_s=1e300, cost_usd=1e300),
+        call(now - 10, model=MODEL, upstream="Skewed", latency_s=1.0, ttft_s=50.0),
+        call(now - 10, model=MODEL, upstream="NaN", latency_s=float("nan"), cost_usd=-1.0),
+    ]
+    store = CallStore(home / "hermes-dash" / "calls.db")
+    store.insert(rows)
+    store.close()
+    r = run("routing", "suggest", "--offline", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    ups = {u["upstream"]: u for u in json.loads(r.stdout)["upstreams"]}
+    assert ups["Huge"]["latency_p50_s"] is None and ups["Huge"]["billed_usd_per_mtok"] is None
+    assert ups["Skewed"]["ttft_p50_s"] is None and ups["Skewed"]["latency_p50_s"] == 1.0
+    assert ups["NaN"]["latency_p50_s"] is None and ups["NaN"]["billed_usd_per_mtok"] is None
+    assert ups["Fast"]["ttft_p50_s"] == 0.5
+    text = run("routing", "suggest", "--offline", home=home).stdout
+    assert max(len(line) for line in text.splitlines()[:6]) < 160

@@ -15,6 +15,9 @@ WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "3
 MAX_SANE_TIME = 1e10
 #: Counts (tokens, retries) above this are impossible rather than large.
 MAX_SANE_COUNT = 1e15
+#: Amounts (seconds, USD) above this are impossible rather than large: a call lasting
+#: 115 days or costing $10M; kept, they would swamp every percentile, sum and figure.
+MAX_SANE_AMOUNT = 1e7
 
 
 def finite(value: object) -> float | None:
@@ -40,9 +43,9 @@ def sane_count(value: object, low: float = 0, high: float = MAX_SANE_COUNT) -> i
 
 
 def sane_amount(value: object) -> float | None:
-    """A non-negative finite amount (seconds, USD), or None."""
+    """A non-negative finite amount (seconds, USD) up to :data:`MAX_SANE_AMOUNT`, or None."""
     f = finite(value)
-    return f if f is not None and f >= 0 else None
+    return f if f is not None and 0 <= f <= MAX_SANE_AMOUNT else None
 
 
 def text_or_none(value: object) -> str | None:

@@ -211,12 +211,15 @@ class RoutingHistory:
             return []
 
     def changes(self, config: Path | None = None) -> list[Change]:
-        """The changes (no baseline), oldest first; only this config's when given."""
-        return [
+        """The changes (no baseline), oldest first by time (a record dated by a skewed
+        clock or edited by hand sits where its time puts it, so it cannot squeeze its
+        neighbours' before/after windows to nothing); only this config's when given."""
+        mine = [
             c
             for c in self.records()
             if c.is_change and (config is None or c.config == os.path.abspath(config))
         ]
+        return sorted(mine, key=lambda c: c.at)
 
     def record(
         self,

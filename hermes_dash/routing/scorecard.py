@@ -8,7 +8,8 @@ percentile is an observed value, by the nearest-rank definition of :func:`neares
   requests; an attempt belongs to the upstream that served it (``upstream``) or, for a
   refusal, to the upstream that refused (``error_provider``); an attempt neither names
   (OpenRouter's own 429, a connection that never opened) is grouped under ``""``;
-- latency and time to first token: successful attempts only;
+- latency and time to first token: successful attempts only (a time to first token
+  longer than the attempt's latency is left out);
 - throughput: output tokens ÷ wire seconds, summed over successful attempts with both;
 - 429 and error shares: of attempts (an error share includes the 429s);
 - billed cost per 1M tokens: only rows OpenRouter billed (``cost_source`` ``openrouter``),
@@ -163,7 +164,12 @@ def score_rows(
     """The figures of one upstream's attempts."""
     ok_rows = [r for r in rows if r.status == "ok"]
     latencies = [r.latency_s for r in ok_rows if r.latency_s is not None]
-    ttfts = [r.ttft_s for r in ok_rows if r.ttft_s is not None]
+    # A first token after the last byte is a clock error, not a figure.
+    ttfts = [
+        r.ttft_s
+        for r in ok_rows
+        if r.ttft_s is not None and (r.latency_s is None or r.ttft_s <= r.latency_s)
+    ]
     timed = [
         (r.output_tokens, r.latency_s)
         for r in ok_rows
