@@ -142,3 +142,25 @@ def test_impossible_latencies_and_costs_are_unknown_not_figures(home: Path) -> N
     assert ups["Fast"]["ttft_p50_s"] == 0.5
     text = run("routing", "suggest", "--offline", home=home).stdout
     assert max(len(line) for line in text.splitlines()[:6]) < 160
+
+
+def test_an_impossible_token_count_does_not_price_the_what_if(home: Path) -> None:
+    now = time.time()
+    rows = [
+        call(now - 100 - i, model=MODEL, upstream=name, latency_s=latency)
+        for name, latency in (("Fast", 1.0), ("Slow", 5.0))
+        for i in range(30)
+    ]
+    rows += [
+        call(now - 30 - i, model=MODEL, error_provider="Bad", http_status=429, status="error")
+        for i in range(30)
+    ]
+    rows.append(call(now - 10, model=MODEL, upstream="Slow", output_tokens=10**14))
+    store = CallStore(home / "hermes-dash" / "calls.db")
+    store.insert(rows)
+    store.close()
+    out = json.loads(run("routing", "suggest", "--offline", "--json", home=home).stdout)
+    for s in out["suggestions"]:
+        draft = s["what_if"]["draft"]
+        # 91 calls of 110 tokens at $0.01 each: cents, not billions.
+        assert draft is not None and draft["cost_usd"] < 10, s

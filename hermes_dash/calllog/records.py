@@ -18,6 +18,9 @@ MAX_SANE_COUNT = 1e15
 #: Amounts (seconds, USD) above this are impossible rather than large: a call lasting
 #: 115 days or costing $10M; kept, they would swamp every percentile, sum and figure.
 MAX_SANE_AMOUNT = 1e7
+#: Tokens of one attempt above this are impossible: the largest context windows hold ~1e7,
+#: and one row of 1e14 would price a week's what-if at billions.
+MAX_SANE_TOKENS = 1e9
 
 
 def finite(value: object) -> float | None:
@@ -335,11 +338,11 @@ class CallRow:
 _INT_COLUMNS: dict[str, tuple[float, float]] = {
     "http_status": (100, 599),
     "retry_count": (0, 10_000),
-    "input_tokens": (0, MAX_SANE_COUNT),
-    "output_tokens": (0, MAX_SANE_COUNT),
-    "cache_read_tokens": (0, MAX_SANE_COUNT),
-    "cache_write_tokens": (0, MAX_SANE_COUNT),
-    "reasoning_tokens": (0, MAX_SANE_COUNT),
+    "input_tokens": (0, MAX_SANE_TOKENS),
+    "output_tokens": (0, MAX_SANE_TOKENS),
+    "cache_read_tokens": (0, MAX_SANE_TOKENS),
+    "cache_write_tokens": (0, MAX_SANE_TOKENS),
+    "reasoning_tokens": (0, MAX_SANE_TOKENS),
     "attempt": (1, 10_000),
     "stream": (0, 1),
     "ratelimit_limit": (0, MAX_SANE_COUNT),
