@@ -164,3 +164,42 @@ def test_an_impossible_token_count_does_not_price_the_what_if(home: Path) -> Non
         draft = s["what_if"]["draft"]
         # 91 calls of 110 tokens at $0.01 each: cents, not billions.
         assert draft is not None and draft["cost_usd"] < 10, s
+
+
+def test_a_route_over_thousands_of_upstreams_is_placed_in_linear_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hermes_dash.openrouter.records import Endpoint, Pricing
+    from hermes_dash.routing.simulate import simulate
+
+    n = 1000
+    endpoints = [
+        Endpoint(
+            provider_name=f"Up{i}",
+            tag=f"up{i}",
+            pricing=Pricing(prompt=1e-6, completion=1e-6),
+            quantization=None,
+            context_length=None,
+            uptime_last_30m=None,
+            latency_p50_ms=None,
+            throughput_p50=None,
+            status=None,
+        )
+        for i in range(n)
+    ]
+    lookups = 0
+    real = Endpoint.slug.fget
+    assert real is not None
+
+    def counting(self: Endpoint) -> str:
+        nonlocal lookups
+        lookups += 1
+        return real(self)
+
+    monkeypatch.setattr(Endpoint, "slug", property(counting))
+    # An order draft names every upstream seen: one slug each, slowest seen first here.
+    rules = RoutingRules(order=tuple(f"up{i}" for i in reversed(range(n))), ignore=("up998",))
+    rows = simulate(endpoints, rules)
+    assert [r.endpoint.tag for r in rows[:3]] == ["up999", "up997", "up996"]
+    assert rows[-1].endpoint.tag == "up998" and not rows[-1].eligible
+    assert lookups <= 10 * n  # each endpoint's names looked at a few times, not n times
