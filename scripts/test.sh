@@ -10,36 +10,33 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
-# The browser test of `serve` drives Debian's Chromium (never a downloaded one).
-if [ ! -x /usr/bin/chromium ]; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get install -y -qq chromium >/dev/null 2>&1 \
-            || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; } \
-            || echo "== chromium: apt-get install failed; the browser tests will not run"
-    else
-        echo "== chromium: not installed and not root with apt-get; the browser tests will not run"
-    fi
-fi
 export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
-# The fleet's end-to-end test runs a real Prometheus (Debian's package): install it where
-# this can (root with apt-get), without starting its service; say so where it cannot.
-if [ ! -x /usr/bin/prometheus ]; then
+# Two end-to-end tests need programs from Debian: the browser test of `serve` drives its
+# Chromium (never a downloaded one), the fleet test runs a real Prometheus. Install them
+# where this can (root with apt-get; no service started); say so where it cannot, and
+# pytest then names the tests that did not run.
+need_debian() {  # need_debian BINARY PACKAGE WHAT [APT-GET OPTION...]
+    local bin="$1" package="$2" what="$3"
+    shift 3
+    [ -x "$bin" ] && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing Debian's prometheus for the fleet end-to-end test (service not started)"
-        no_start=""
+        echo "== installing Debian's $package for $what"
+        local no_start=""
         if [ ! -e /usr/sbin/policy-rc.d ]; then
             printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
             no_start=1
         fi
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 \
-            || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-            || echo "== could not install prometheus: the Prometheus end-to-end tests will not run"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$package" >/dev/null 2>&1 \
+            || { apt-get update -qq >/dev/null 2>&1 \
+                 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" "$package" >/dev/null 2>&1; } \
+            || echo "== could not install $package: $what will not run"
         if [ -n "$no_start" ]; then rm -f /usr/sbin/policy-rc.d; fi
     else
-        echo "== prometheus is not installed and cannot be here (needs root and apt-get): the Prometheus end-to-end tests will not run"
+        echo "== $package is not installed and cannot be here (needs root and apt-get): $what will not run"
     fi
-fi
+}
+need_debian /usr/bin/chromium chromium "the browser tests of serve"
+need_debian /usr/bin/prometheus prometheus "the Prometheus end-to-end tests" --no-install-recommends
 echo "== ruff"
 ruff check .
 ruff format --check .

@@ -17,8 +17,8 @@ from hermes_dash.demo.home import make_demo_home, write_demo_history
 from hermes_dash.demo.session import DemoSession, open_demo_session
 from hermes_dash.hermes.paths import HermesPaths
 from hermes_dash.routing.history import history_path
-from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import UserSettings
+from hermes_dash.services.startup import FirstRead
 from hermes_dash.tui.app import HermesDashApp, make_app
 
 #: 2026-11-20 15:00:00 UTC: every frozen screen is drawn as if it were this instant.

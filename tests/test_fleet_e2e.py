@@ -21,7 +21,7 @@ from .conftest import call
 from .metrics_helpers import exporter, log_totals
 from .prometheus_server import BINARY, prometheus, query, scalar
 from .prometheus_server import wait_for as wait_until
-from .tui_helpers import wait_for
+from .tui_helpers import Notices, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 HOSTS = {"alpha": 1500, "beta": 2500}
@@ -119,7 +119,8 @@ def _text(app: FleetApp, selector: str) -> str:
 async def test_fleet_dashboard_shows_the_combined_numbers(fleet: Fleet) -> None:
     """``--prometheus``: the main screen over both hosts, then over one."""
     app = make_fleet_app(fleet.url, window="all", refresh_s=3600)
-    async with app.run_test(size=(180, 50)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(180, 50), message_hook=notices) as pilot:
         await wait_for(pilot, lambda: app.last is not None, "the first fleet read")
         calls, attempts = int(fleet.combined("calls")), int(fleet.combined("requests"))
         limited = int(fleet.combined("rate_limited"))
@@ -175,7 +176,7 @@ async def test_fleet_dashboard_shows_the_combined_numbers(fleet: Fleet) -> None:
         await pilot.press("e")
         await wait_for(
             pilot,
-            lambda: any("routing editor" in str(n.message) for n in app._notifications),
+            lambda: any("routing editor" in m for m in notices.messages()),
             "a note",
         )
         assert len(app.screen_stack) == 1

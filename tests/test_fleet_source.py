@@ -16,7 +16,7 @@ from hermes_dash.services.promql import PrometheusClient
 from hermes_dash.tui.fleet import FleetApp
 
 from .fakeserver import FakeOpenRouter, Reply
-from .tui_helpers import wait_for
+from .tui_helpers import Notices, wait_for
 
 MODEL = "evil\x1b]52;c;cm0gLXJmIH4=\x07/model"
 
@@ -197,7 +197,8 @@ async def test_without_a_host_label_the_hosts_are_instances() -> None:
 async def test_help_and_local_screens_say_what_fleet_mode_has() -> None:
     with FakeOpenRouter(_routes()) as srv:
         app = _app(srv.url.removesuffix("/api/v1"))
-        async with app.run_test(size=(180, 50)) as pilot:
+        notices = Notices()
+        async with app.run_test(size=(180, 50), message_hook=notices) as pilot:
             await wait_for(pilot, lambda: app.last is not None, "the first read")
             for key, said in (
                 ("question_mark", "f host"),
@@ -205,9 +206,7 @@ async def test_help_and_local_screens_say_what_fleet_mode_has() -> None:
                 ("k", "management key"),
             ):
                 await pilot.press(key)
-                await wait_for(
-                    pilot, lambda s=said: any(s in str(n.message) for n in app._notifications), key
-                )
+                await wait_for(pilot, lambda s=said: any(s in m for m in notices.messages()), key)
                 assert len(app.screen_stack) == 1
             assert not app.screen.query_one("#live-calls").display
 

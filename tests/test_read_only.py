@@ -29,7 +29,7 @@ from hermes_dash.tui.screens.keys import KeyLimitsScreen
 from hermes_dash.tui.screens.settings import SettingsScreen
 
 from .fake_account import MGMT_KEY, FakeAccount, key_entry
-from .tui_helpers import frozen_app, frozen_session, settle, wait_for
+from .tui_helpers import Notices, frozen_app, frozen_session, settle, wait_for
 
 
 def _read_only_app(tmp_path: Path, url: str | None = None):  # type: ignore[no-untyped-def]
@@ -44,8 +44,8 @@ def _read_only_app(tmp_path: Path, url: str | None = None):  # type: ignore[no-u
     return session, frozen_app(session, prefs=UserSettings(runway_alert_hours=None))
 
 
-def _refusals(app) -> list[str]:  # type: ignore[no-untyped-def]
-    return [str(n.message) for n in app._notifications if "refused" in str(n.message)]
+def _refusals(notices: Notices) -> list[str]:
+    return [m for m in notices.messages() if "refused" in m]
 
 
 @pytest.fixture
@@ -88,38 +88,40 @@ async def test_routing_save_and_restore_refused(tmp_path: Path) -> None:
     session, app = _read_only_app(tmp_path)
     config = session.settings.paths.config
     before = config.read_bytes()
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("e")
         await wait_for(pilot, lambda: getattr(app.screen, "doc", None) is not None, "the editor")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: _refusals(app), "the refusal")
-        assert "read-only" in _refusals(app)[0]
+        await wait_for(pilot, lambda: _refusals(notices), "the refusal")
+        assert "read-only" in _refusals(notices)[0]
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: len(_refusals(app)) == 2, "the restore refusal")
-        assert "restoring config.yaml refused" in _refusals(app)[1]
+        await wait_for(pilot, lambda: len(_refusals(notices)) == 2, "the restore refusal")
+        assert "restoring config.yaml refused" in _refusals(notices)[1]
     assert config.read_bytes() == before
 
 
 async def test_key_limit_and_settings_refused(tmp_path: Path, account: FakeAccount) -> None:
     _session, app = _read_only_app(tmp_path, account.url)
     prefs_file = app.prefs_path
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("k")
         screen = app.screen
         assert isinstance(screen, KeyLimitsScreen)
         await wait_for(pilot, lambda: screen.keys, "the keys")
         await pilot.press("l")
-        await wait_for(pilot, lambda: _refusals(app), "the refusal")
-        assert "setting a key limit refused" in _refusals(app)[0]
+        await wait_for(pilot, lambda: _refusals(notices), "the refusal")
+        assert "setting a key limit refused" in _refusals(notices)[0]
         assert app.screen is screen  # no dialog opened
         await pilot.press("escape")
         await pilot.press("b")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the budgets")
         app.screen.dismiss(UserSettings(daily_budget_usd=1.0))
-        await wait_for(pilot, lambda: len(_refusals(app)) == 2, "the settings refusal")
-        assert "saving settings refused" in _refusals(app)[1]
+        await wait_for(pilot, lambda: len(_refusals(notices)) == 2, "the settings refusal")
+        assert "saving settings refused" in _refusals(notices)[1]
         assert app.prefs.daily_budget_usd is None
         await pilot.press("t")  # the theme changes for the session, nothing is written
         await pilot.pause()
@@ -210,11 +212,12 @@ async def test_recorder_install_refused(tmp_path: Path) -> None:
     shutil.rmtree(plugins / "hermes-dash-recorder", ignore_errors=True)  # the demo has it
     config = session.settings.paths.config
     before = config.read_bytes()
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("i")
-        await wait_for(pilot, lambda: _refusals(app), "the refusal")
-        assert "installing the recorder refused" in _refusals(app)[0]
+        await wait_for(pilot, lambda: _refusals(notices), "the refusal")
+        assert "installing the recorder refused" in _refusals(notices)[0]
     assert config.read_bytes() == before
     assert not (plugins / "hermes-dash-recorder").exists()
     with pytest.raises(ReadOnlyError):

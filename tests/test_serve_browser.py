@@ -186,8 +186,13 @@ def test_page_shows_the_dashboard_and_refuses_an_edit(served: Served, tmp_path: 
             if calls["cost_usd"] is not None:
                 assert f"Logged 24h: {fmt.money(calls['cost_usd'])}" in text
             top = summary["providers"][0]
-            assert any(
-                top["provider"] in row and f"{top['calls']:,}" in row for row in text.splitlines()
+            # The page draws what the stream has brought so far: the providers table may
+            # come a frame after the spend panel.
+            term.wait_for(
+                lambda t: any(
+                    top["provider"] in row and f"{top['calls']:,}" in row for row in t.splitlines()
+                ),
+                "the busiest provider's row",
             )
 
             page.locator(".textual-terminal").click()

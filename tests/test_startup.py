@@ -41,3 +41,24 @@ async def test_the_http_pool_is_built_on_the_first_request() -> None:
     assert await client.models() == []
     assert built == [True]  # once, then reused
     await client.aclose()
+
+
+def test_the_interface_is_imported_with_the_collector_off_and_it_resumes_after() -> None:
+    """The one interpreter knob of the start-up is scoped: collection resumes after the
+    block, an import that fails included, with what was imported frozen."""
+    code = (
+        "import gc, json\n"
+        "from hermes_dash.services.startup import interface_imports\n"
+        "seen = []\n"
+        "with interface_imports():\n"
+        "    seen.append(gc.isenabled())\n"
+        "    import textual.app\n"
+        "try:\n"
+        "    with interface_imports():\n"
+        "        import no_such_module_here\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "print(json.dumps([seen[0], gc.isenabled(), gc.get_freeze_count() > 0]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [False, True, True]

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.kept import KEEP_S
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import Window, percentile
 from hermes_dash.calllog.store import CallLogError, CallStore
 
@@ -289,11 +290,8 @@ def test_account_spend_series_buckets_usage_growth() -> None:
 def test_prefetched_first_read_equals_a_direct_read(store: CallStore) -> None:
     import sys
 
-    from hermes_dash.services.dashboard import (
-        LIVE_ROWS_AT_START,
-        prefetch_first,
-        read_first,
-    )
+    from hermes_dash.services.dashboard import LIVE_ROWS_AT_START
+    from hermes_dash.services.startup import prefetch_first, read_first
 
     store.insert([call(T0 - i * 30.0, input_tokens=i) for i in range(60)])
     interval = sys.getswitchinterval()
@@ -307,7 +305,7 @@ def test_prefetched_first_read_equals_a_direct_read(store: CallStore) -> None:
 
 
 def test_prefetch_failure_is_handed_to_the_waiter(tmp_path: Path) -> None:
-    from hermes_dash.services.dashboard import prefetch_first
+    from hermes_dash.services.startup import prefetch_first
 
     store = CallStore(tmp_path / "calls.db")
     store.close()  # every query now fails
@@ -360,6 +358,7 @@ def _assert_latency_matches_a_scan(s: CallStore, w: Window) -> None:
     first=st.lists(st.floats(0, 9 * 86400, allow_nan=False), min_size=1, max_size=60),
     later=st.lists(st.floats(0, 10 * 86400, allow_nan=False), max_size=30),
     start=st.floats(0, 2 * 86400, allow_nan=False),
+    end=st.floats(9.5 * 86400, 12 * 86400, allow_nan=False),
     priced=st.integers(0, 5),
 )
 def test_kept_latency_answers_stay_exact_as_calls_arrive(
@@ -367,19 +366,24 @@ def test_kept_latency_answers_stay_exact_as_calls_arrive(
     first: list[float],
     later: list[float],
     start: float,
+    end: float,
     priced: int,
 ) -> None:
-    s = CallStore(tmp_path_factory.mktemp("k") / "c.db")
+    path = tmp_path_factory.mktemp("k") / "c.db"
+    s = CallStore(path)
 
     def rows(offsets: list[float], salt: float) -> list[dict[str, object]]:
         return [call(T0 + o, latency_s=0.05 + (o * salt) % 13) for o in offsets]
 
     s.insert(rows(first, 1.0))
-    w = Window(T0 + start, T0 + 9.5 * 86400)
+    # A window that ends in a quiet stretch (after every call) or among calls.
+    w = Window(T0 + start, T0 + end)
     _assert_latency_matches_a_scan(s, w)  # fills the kept answers
     _assert_latency_matches_a_scan(s, w)  # and reuses them
-    # Calls arriving later, some of them late into days already kept.
-    s.insert(rows(later, 3.7))
+    # Calls arriving later from another writer, some of them late into kept days.
+    other = CallStore(path)
+    other.insert(rows(later, 3.7))
+    other.close()
     _assert_latency_matches_a_scan(s, w)
     # Pricing names an upstream: the call moves to another group.
     for (cid,) in s.conn.execute("SELECT id FROM calls ORDER BY id LIMIT ?", (priced,)):
@@ -388,29 +392,45 @@ def test_kept_latency_answers_stay_exact_as_calls_arrive(
     s.close()
 
 
-def test_kept_latency_answers_are_reused_while_nothing_lands_in_their_days(
-    store: CallStore,
+def test_kept_latency_answers_take_new_calls_without_reading_their_rollups_again(
+    tmp_path: Path,
 ) -> None:
+    path = tmp_path / "c.db"
+    store = CallStore(path)
     store.insert([call(T0 + h * 3600.0, latency_s=1.0 + h % 5) for h in range(24 * 8)])
     w = Window(T0, T0 + 8 * 86400)
     asked: list[str] = []
-    query = store._query
+    query = store.db.query
 
     def counting(sql: str, params: object = ()) -> list[tuple[object, ...]]:
-        if "FROM latency_daily" in sql:
+        if "FROM latency_" in sql:
             asked.append(sql)
         return query(sql, params)  # type: ignore[arg-type]
 
-    store._query = counting  # type: ignore[method-assign]
-    store.by_provider(w)
+    store.db.query = counting  # type: ignore[method-assign]
+    clock = [0.0]
+    store.windows.kept.clock = lambda: clock[0]
+    _assert_latency_matches_a_scan(store, w)
     first = len(asked)
     assert first >= 1
-    store.insert([call(T0 + 9 * 86400.0)])  # after the window's days
-    store.by_provider(w)
-    assert len(asked) == first  # the daily answers were kept
-    store.insert([call(T0 + 2 * 86400.0 + 60)])  # late, into a kept day
-    store.by_provider(w)
-    assert len(asked) > first
+    store.insert([call(T0 + 9 * 86400.0)])  # after the window
+    store.insert([call(T0 + 2 * 86400.0 + 60, latency_s=29.0)] * 40)  # late, into a kept day
+    _assert_latency_matches_a_scan(store, w)
+    assert len(asked) == first  # the new calls were added to the kept answers
+    clock[0] = KEEP_S  # old enough: read afresh (another program may have changed rows)
+    _assert_latency_matches_a_scan(store, w)
+    assert len(asked) == 2 * first
+    # The file replaced by a new one: nothing kept from the old file is shown.
+    store.db.query = query  # type: ignore[method-assign]
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    fresh = CallStore(path)
+    fresh.insert([call(T0 + 3 * 86400.0 + 5, latency_s=7.0)])
+    fresh.close()
+    assert store.reopen_if_replaced()
+    _assert_latency_matches_a_scan(store, w)
+    assert [g.calls for g in store.by_provider(w)] == [1]
+    store.close()
 
 
 def test_a_v1_log_is_carried_forward(tmp_path: Path) -> None:
@@ -485,3 +505,48 @@ def test_an_impossible_value_in_a_whole_past_hour_counts_as_zero(tmp_path: Path)
         "SELECT SUM(cost_usd), SUM(input_tokens) FROM calls_hourly WHERE hour = ?", (hour,)
     ).fetchone()
     assert rollup == (pytest.approx(0.5), 40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.floats(0, 3 * 86400, allow_nan=False),
+    length=st.floats(1, 8 * 86400, allow_nan=False),
+    later=st.one_of(st.none(), st.floats(0, 12 * 86400, allow_nan=False)),
+    points=st.lists(st.floats(-86400, 13 * 86400, allow_nan=False), min_size=1, max_size=40),
+    subtract=st.booleans(),
+)
+def test_a_windows_plan_counts_every_instant_inside_once_and_none_outside(
+    tmp_path_factory: pytest.TempPathFactory,
+    start: float,
+    length: float,
+    later: float | None,
+    points: list[float],
+    subtract: bool,
+) -> None:
+    """Whole periods and raw stretches, some of them subtracted (an edge read as its
+    period less the rest): added up with their signs they cover the window exactly."""
+    s = CallStore(tmp_path_factory.mktemp("p") / "c.db")
+    if later is not None:  # a call that stops the window's end from moving up
+        s.insert([call(T0 + later)])
+    w = Window(T0 + start, T0 + start + length)
+    parts, raw = s.windows._plan(w, rollups.CALLS_TABLES, subtract=subtract)
+    for raw_lo, raw_hi, sign in raw:
+        # Never more than half an hour of rows at an edge when periods may be subtracted
+        # (whole counts), else less than an hour.
+        assert raw_hi - raw_lo <= (1800 + 1e-6 if subtract else 3600)
+        assert sign == 1 or subtract
+    for offset in points:
+        t = T0 + offset
+        inside = sum(sign for _, _, p0, p1, sign in parts if p0 <= t < p1) + sum(
+            sign for lo, hi, sign in raw if lo <= t < hi
+        )
+        if w.start <= t < w.end:
+            assert inside == 1
+        elif t < w.start:
+            assert inside == 0
+        else:
+            # After the end only while no call has started there yet: reading on to the
+            # end of the period is then the same answer.
+            assert inside in (0, 1)
+            assert not inside or later is None or not w.end <= T0 + later <= t
+    s.close()

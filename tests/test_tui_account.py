@@ -20,6 +20,7 @@ from hermes_dash.tui.screens.calls import CallsScreen
 from .fake_account import MGMT_KEY, FakeAccount, PatchFailure, activity_entry, key_entry
 from .tui_helpers import (
     FROZEN_NOW,
+    Notices,
     freeze_cursors,
     frozen_app,
     frozen_session,
@@ -87,7 +88,8 @@ async def test_account_screen_shows_keys_activity_and_gap(
 
 async def test_errors_are_notified_and_data_kept(tmp_path: Path, account: FakeAccount) -> None:
     app = _app(tmp_path, account, MGMT_KEY)
-    async with app.run_test(size=(160, 48)) as pilot:
+    notices = Notices()
+    async with app.run_test(size=(160, 48), message_hook=notices) as pilot:
         await settle(pilot, app)
         await pilot.press("a")
         screen = app.screen
@@ -97,7 +99,7 @@ async def test_errors_are_notified_and_data_kept(tmp_path: Path, account: FakeAc
         await pilot.press("r")
         await wait_for(
             pilot,
-            lambda: any("server error (500)" in str(n.message) for n in app._notifications),
+            lambda: any("server error (500)" in m for m in notices.messages()),
             "the error",
         )
         assert screen.query_one("#activity", DataTable).row_count == 2

@@ -276,7 +276,9 @@ async def test_providers_table_shows_endpoints_and_time_to_first_token(tmp_path:
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.screen.query_one(ProvidersTable)
             await wait_for(pilot, lambda: table.row_count == 3)
-            rows = {table.get_row_at(i)[0]: table.get_row_at(i) for i in range(3)}
+            # Cells are drawn as literal text: compared as the text they show.
+            cells = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
+            rows = {row[0]: row for row in cells}
             ttft = PROVIDER_COLUMNS.index("ttft")
             # two custom endpoints are two rows, told apart by their host
             assert set(rows) == {"openrouter", "custom@10.0.0.5:8000", "custom@llm.example:443"}

@@ -273,7 +273,7 @@ async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None
 async def test_a_first_read_that_never_comes_falls_back_to_the_worker(tmp_path: Path) -> None:
     from concurrent.futures import Future
 
-    from hermes_dash.services.dashboard import FirstRead
+    from hermes_dash.services.startup import FirstRead
 
     stuck: Future[FirstRead] = Future()  # as if another process held the file
     app = frozen_app(frozen_session(tmp_path), first_read=stuck)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 
 from hermes_dash.tui.screens.settings import SettingsScreen
 
@@ -75,7 +76,13 @@ def test_settings_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) ->
     async def run_before(pilot) -> None:
         await settle(pilot, app)
         await pilot.press("b")
-        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), "the budgets screen")
+        # The screen is pushed before its fields are mounted: freezing the cursors then
+        # would find none, and the focused field's cursor would blink in the picture.
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, SettingsScreen) and isinstance(app.focused, Input),
+            "the budgets screen's focused field",
+        )
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups
 from hermes_dash.calllog.records import Window, finite, key_text
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.calllog.windows import _sane
@@ -19,10 +19,10 @@ _MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens
 #: left by another writer count as 0), or the parts would not add up to the totals.
 _SUMS = ", ".join(
     f"SUM({_sane(expr.format(r='c'))})"
-    for name, expr in schema.ROLLUP_MEASURES
+    for name, expr in rollups.ROLLUP_MEASURES
     if name in _MEASURES
 )
-_ORDER = [name for name, _ in schema.ROLLUP_MEASURES if name in _MEASURES]
+_ORDER = [name for name, _ in rollups.ROLLUP_MEASURES if name in _MEASURES]
 
 
 @dataclass
@@ -45,7 +45,7 @@ def parts(store: CallStore, window: Window, active: tuple[int, int] = ACTIVE_HOU
     """One Part per (session, platform, task) with calls in the window; cost outside the
     ``active`` hours [from, to) of local time is also summed as overnight."""
     start, end = active
-    rows = store._query(
+    rows = store.query(
         f"SELECT c.session_id, c.platform, c.task, "
         f"CAST(strftime('%H', c.started_at, 'unixepoch', 'localtime') AS INTEGER) "
         f"NOT BETWEEN ? AND ?, {_SUMS} FROM calls c "

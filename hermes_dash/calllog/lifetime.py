@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.recorder import rollups
 from hermes_dash.calllog.records import key_text, sane_count
 
 if TYPE_CHECKING:
@@ -58,9 +58,9 @@ class LifetimeGroup:
 
 def lifetime_groups(store: CallStore) -> list[LifetimeGroup]:
     """Sums of the daily rollup per key over every day the log holds."""
-    sane = schema.sane_number
+    sane = rollups.sane_number
     sums = ", ".join(f"SUM({sane(m)})" for m in LIFETIME_MEASURES)
-    rows = store._query(
+    rows = store.query(
         f"SELECT provider, endpoint, upstream, model, {sums} FROM calls_daily "
         "GROUP BY provider, endpoint, upstream, model"
     )
@@ -94,10 +94,10 @@ def lifetime_histograms(
     """Counts per key of the log's histogram buckets below each edge: a log bucket ``b``
     covers ``[BASE**b, BASE**(b+1))`` ms, so ``bucket < k`` is exactly "under BASE**k
     ms". ``table`` is a daily histogram rollup (``latency_daily``, ``ttft_daily``)."""
-    if table not in {t for tables, _ in schema.HISTOGRAMS for t, _, _ in tables}:
+    if table not in {t for tables, _ in rollups.HISTOGRAMS for t, _, _ in tables}:
         raise ValueError(f"not a histogram rollup: {table}")
     under = ", ".join(f"SUM(CASE WHEN bucket < {int(k)} THEN n ELSE 0 END)" for k in bucket_edges)
-    rows = store._query(
+    rows = store.query(
         f"SELECT provider, endpoint, upstream, {under}, SUM(n) FROM {table} "
         "GROUP BY provider, endpoint, upstream"
     )
@@ -139,7 +139,7 @@ class StatusCounter:
                 self._last_id = 0
                 self._counts.clear()
             if top > self._last_id:
-                rows: list[tuple[Any, ...]] = store._query(
+                rows: list[tuple[Any, ...]] = store.query(
                     f"SELECT platform, {STATUS_CLASS_SQL}, COUNT(*) FROM calls "
                     "WHERE id > ? AND id <= ? GROUP BY 1, 2",
                     (self._last_id, top),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from hermes_dash.calllog.recorder.schema import V2_COLUMNS, bucket_bounds
@@ -303,26 +304,15 @@ class CallRow:
         its id or start time is impossible (the row is skipped), else the row with any
         impossible value (text or a blob in a number column, inf, a negative count)
         read as unknown, and whether anything had to be changed."""
-        raw = dict(zip(cls.COLUMNS, values, strict=True))
-        row_id = sane_count(raw["id"], 1, 2**63)
-        started = sane_time(raw["started_at"])
+        row_id = sane_count(values[0], 1, 2**63)
+        started = sane_time(values[1])
         if row_id is None or started is None:
             return None, True
-        clean: dict[str, Any] = {"id": row_id, "started_at": started}
-        for name in cls.COLUMNS[2:]:
-            value = raw[name]
-            if name in _INT_COLUMNS:
-                clean[name] = sane_count(value, *_INT_COLUMNS[name])
-            elif name in _AMOUNT_COLUMNS:
-                clean[name] = sane_amount(value)
-            elif name == "ratelimit_reset":
-                clean[name] = sane_time(value)
-            elif name in ("provider", "model", "status"):
-                clean[name] = text_or_none(value) or ""
-            else:
-                clean[name] = text_or_none(value)
-        changed = any(clean[n] != raw[n] for n in cls.COLUMNS)
-        return cls(**clean), changed
+        clean = [check(v) for check, v in zip(_CHECKS, values[2:], strict=True)]
+        changed = row_id != values[0] or started != values[1]
+        if not changed:
+            changed = any(c != v for c, v in zip(clean, values[2:], strict=True))
+        return cls(row_id, started, *clean), changed
 
     @property
     def is_rate_limited(self) -> bool:
@@ -352,6 +342,48 @@ _INT_COLUMNS: dict[str, tuple[float, float]] = {
 _AMOUNT_COLUMNS = frozenset(
     ("latency_s", "cost_usd", "ttft_s", "wait_s", "retry_after_s", "upstream_cost_usd")
 )
+
+
+def _int_check(low: float, high: float) -> Callable[[Any], int | None]:
+    def check(value: Any) -> int | None:
+        # The usual case first: an integer in range, as our writers store it.
+        if type(value) is int and low <= value <= high:
+            return value
+        return sane_count(value, low, high)
+
+    return check
+
+
+def _amount_check(value: Any) -> float | None:
+    if type(value) is float and 0 <= value < math.inf:
+        return value
+    return sane_amount(value)
+
+
+def _text_check(value: Any) -> str | None:
+    return value if type(value) is str else text_or_none(value)
+
+
+def _name_check(value: Any) -> str:
+    return value if type(value) is str else (text_or_none(value) or "")
+
+
+def _check_for(name: str) -> Callable[[Any], Any]:
+    if name in _INT_COLUMNS:
+        return _int_check(*_INT_COLUMNS[name])
+    if name in _AMOUNT_COLUMNS:
+        return _amount_check
+    if name == "ratelimit_reset":
+        return sane_time
+    if name in ("provider", "model", "status"):
+        return _name_check
+    return _text_check
+
+
+#: The check of each column after id and started_at, in COLUMNS order (the dataclass's
+#: field order, which :meth:`CallRow.from_db` fills by position).
+_CHECKS = tuple(_check_for(name) for name in CallRow.COLUMNS[2:])
+assert tuple(f.name for f in fields(CallRow)) == CallRow.COLUMNS
 
 
 @dataclass(frozen=True)

@@ -1,55 +1,38 @@
 """Read and write access to the call log, behind one small interface.
 
-The window aggregates (sums, percentiles, chart series) live in
-:mod:`hermes_dash.calllog.windows`; this module opens the file, writes rows and
-snapshots, and reads rows for the live table, the calls browser and export.
+The store holds two parts: the open file (:class:`CallLogConnection`: opening,
+migrating, locking, checked row reads) and its window aggregates
+(:class:`~hermes_dash.calllog.windows.WindowQueries`: sums, percentiles, chart
+series). This module writes rows and snapshots and reads rows for the live table, the
+calls browser and export; every write drops the aggregates' kept answers.
 """
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.connection import CallLogConnection, CallLogError, describe
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
     MAX_SANE_TIME,
     AccountSnapshot,
     CallRow,
+    CallTotals,
+    GroupStats,
+    LimitEvents,
+    SeriesPoint,
     Window,
     sane_count,
     sane_time,
 )
-from hermes_dash.calllog.windows import LIMITED_WHERE, WindowQueries
+from hermes_dash.calllog.windows import Breakdown, WindowQueries
 
-#: Indexes the dashboard's own queries need beyond the shared schema: the 402s and 429s
-#: of a window are read without scanning its other rows. Made when the log is writable;
-#: a read-only log answers the same queries, only slower.
-READER_INDEXES = (
-    # Covering: counting a month of 429s by origin never reads the rows themselves.
-    "CREATE INDEX IF NOT EXISTS calls_limits ON calls "
-    f"(started_at, http_status, error_provider, limit_source) WHERE {LIMITED_WHERE}",
-)
-
-
-class CallLogError(Exception):
-    """The call log cannot be opened or read (corrupt, locked, unreadable)."""
-
-
-def _describe(exc: sqlite3.Error, path: Path) -> CallLogError:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return CallLogError(f"call log {path} is locked by another process; try again")
-    if "not a database" in text or "malformed" in text:
-        return CallLogError(f"call log {path} is not a valid SQLite database (corrupt?)")
-    if "unable to open" in text or "readonly" in text:
-        return CallLogError(f"call log {path} cannot be opened: {text}")
-    return CallLogError(f"call log {path}: {text}")
+__all__ = ["CallFilter", "CallLogError", "CallStore"]
 
 
 #: The calls browser's and export's status filter: any, successes, errors, 429s only.
@@ -67,127 +50,129 @@ class CallFilter:
     window: Window | None = None
 
 
-class CallStore(WindowQueries):
+class CallStore:
     """The call log file: migrations on open, writes, window queries, incremental reads."""
 
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 5.0):
-        self.path = Path(path)
-        self.readonly = readonly
-        self._timeout = timeout
-        # The dashboard reads from worker threads; one connection, one statement at a time.
-        self._lock = threading.RLock()
-        self.forget_cached()
-        #: Rows read since opening whose id or start time is impossible (skipped), and rows
-        #: whose other impossible values were read as unknown: ``export`` reports both.
-        self.skipped_rows = 0
-        self.repaired_rows = 0
-        self._opened = self._identity()
-        self._open()
+        self.db = CallLogConnection(path, readonly=readonly, timeout=timeout)
+        self.windows = WindowQueries(self.db)
 
-    def _identity(self) -> tuple[int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return st.st_dev, st.st_ino
+    @property
+    def path(self) -> Path:
+        """Where the log is."""
+        return self.db.path
 
-    def _open(self) -> None:
-        try:
-            if self.readonly and not self.path.exists():
-                raise CallLogError(f"call log {self.path} does not exist")
-            self.conn = schema.connect(
-                str(self.path), timeout=self._timeout, readonly=self.readonly, shared=True
-            )
-            if not self.readonly:
-                schema.migrate(self.conn)
-                for statement in READER_INDEXES:
-                    self.conn.execute(statement)
-            else:
-                self._check_readable()
-        except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+    @property
+    def readonly(self) -> bool:
+        """Whether the log was opened read-only."""
+        return self.db.readonly
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """The SQLite connection (tests and benchmarks look at the file through it)."""
+        return self.db.conn
+
+    @property
+    def skipped_rows(self) -> int:
+        """Rows read since opening whose id or start time is impossible (skipped)."""
+        return self.db.skipped_rows
+
+    @property
+    def repaired_rows(self) -> int:
+        """Rows read since opening whose other impossible values were read as unknown."""
+        return self.db.repaired_rows
 
     def reopen_if_replaced(self) -> bool:
-        """Reopen the log when the file at its path is no longer the one open (it was
-        deleted and the recorder made a new one): an open connection would go on reading
-        the deleted file forever. Returns whether it reopened; a log that is gone and not
-        made anew yet keeps the old connection."""
-        identity = self._identity()
-        if identity is None or identity == self._opened:
-            return False
-        with self._lock:
-            old = self.conn
-            try:
-                self._open()
-            except CallLogError:
-                if self.conn is not old:  # opened, then failed to migrate
-                    self.conn.close()
-                self.conn = old
-                raise
-            self._opened = identity
-            self.forget_cached()
-        old.close()
-        return True
-
-    def _check_readable(self) -> None:
-        try:
-            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "readonly" not in text and "unable to open" not in text:
-                raise
-            # A log in a folder we cannot write to (a read-only mount, someone else's
-            # copy): SQLite cannot make the WAL index beside it, so read the file as it
-            # stands, which is all anyone can do there.
-            self.conn.close()
-            self.conn = schema.connect(
-                str(self.path), timeout=self._timeout, readonly=True, shared=True, immutable=True
-            )
-            self.conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        """Reopen the log when the file at its path was replaced (see
+        :meth:`CallLogConnection.reopen_if_replaced`); kept answers go with the old file."""
+        reopened = self.db.reopen_if_replaced()
+        if reopened:
+            self.windows.forget()
+        return reopened
 
     def close(self) -> None:
         """Close the connection."""
-        self.conn.close()
+        self.db.close()
 
-    @contextmanager
-    def patience(self, seconds: float) -> Iterator[None]:
-        """Wait at most ``seconds`` for another process's lock inside the block (instead
-        of the store's timeout): for reads that must not hold anything up."""
-        with self._lock:
-            self.conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
-            try:
-                yield
-            finally:
-                self.conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+    def patience(self, seconds: float) -> AbstractContextManager[None]:
+        """Wait at most ``seconds`` for another process's lock inside the block."""
+        return self.db.patience(seconds)
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self._lock:
-                return self.conn.execute(sql, tuple(params)).fetchall()
-        except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one read-only statement (for the call log's own readers)."""
+        return self.db.query(sql, params)
+
+    def max_id(self) -> int:
+        """The id of the newest row, 0 for an empty log."""
+        return self.db.max_id()
+
+    def forget_cached(self) -> None:
+        """Drop every kept aggregate answer (after a write through this store)."""
+        self.windows.forget()
+
+    # -- window aggregates (see WindowQueries) ------------------------------------------
+
+    def totals(self, window: Window) -> CallTotals:
+        """Counts, cost and tokens of every call in the window."""
+        return self.windows.totals(window)
+
+    def requests_to(self, window: Window, model_suffix: str) -> int:
+        """Requests (429s excluded) in the window to models whose id ends with a suffix."""
+        return self.windows.requests_to(window, model_suffix)
+
+    def breakdown(self, window: Window) -> Breakdown:
+        """Totals, per-provider and per-model stats of the window."""
+        return self.windows.breakdown(window)
+
+    def by_endpoint(self, window: Window) -> dict[tuple[str, str], CallTotals]:
+        """Totals per (provider, endpoint), without latency."""
+        return self.windows.by_endpoint(window)
+
+    def by_provider(self, window: Window) -> list[GroupStats]:
+        """Per (provider, endpoint, upstream) stats with latency, busiest first."""
+        return self.windows.breakdown(window).providers
+
+    def by_model(self, window: Window) -> list[GroupStats]:
+        """Per model stats, busiest first."""
+        return self.windows.breakdown(window).models
+
+    def limit_events(self, window: Window) -> LimitEvents:
+        """The window's 429s by origin and 402s by limit source."""
+        return self.windows.limit_events(window)
+
+    def daily_costs(self, start: float, end: float) -> list[tuple[int, str, str, str, float]]:
+        """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
+        return self.windows.daily_costs(start, end)
+
+    def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
+        """Logical calls per model and task in the window."""
+        return self.windows.task_counts(window)
+
+    def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
+        """Spend and 429s over the window in equal buckets."""
+        return self.windows.series(window, points)
 
     # -- writing ---------------------------------------------------------------------
 
     def insert(self, rows: list[Mapping[str, Any]]) -> None:
         """Insert call rows in one transaction (the rollups follow by trigger)."""
         try:
-            with self._lock:
+            with self.db.lock:
                 schema.insert_calls(self.conn, rows)
         except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+            raise describe(exc, self.path) from None
 
     def bulk_load(self, rows: Iterator[Mapping[str, Any]], batch: int = 50_000) -> int:
         """Load many rows fast: triggers off, rollups rebuilt once, all in one transaction."""
-        with self._lock:
+        with self.db.lock:
             return self._bulk_load(rows, batch)
 
     def _bulk_load(self, rows: Iterator[Mapping[str, Any]], batch: int) -> int:
         n = 0
-        conn = self.conn
+        conn = self.db.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for name in schema.TRIGGER_NAMES:
+            for name in rollups.TRIGGER_NAMES:
                 conn.execute(f"DROP TRIGGER IF EXISTS {name}")
             chunk: list[tuple[Any, ...]] = []
             for row in rows:
@@ -200,7 +185,7 @@ class CallStore(WindowQueries):
                 conn.executemany(schema.INSERT_CALL_SQL, chunk)
                 n += len(chunk)
             self._rebuild_rollups()
-            for statement in schema.trigger_sql():
+            for statement in rollups.trigger_sql():
                 conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
@@ -209,13 +194,13 @@ class CallStore(WindowQueries):
         return n
 
     def _rebuild_rollups(self) -> None:
-        for statement in schema.rebuild_rollups_sql():
-            self.conn.execute(statement)
+        for statement in rollups.rebuild_rollups_sql():
+            self.db.conn.execute(statement)
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:
         """Record one account poll so spend over time survives restarts."""
         try:
-            self._query(
+            self.db.query(
                 "INSERT INTO account_snapshots (taken_at, label, usage, usage_daily, "
                 "usage_weekly, usage_monthly, limit_usd, limit_remaining, limit_reset, "
                 "credits_total, credits_used, is_free_tier) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -235,7 +220,7 @@ class CallStore(WindowQueries):
                 ),
             )
         except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+            raise describe(exc, self.path) from None
 
     def mark_unbilled(self, hosts: list[str]) -> int:
         """Give every unpriced call to these endpoints (host[:port]) a known cost of 0
@@ -245,38 +230,38 @@ class CallStore(WindowQueries):
         self.forget_cached()
         marks = ", ".join("?" for _ in hosts)
         try:
-            with self._lock:
-                cur = self.conn.execute(
+            with self.db.lock:
+                cur = self.db.conn.execute(
                     "UPDATE calls SET cost_usd = 0, cost_source = 'none' WHERE "
                     f"cost_source IS NULL AND COALESCE(endpoint, base_url_host, '') IN ({marks})",
                     hosts,
                 )
                 return cur.rowcount
         except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+            raise describe(exc, self.path) from None
 
     def mark_refused(self) -> int:
         """Give every unpriced attempt the server refused (HTTP 4xx/5xx: a 429, a 402) a
         known cost of 0: nobody bills a refusal. Returns how many rows changed."""
         self.forget_cached()
         try:
-            with self._lock:
-                return self.conn.execute(
+            with self.db.lock:
+                return self.db.conn.execute(
                     "UPDATE calls SET cost_usd = 0, cost_source = 'none' "
                     "WHERE cost_source IS NULL AND http_status >= 400"
                 ).rowcount
         except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+            raise describe(exc, self.path) from None
 
     def unpriced_hosts(self) -> list[str]:
         """The endpoints that have calls with no cost yet (from the rollups)."""
-        rows = self._query("SELECT DISTINCT endpoint FROM calls_daily WHERE unpriced > 0")
+        rows = self.db.query("SELECT DISTINCT endpoint FROM calls_daily WHERE unpriced > 0")
         return [r[0] for r in rows]
 
     def set_cost(self, call_id: int, cost: float, source: str, upstream: str | None) -> None:
         """Fill in a call's cost (and upstream provider when newly known)."""
         self.forget_cached()  # the upstream moves the call to another latency group
-        self._query(
+        self.db.query(
             "UPDATE calls SET cost_usd = ?, cost_source = ?, "
             "upstream = COALESCE(?, upstream) WHERE id = ?",
             (cost, source, upstream, call_id),
@@ -286,25 +271,25 @@ class CallStore(WindowQueries):
         """Fill in many calls' (id, cost, source, upstream) in one transaction."""
         self.forget_cached()
         try:
-            with self._lock:
-                self.conn.execute("BEGIN IMMEDIATE")
+            with self.db.lock:
+                self.db.conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self.conn.executemany(
+                    self.db.conn.executemany(
                         "UPDATE calls SET cost_usd = ?, cost_source = ?, "
                         "upstream = COALESCE(?, upstream) WHERE id = ? AND cost_source IS NULL",
                         [(cost, source, upstream, i) for i, cost, source, upstream in costs],
                     )
-                    self.conn.execute("COMMIT")
+                    self.db.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    self.db.conn.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
-            raise _describe(exc, self.path) from None
+            raise describe(exc, self.path) from None
 
     def note_enrich_attempt(self, call_ids: list[int]) -> None:
         """Count one more failed attempt to price these calls."""
-        with self._lock:
-            self.conn.executemany(
+        with self.db.lock:
+            self.db.conn.executemany(
                 "UPDATE calls SET enrich_attempts = enrich_attempts + 1 WHERE id = ?",
                 [(i,) for i in call_ids],
             )
@@ -313,7 +298,7 @@ class CallStore(WindowQueries):
         """The most recent 429 in the window."""
         # Both bounds: SQLite sorts text and blobs after every number, so a start time
         # stored as text would pass a lower bound alone (and sort first).
-        rows = self._rows(
+        rows = self.db.rows(
             "WHERE started_at >= ? AND started_at <= ? AND http_status = 429 "
             "ORDER BY started_at DESC LIMIT 1",
             (window.start, window.end),
@@ -322,39 +307,16 @@ class CallStore(WindowQueries):
 
     def attempts_of(self, call_key: str, limit: int = 50) -> list[CallRow]:
         """Every attempt of one logical call, in order."""
-        return self._rows(
+        return self.db.rows(
             "WHERE call_key = ? ORDER BY COALESCE(attempt, 1), id LIMIT ?", (call_key, limit)
         )
 
     # -- rows --------------------------------------------------------------------------
 
-    def _scan(self, where: str, params: Iterable[Any]) -> tuple[list[CallRow], int | None]:
-        """Checked rows, and the id of the last row read (skipped ones included)."""
-        cols = ", ".join(CallRow.COLUMNS)
-        rows: list[CallRow] = []
-        last: int | None = None
-        with self._lock:
-            for values in self._query(f"SELECT {cols} FROM calls {where}", params):
-                last = values[0]
-                row, changed = CallRow.from_db(values)
-                if row is None:
-                    self.skipped_rows += 1
-                else:
-                    self.repaired_rows += changed
-                    rows.append(row)
-        return rows, last
-
-    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
-        return self._scan(where, params)[0]
-
-    def max_id(self) -> int:
-        """The id of the newest row, 0 for an empty log."""
-        return int(self._query("SELECT COALESCE(MAX(id), 0) FROM calls")[0][0])
-
     def tail(self, after_id: int, limit: int = 500) -> tuple[list[CallRow], int]:
         """Rows newer than ``after_id``, oldest first (the live tail reads only these), and
         the id to continue after: past skipped rows too, so they are not read again."""
-        rows, last = self._scan("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
+        rows, last = self.db.scan("WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit))
         return rows, after_id if last is None else last
 
     def rows_after(self, after_id: int, limit: int = 500) -> list[CallRow]:
@@ -365,7 +327,7 @@ class CallStore(WindowQueries):
         """Rows whose start time cannot be unix seconds (text, a blob, inf, negative,
         milliseconds): every reader skips them. Cheap: two ranges of the time index."""
         return int(
-            self._query(
+            self.db.query(
                 "SELECT COUNT(*) FROM calls WHERE started_at < 0 OR started_at >= ?",
                 (MAX_SANE_TIME,),
             )[0][0]
@@ -378,7 +340,7 @@ class CallStore(WindowQueries):
         (older than ``before_id`` when given), each with the number of rounds that
         already failed to price it."""
         cols = ", ".join(CallRow.COLUMNS)
-        rows = self._query(
+        rows = self.db.query(
             f"SELECT {cols}, enrich_attempts FROM calls "
             "WHERE cost_source IS NULL AND enrich_attempts < ? AND id < ? "
             "AND started_at >= 0 AND started_at < ? ORDER BY id DESC LIMIT ?",
@@ -419,12 +381,12 @@ class CallStore(WindowQueries):
     def query_calls(self, flt: CallFilter, limit: int = 200, offset: int = 0) -> list[CallRow]:
         """A page of calls matching a filter, newest first."""
         where, params = self._filter_sql(flt)
-        return self._rows(f"{where} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+        return self.db.rows(f"{where} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
 
     def count_calls(self, flt: CallFilter) -> int:
         """How many calls match a filter."""
         where, params = self._filter_sql(flt)
-        return int(self._query(f"SELECT COUNT(*) FROM calls {where}", params)[0][0])
+        return int(self.db.query(f"SELECT COUNT(*) FROM calls {where}", params)[0][0])
 
     def iter_calls(self, flt: CallFilter, chunk: int = 5000) -> Iterator[CallRow]:
         """Every call matching a filter, oldest first, read in chunks (for export)."""
@@ -432,7 +394,7 @@ class CallStore(WindowQueries):
         last = 0
         joiner = " AND " if where else "WHERE "
         while True:
-            rows, seen = self._scan(
+            rows, seen = self.db.scan(
                 f"{where}{joiner}id > ? ORDER BY id LIMIT ?", [*params, last, chunk]
             )
             yield from rows
@@ -444,7 +406,7 @@ class CallStore(WindowQueries):
         """Distinct values of model/provider/upstream for filter menus (from the rollup)."""
         if column not in ("model", "provider", "upstream"):
             raise ValueError(column)
-        rows = self._query(
+        rows = self.db.query(
             f"SELECT DISTINCT {column} FROM calls_hourly "
             f"WHERE typeof({column}) = 'text' AND {column} <> '' "
             f"ORDER BY {column} LIMIT ?",
@@ -456,7 +418,7 @@ class CallStore(WindowQueries):
 
     def snapshots(self, window: Window, limit: int = 2000) -> list[AccountSnapshot]:
         """Account polls in the window, oldest first (thinned to at most ``limit``)."""
-        rows = self._query(
+        rows = self.db.query(
             "SELECT taken_at, label, usage, usage_daily, usage_weekly, usage_monthly, "
             "limit_usd, limit_remaining, limit_reset, credits_total, credits_used, "
             "is_free_tier FROM account_snapshots WHERE taken_at >= ? AND taken_at <= ? "
@@ -472,7 +434,7 @@ class CallStore(WindowQueries):
         """The last account poll with a usage figure at or before ``t`` (``before``), or
         the first one at or after it."""
         op, order = ("<=", "DESC") if before else (">=", "ASC")
-        rows = self._query(
+        rows = self.db.query(
             "SELECT taken_at, label, usage, usage_daily, usage_weekly, usage_monthly, "
             "limit_usd, limit_remaining, limit_reset, credits_total, credits_used, "
             f"is_free_tier FROM account_snapshots WHERE taken_at {op} ? AND usage IS NOT NULL "
@@ -483,7 +445,7 @@ class CallStore(WindowQueries):
 
     def last_write(self) -> float | None:
         """When the newest call row started (the recorder's last sign of life)."""
-        row = self._query(
+        row = self.db.query(
             "SELECT MAX(started_at) FROM calls WHERE started_at >= 0 AND started_at < ?",
             (MAX_SANE_TIME,),
         )
@@ -491,5 +453,5 @@ class CallStore(WindowQueries):
 
     def dropped_rows(self) -> int:
         """Rows the recorder had to drop (and reported later)."""
-        row = self._query("SELECT value FROM recorder_state WHERE key = 'dropped'")
+        row = self.db.query("SELECT value FROM recorder_state WHERE key = 'dropped'")
         return (sane_count(row[0][0]) or 0) if row else 0

@@ -3,19 +3,22 @@
 Whole days are read from the daily rollups, whole hours at their edges from the hourly
 ones, and only the seconds left over (under an hour at each end of a window) from the
 raw ``calls`` rows through the ``started_at`` index, so the answers are exact and their
-cost does not grow with the size of the file.
+cost does not grow with the size of the file. A window that ends where no call has
+started yet (the usual case: it ends now) reads up to the end of its day, so today is
+one daily rollup read instead of an hourly one per hour gone.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hermes_dash.calllog.recorder import schema
+from hermes_dash.calllog.connection import LIMITED_WHERE, CallLogConnection
+from hermes_dash.calllog.kept import KeptAnswers
+from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
-    CallRow,
     CallTotals,
     GroupStats,
     LimitEvents,
@@ -28,20 +31,18 @@ from hermes_dash.calllog.records import (
 )
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
-MEASURES = [name for name, _ in schema.ROLLUP_MEASURES]
-RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in schema.ROLLUP_MEASURES)
+MEASURES = [name for name, _ in rollups.ROLLUP_MEASURES]
+RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in rollups.ROLLUP_MEASURES)
 
 
 #: A number in [0, 1e300), else 0 (the rollups' own rule; sums read through it too).
-_sane = schema.sane_number
+_sane = rollups.sane_number
 
 
 #: The same sums for reading: a value another writer got wrong counts as 0 instead of
 #: turning the whole sum into inf or NaN.
-_RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in schema.ROLLUP_MEASURES)
+_RAW_SANE = ", ".join(f"SUM({_sane(expr.format(r='c'))})" for _, expr in rollups.ROLLUP_MEASURES)
 _ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
-#: The rows a partial index keeps apart: payment refusals and rate limits.
-LIMITED_WHERE = "http_status IN (402, 429)"
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
     "endpoint": ("COALESCE(c.endpoint, c.base_url_host, '')", "endpoint"),
@@ -62,114 +63,101 @@ class Breakdown:
 @dataclass
 class _Accumulator:
     sums: dict[tuple[str, ...], list[float]] = field(default_factory=dict)
+    _names: dict[tuple[Any, ...], list[float]] = field(default_factory=dict)
 
     def add(self, key: tuple[Any, ...], values: Iterable[Any]) -> None:
-        # Another writer may have left text, blobs, inf or negative numbers in the rows the
-        # rollups add up: such a sum (every measure is a count or an amount, never below
-        # 0) counts as 0 rather than poisoning every total it joins.
-        acc = self.sums.setdefault(tuple(key_text(k) for k in key), [0.0] * len(MEASURES))
+        acc = self._names.get(key)
+        if acc is None:
+            acc = self._names[key] = self.sums.setdefault(_key_text(key), [0.0] * len(MEASURES))
         for i, v in enumerate(values):
-            acc[i] += max(0.0, finite(v) or 0.0)
+            # Another writer may have left text, blobs, inf or negative numbers in the rows
+            # the rollups add up: such a sum (every measure is a count or an amount, never
+            # below 0) counts as 0 rather than poisoning every total it joins. (NaN fails
+            # both comparisons.)
+            if (type(v) is float or type(v) is int) and 0 < v < math.inf:
+                acc[i] += v
 
 
-#: Latency rollup answers kept between polls (a 30-day window needs about 4 of them).
-LATENCY_CACHE_SIZE = 32
+def _outside(lo: float, hi: float, start: int, length: int) -> list[tuple[float, float]] | None:
+    """The stretches of the period [start, start + length) outside [lo, hi) when they are
+    shorter than [lo, hi): then the period less them is cheaper to read than [lo, hi)
+    itself (one more rollup read, fewer rows). None when not."""
+    outside = [(a, b) for a, b in ((float(start), lo), (hi, float(start + length))) if b > a]
+    return outside if sum(b - a for a, b in outside) < hi - lo else None
+
+
+def _key_text(key: tuple[Any, ...]) -> tuple[str, ...]:
+    """A grouping key as text, whatever another writer stored in its columns."""
+    return tuple(key_text(k) for k in key)
 
 
 class WindowQueries:
-    """Aggregates for a time window; mixed into CallStore, which supplies ``_query``.
+    """Aggregates for a time window over one call-log connection.
 
-    Latency histograms over long windows are mostly whole past days whose rollup rows do
-    not change, so their answers are kept and reused while no call has been added to
-    their period since (checked against the ids of the newest calls, which is cheap).
-    Pricing a call through this store, which can name its upstream and so move it to
-    another group, drops them all. Rows another process deletes or re-labels in a kept
-    period are not seen until a call lands in that period or the dashboard restarts.
+    The answers a poll asks again and again (histograms, the chart, the month's 429s) are
+    kept between polls and brought up to date from the new rows (see
+    :mod:`hermes_dash.calllog.kept`); sums and counts are read afresh each time.
     """
 
-    _latency_cache: OrderedDict[tuple[str, int, int], tuple[int, list[tuple[Any, ...]]]]
+    def __init__(self, db: CallLogConnection) -> None:
+        self.db = db
+        self.kept = KeptAnswers(db)
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    def forget(self) -> None:
+        """Drop every kept answer (after a write, or when the file was replaced)."""
+        self.kept.forget()
 
-    def max_id(self) -> int:
-        raise NotImplementedError
+    def _end_of_quiet(self, end: float, tables: tuple[tuple[str, str, int], ...]) -> float:
+        """``end`` moved up to the end of its coarsest period (day, else hour) when no call
+        started in between: the window's answer is the same, and reads whole periods."""
+        for _, _, length in tables:
+            top = math.ceil(end / length) * length
+            if top == end:
+                return end
+            later = self.db.query(
+                "SELECT 1 FROM calls WHERE started_at >= ? AND started_at < ? LIMIT 1",
+                (end, top),
+            )
+            if not later:
+                return float(top)
+        return end
 
-    def _rows(self, where: str, params: Iterable[Any]) -> list[CallRow]:
-        raise NotImplementedError
-
-    def forget_cached(self) -> None:
-        """Drop every kept answer (after a write through this store)."""
-        self._latency_cache = OrderedDict()
-
-    def _kept(self, sql: str, p0: int, p1: int) -> list[tuple[Any, ...]]:
-        """The rows of a rollup query over [p0, p1), reused while still exact."""
-        cache = self._latency_cache
-        key = (sql, p0, p1)
-        entry = cache.get(key)
-        if entry is not None:
-            seen, rows = entry
-            inside, newest = self._query(
-                "SELECT COALESCE(SUM(started_at >= ? AND started_at < ?), 0), MAX(id) "
-                "FROM calls WHERE id > ?",
-                (p0, p1, seen),
-            )[0]
-            if not inside:
-                cache[key] = (newest or seen, rows)
-                cache.move_to_end(key)
-                return rows
-        # Read the newest id first: a call added while the rollup is read is then checked
-        # next time (and at worst causes one needless re-read).
-        seen = self.max_id()
-        rows = self._query(sql, (p0, p1))
-        cache[key] = (seen, rows)
-        while len(cache) > LATENCY_CACHE_SIZE:
-            cache.popitem(last=False)
-        return rows
-
-    @staticmethod
     def _plan(
-        window: Window, tables: tuple[tuple[str, str, int], ...]
-    ) -> tuple[list[tuple[str, str, int, int]], list[tuple[float, float]]]:
-        """Which rollup periods cover the window, and the seconds left for raw rows.
+        self, window: Window, tables: tuple[tuple[str, str, int], ...], *, subtract: bool
+    ) -> tuple[list[tuple[str, str, int, int, int]], list[tuple[float, float, int]]]:
+        """Which rollup periods cover the window, and the seconds left for raw rows, each
+        with the sign its rows count with.
 
         Whole days come from the daily table, whole hours at their edges from the hourly
-        one, and only what is left over (under an hour at each end) from ``calls``.
+        one, and only what is left over from ``calls``. With ``subtract`` (whole counts
+        only: floats would round) an edge that covers most of its period is read as the
+        whole period less the rest of it, so at most half an hour is read from raw rows
+        at each end.
         """
-        parts: list[tuple[str, str, int, int]] = []
-        pending = [(window.start, window.end)]
+        parts: list[tuple[str, str, int, int, int]] = []
+        pending = [(window.start, self._end_of_quiet(window.end, tables), 1)]
         for table, period, length in tables:
-            rest: list[tuple[float, float]] = []
-            for lo, hi in pending:
-                p0, p1 = -(-int(lo) // length) * length, int(hi) // length * length
-                if p0 >= p1:
-                    rest.append((lo, hi))
-                    continue
-                parts.append((table, period, p0, p1))
-                rest += [(a, b) for a, b in ((lo, float(p0)), (float(p1), hi)) if b > a]
+            rest: list[tuple[float, float, int]] = []
+            for lo, hi, sign in pending:
+                p0, p1 = math.ceil(lo / length) * length, math.floor(hi / length) * length
+                if p0 < p1:
+                    parts.append((table, period, p0, p1, sign))
+                # The edges: the stretches before p0 and after p1 (or, when [lo, hi) is
+                # inside one period, all of it).
+                edges = [(lo, hi, p1)] if p0 > p1 else [(lo, float(p0), p0 - length)]
+                if p0 <= p1:
+                    edges.append((float(p1), hi, p1))
+                for a, b, start in edges:
+                    if b <= a:
+                        continue
+                    outside = _outside(a, b, start, length) if subtract else None
+                    if outside is None:
+                        rest.append((a, b, sign))
+                    else:
+                        parts.append((table, period, start, start + length, sign))
+                        rest += [(x, y, -sign) for x, y in outside]
             pending = rest
         return parts, pending
-
-    def _collect(
-        self,
-        window: Window,
-        tables: tuple[tuple[str, str, int], ...],
-        rollup_sql: Callable[[str, str], str],
-        raw_sql: str,
-        *,
-        keep: bool = False,
-    ) -> list[tuple[Any, ...]]:
-        """Rows of one query asked of each rollup period in the plan and of the raw rest;
-        both SQL forms take a (from, to) pair and return rows of the same shape. With
-        ``keep`` the rollup answers are reused between calls while still exact."""
-        parts, raw = self._plan(window, tables)
-        rows: list[tuple[Any, ...]] = []
-        for table, period, p0, p1 in parts:
-            sql = rollup_sql(table, period)
-            rows += self._kept(sql, p0, p1) if keep else self._query(sql, (p0, p1))
-        for lo, hi in raw:
-            rows += self._query(raw_sql, (lo, hi))
-        return rows
 
     def _grouped(
         self, window: Window, group: tuple[str, ...]
@@ -179,25 +167,30 @@ class WindowQueries:
         width = len(group) or 1
         raw_group = ", ".join(_GROUP_EXPR[g][0] for g in group) or "'all'"
         rollup_group = ", ".join(_GROUP_EXPR[g][1] for g in group) or "'all'"
-        rows = self._collect(
-            window,
-            schema.CALLS_TABLES,
-            lambda table, period: (
+        # Costs are floats: a period less its rows outside the window would not come out
+        # exact, so sums read only what is inside.
+        parts, raw = self._plan(window, rollups.CALLS_TABLES, subtract=False)
+        for table, period, p0, p1, _ in parts:
+            for row in self.db.query(
                 f"SELECT {rollup_group}, {_ROLLUP_SUMS} FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}"
-            ),
-            f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
-            f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
-        )
-        for row in rows:
-            acc.add(tuple(row[:width]), row[width:])
+                f"WHERE {period} >= ? AND {period} < ? GROUP BY {rollup_group}",
+                (p0, p1),
+            ):
+                acc.add(row[:width], row[width:])
+        for lo, hi, _ in raw:
+            for row in self.db.query(
+                f"SELECT {raw_group}, {_RAW_SANE} FROM calls c "
+                f"WHERE c.started_at >= ? AND c.started_at < ? GROUP BY {raw_group}",
+                (lo, hi),
+            ):
+                acc.add(row[:width], row[width:])
         return acc.sums
 
     def _latency_hist(
         self,
         window: Window,
         group: tuple[str, ...],
-        tables: tuple[tuple[str, str, int], ...] = schema.LATENCY_TABLES,
+        tables: tuple[tuple[str, str, int], ...] = rollups.LATENCY_TABLES,
         column: str = "latency_bucket",
     ) -> dict[tuple[str, ...], dict[int, int]]:
         """Latency (or, with the TTFT tables, time-to-first-token) histogram per group
@@ -209,28 +202,42 @@ class WindowQueries:
         # Only whole buckets in range and positive counts (what our writers make): checked
         # in SQL, so the Python loop below can trust the numbers.
         good = f"BETWEEN 0 AND {schema.MAX_LATENCY_BUCKET}"
-        rows = self._collect(
-            window,
-            tables,
-            lambda table, period: (
+        raw_where = (
+            "c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
+            f"AND typeof(c.{column}) = 'integer' AND c.{column} {good}"
+        )
+        raw_select = f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c WHERE {raw_where}"
+        raw_group = f"GROUP BY {raw_cols}, c.{column}"
+        # The calls added to a kept period since it was read: an id range of the rows.
+        delta_sql = f"{raw_select} AND c.id > ? AND c.id <= ? {raw_group}"
+        parts, raw = self._plan(window, tables, subtract=True)
+        signed: list[tuple[int, list[tuple[Any, ...]]]] = []
+        for table, period, p0, p1, sign in parts:
+            sql = (
                 f"SELECT {cols}, bucket, SUM(n) FROM {table} "
                 f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
                 f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
-            ),
-            f"SELECT {raw_cols}, c.{column}, COUNT(*) FROM calls c "
-            "WHERE c.started_at >= ? AND c.started_at < ? AND c.status = 'ok' "
-            f"AND typeof(c.{column}) = 'integer' AND c.{column} {good} "
-            f"GROUP BY {raw_cols}, c.{column}",
-            keep=True,
-        )
-        for row in rows:
-            key = row[:width]
-            if not all(type(k) is str for k in key):
-                key = tuple(key_text(k) for k in key)  # another writer's odd names
-            bucket = hist.setdefault(key, {})
-            b, n = row[width], int(row[width + 1])
-            bucket[b] = bucket.get(b, 0) + n
-        return hist
+            )
+            signed.append((sign, self.kept.rows(sql, delta_sql, p0, p1, width + 1)))
+        for lo, hi, sign in raw:
+            signed.append((sign, self.db.query(f"{raw_select} {raw_group}", (lo, hi))))
+        # One histogram per stored key; another writer's odd names (numbers, blobs) are
+        # read as text, so two spellings of one name share it.
+        named: dict[tuple[Any, ...], dict[int, int]] = {}
+        for sign, rows in signed:
+            for row in rows:
+                key = row[:width]
+                bucket = named.get(key)
+                if bucket is None:
+                    bucket = named[key] = hist.setdefault(_key_text(key), {})
+                b, n = row[width], row[width + 1]
+                bucket[b] = bucket.get(b, 0) + sign * int(n)
+        # A count a subtraction took below 0 can only come from rows another writer
+        # changed between two reads: nothing to draw a percentile from.
+        for bucket in hist.values():
+            for b in [b for b, n in bucket.items() if n <= 0]:
+                del bucket[b]
+        return {key: bucket for key, bucket in hist.items() if bucket}
 
     def totals(self, window: Window) -> CallTotals:
         """Counts, cost and tokens of every call in the window."""
@@ -256,7 +263,7 @@ class WindowQueries:
         endpoint = ("provider", "endpoint", "upstream")
         sums = self._grouped(window, (*endpoint, "model"))
         hist = self._latency_hist(window, endpoint)
-        ttft = self._latency_hist(window, endpoint, schema.TTFT_TABLES, "ttft_bucket")
+        ttft = self._latency_hist(window, endpoint, rollups.TTFT_TABLES, "ttft_bucket")
         total = _Accumulator()
         providers = _Accumulator()
         models = _Accumulator()
@@ -303,32 +310,58 @@ class WindowQueries:
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source (a partial index keeps
         this off the window's other rows)."""
-        rows = self._query(
+        sql = (
             "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
-            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? "
-            "GROUP BY 1, 2, 3",
-            (window.start, window.end),
+            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ?"
         )
+        # Whole hours up to the end of the day are kept from poll to poll when no call has
+        # started after the window's end (the usual case): the same answer, read once. The
+        # hour the window starts in is read whole less its part before the start when that
+        # is the shorter stretch (these are counts: they subtract exactly).
+        group = " GROUP BY 1, 2, 3"
+        start, end = window.start, window.end
+        first = math.ceil(start / 3600) * 3600
+        quiet = self._end_of_quiet(end, (("", "", 86400),))
+        signed: list[tuple[int, list[tuple[Any, ...]]]] = []
+        if first < end < quiet:
+            hour = math.floor(start / 3600) * 3600
+            if start - hour < first - start:
+                first = hour
+                signed.append((-1, self.db.query(sql + group, (hour, start))))
+            else:
+                signed.append((1, self.db.query(sql + group, (start, first))))
+            kept = self.kept.rows(
+                sql + group, f"{sql} AND id > ? AND id <= ?{group}", first, int(quiet), 3
+            )
+            signed.append((1, kept))
+        else:
+            signed.append((1, self.db.query(sql + group, (start, end))))
         upstream: dict[str, int] = {}
         own = 0
         payment: dict[str, int] = {}
-        for status, raw_provider, raw_source, raw_n in rows:
-            # Another writer's odd values are read as text and counts, never trusted raw.
-            provider, source, n = key_text(raw_provider), key_text(raw_source), sane_count(raw_n)
-            if not n:
-                continue
-            if status == 429 and provider:
-                upstream[provider] = upstream.get(provider, 0) + n
-            elif status == 429:
-                own += n
-            else:
-                payment[source] = payment.get(source, 0) + n
-        last = self._rows(
+        for sign, rows in signed:
+            for status, raw_provider, raw_source, raw_n in rows:
+                # Another writer's odd values are read as text and counts, never trusted.
+                provider, source = key_text(raw_provider), key_text(raw_source)
+                n = sane_count(raw_n)
+                if not n:
+                    continue
+                if status == 429 and provider:
+                    upstream[provider] = upstream.get(provider, 0) + sign * n
+                elif status == 429:
+                    own += sign * n
+                else:
+                    payment[source] = payment.get(source, 0) + sign * n
+        # Nothing below 0 (only a row changed between two reads could make it so).
+        upstream = {k: n for k, n in upstream.items() if n > 0}
+        payment = {k: n for k, n in payment.items() if n > 0}
+        own = max(0, own)
+        last = self.db.rows(
             f"WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ? AND http_status = 402 "
             "ORDER BY started_at DESC LIMIT 1",
             (window.start, window.end),
         )
-        ok = self._query(
+        ok = self.db.query(
             "SELECT started_at FROM calls WHERE started_at >= ? AND status = 'ok' "
             "ORDER BY started_at DESC LIMIT 1",
             (window.start,),
@@ -341,7 +374,7 @@ class WindowQueries:
         """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
         return [
             (int(d), p, e, m, float(c or 0.0))
-            for d, p, e, m, c in self._query(
+            for d, p, e, m, c in self.db.query(
                 "SELECT day, provider, endpoint, model, SUM(cost_usd) FROM calls_daily "
                 "WHERE day >= ? AND day < ? GROUP BY 1, 2, 3, 4",
                 (start, end),
@@ -352,7 +385,7 @@ class WindowQueries:
         """Logical calls per model and task (main, subagent, auxiliary tasks) in the
         window, read from the rows (tasks are not in the rollups): for the cost check."""
         out: dict[str, dict[str, int]] = {}
-        for model, task, n in self._query(
+        for model, task, n in self.db.query(
             "SELECT model, COALESCE(NULLIF(task, ''), 'main'), "
             "SUM(COALESCE(attempt, 1) = 1) FROM calls "
             "WHERE started_at >= ? AND started_at < ? GROUP BY 1, 2",
@@ -368,14 +401,27 @@ class WindowQueries:
         step = max(60.0, span / points)
         if span >= 6 * 3600:  # hourly rollups: never scan a day of raw rows for a chart
             step = max(3600, round(step / 3600) * 3600)
-            rows = self._query(
-                f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
-                f"SUM({_sane('calls')}) FROM calls_hourly "
-                "WHERE hour >= ? AND hour <= ? GROUP BY hour",
-                (int(window.start) // 3600 * 3600, window.end),
-            )
+            # Kept from poll to poll up to the end of the day (the hours after the window's
+            # end are left out below), so one answer serves every poll of the hour.
+            first, last = int(window.start) // 3600 * 3600, math.floor(window.end / 3600) * 3600
+            rows = [
+                r
+                for r in self.kept.rows(
+                    f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
+                    f"SUM({_sane('calls')}) FROM calls_hourly "
+                    "WHERE hour >= ? AND hour < ? GROUP BY hour",
+                    f"SELECT {rollups.period_sql('c', 3600)}, SUM({_sane('c.cost_usd')}), "
+                    "SUM(COALESCE(c.http_status, 0) = 429), COUNT(*) FROM calls c "
+                    "WHERE c.started_at >= ? AND c.started_at < ? AND c.id > ? AND c.id <= ? "
+                    "GROUP BY 1",
+                    first,
+                    last // 86400 * 86400 + 86400,
+                    1,
+                )
+                if r[0] <= last
+            ]
         else:
-            rows = self._query(
+            rows = self.db.query(
                 f"SELECT CAST(started_at / 60 AS INTEGER) * 60, SUM({_sane('cost_usd')}), "
                 "SUM(COALESCE(http_status, 0) = 429), COUNT(*) FROM calls "
                 "WHERE started_at >= ? AND started_at <= ? GROUP BY 1",

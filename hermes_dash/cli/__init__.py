@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import sys
@@ -36,9 +35,10 @@ from hermes_dash.openrouter.errors import OpenRouterError, RequestTimeout
 from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.account import AccountState, fetch_activity, fetch_snapshot
 from hermes_dash.services.backoff import refresh_error
-from hermes_dash.services.dashboard import DEFAULT_WINDOW, prefetch_first
+from hermes_dash.services.dashboard import DEFAULT_WINDOW
 from hermes_dash.services.endpoints import EndpointPolicy, policy_for
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.startup import interface_imports, prefetch_first
 from hermes_dash.services.summary import build_summary
 from hermes_dash.text import clean, clean_data
 
@@ -455,12 +455,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         # exists rather than create folders where the user did not mean.
         settings.paths.require()
     store = open_store(settings.db_path)
-    # The first read runs while the user interface loads (imports take longer than it).
+    # The start-up sequence, explained in hermes_dash.services.startup.
     first_read = prefetch_first(store, DEFAULT_WINDOW, time.time())
-    # Importing the interface makes tens of thousands of long-lived objects: collecting
-    # garbage among them is wasted work; launch freezes them and turns collection back on.
-    gc.disable()
-    from hermes_dash.tui import launch
+    with interface_imports():
+        from hermes_dash.tui import launch
 
     return launch.run_dashboard(settings, make_client(settings), store, first_read)
 

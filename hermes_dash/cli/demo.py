@@ -31,7 +31,6 @@ def run_demo(*, read_only: bool = False) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         session.feed.start()
-        launch.settle_imports()
         app = make_app(session.settings, session.api, session.store)
         app.run()
     finally:

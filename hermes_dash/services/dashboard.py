@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 
 from hermes_dash.calllog.records import (
@@ -30,7 +27,6 @@ from hermes_dash.services.summary import Burn, burn
 DEFAULT_WINDOW = "24h"
 #: Calls the live table starts with: about a screenful.
 LIVE_ROWS_AT_START = 40
-PREFETCH_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True)
@@ -137,25 +133,9 @@ def _signals(store: CallStore, now: float) -> CallSignals:
     return signals_for(store, now, AlertRules())
 
 
-@dataclass(frozen=True)
-class FirstRead:
-    """What the dashboard's first frame shows: the newest calls and the aggregates."""
-
-    rows: list[CallRow]
-    data: DashboardData
-    last_id: int
-    """The id the next read continues after."""
-
-
 def live_tail_start(store: CallStore) -> int:
     """The id after which the live table starts: a screenful of the newest calls."""
     return max(0, store.max_id() - LIVE_ROWS_AT_START)
-
-
-def read_first(store: CallStore, window_name: str, now: float) -> FirstRead:
-    """The newest calls for the live table and the aggregates, before any account poll."""
-    rows, last = store.tail(live_tail_start(store))
-    return FirstRead(rows, build_dashboard(store, window_name, now, None), last)
 
 
 @dataclass(frozen=True)
@@ -210,24 +190,3 @@ def read_update(
             openrouter_url=request.openrouter_url,
         )
     return LogRead(rows, last, data, reopened, request.version)
-
-
-def prefetch_first(store: CallStore, window_name: str, now: float) -> Future[FirstRead]:
-    """Start :func:`read_first` on a thread and return its future. SQLite releases the
-    GIL while it works, so the query runs while the caller imports and builds the UI."""
-    future: Future[FirstRead] = Future()
-    # Between its queries the reader needs the GIL for a moment; with the default 5 ms
-    # switch interval it waits that long each time behind the busy caller.
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(PREFETCH_SWITCH_INTERVAL_S)
-
-    def run() -> None:
-        try:
-            future.set_result(read_first(store, window_name, now))
-        except BaseException as exc:  # handed to whoever waits for the result
-            future.set_exception(exc)
-        finally:
-            sys.setswitchinterval(interval)
-
-    threading.Thread(target=run, name="hermes-dash-first-read", daemon=True).start()
-    return future

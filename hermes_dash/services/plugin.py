@@ -109,6 +109,7 @@ PLUGIN_FILES = (
     "__init__.py",
     "context.py",
     "parse.py",
+    "rollups.py",
     "rows.py",
     "schema.py",
     "values.py",

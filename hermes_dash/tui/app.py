@@ -7,7 +7,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,14 +24,13 @@ from hermes_dash.services.budget import Alert, budget_alerts, limit_alerts
 from hermes_dash.services.dashboard import (
     DEFAULT_WINDOW,
     DashboardData,
-    FirstRead,
     LogRead,
     ReadRequest,
-    read_first,
     read_update,
 )
 from hermes_dash.services.readonly import ReadOnlyError, refuse_if_read_only
 from hermes_dash.services.settings import DashSettings, UserSettings, user_settings_file
+from hermes_dash.services.startup import FirstRead, take_first_read
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui import keymap
@@ -49,8 +47,6 @@ if TYPE_CHECKING:
 #: How often the plugin's state (config.yaml, plugin folder) is re-read.
 PLUGIN_CHECK_S = 10.0
 ENRICH_EVERY_S = 20.0
-#: How long the read before the first frame waits for another process's lock.
-FIRST_READ_WAIT_S = 0.25
 #: Timer ticks a failed call-log read waits before the next try.
 TICKS_AFTER_FAILURE = 3
 
@@ -150,14 +146,8 @@ class HermesDashApp(ScreenNavigation):
         self.call_after_refresh(self._after_first_frame)
 
     def _take_first_read(self) -> FirstRead:
-        # A locked file must not hold the first frame up for long: then the worker reads.
-        if self._first_read is not None:
-            try:
-                return self._first_read.result(timeout=FIRST_READ_WAIT_S)
-            except FutureTimeout:
-                raise CallLogError("the first read is slow") from None
-        with self.store.patience(FIRST_READ_WAIT_S):
-            return read_first(self.store, self.window_name, self.clock())
+        # The start-up sequence is explained in one place: hermes_dash.services.startup.
+        return take_first_read(self._first_read, self.store, self.window_name, self.clock())
 
     def _after_first_frame(self) -> None:
         """Draw the charts: plotext loads while the user already reads the numbers."""

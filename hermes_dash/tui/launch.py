@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from concurrent.futures import Future
 from typing import Any
 
@@ -10,17 +9,9 @@ from textual.app import App
 
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.services.dashboard import FirstRead
 from hermes_dash.services.settings import DashSettings
+from hermes_dash.services.startup import FirstRead
 from hermes_dash.tui.app import make_app
-
-
-def settle_imports() -> None:
-    """Move everything imported so far out of the garbage collector's way (a full
-    collection over all those modules takes about 10 ms, long enough to delay a frame),
-    then collect as usual."""
-    gc.freeze()
-    gc.enable()
 
 
 def run_dashboard(
@@ -30,7 +21,6 @@ def run_dashboard(
     first_read: Future[FirstRead] | None = None,
 ) -> int:
     """Run the TUI until the user quits; the exit code is not 0 when the app crashed."""
-    settle_imports()
     try:
         app = make_app(settings, api, store, first_read=first_read)
         app.run()
@@ -43,7 +33,6 @@ def run_fleet(url: str, refresh_s: float | None) -> int:
     """Run the fleet dashboard over the Prometheus at ``url``."""
     from hermes_dash.tui.fleet import make_fleet_app
 
-    settle_imports()
     app = make_fleet_app(url, refresh_s=30.0 if refresh_s is None else refresh_s)
     app.run()
     return exit_code(app)

@@ -4,9 +4,10 @@ Standard library only: this module is copied next to the recorder plugin inside
 ``$HERMES_HOME/plugins/`` and runs inside the agent's own Python, where hermes-dash
 itself is usually not installed.
 
-Aggregates are kept in hourly rollup tables maintained by triggers, so every writer
-(the plugin, the demo, the enrichment that fills in costs) keeps them exact without
-knowing about them, and dashboard queries never scan the whole ``calls`` table.
+Aggregates are kept in hourly and daily rollup tables maintained by triggers (see
+:mod:`.rollups`), so every writer (the plugin, the demo, the enrichment that fills in
+costs) keeps them exact without knowing about them, and dashboard queries never scan the
+whole ``calls`` table.
 """
 
 from __future__ import annotations
@@ -16,6 +17,17 @@ import os
 import sqlite3
 from collections.abc import Mapping
 from typing import Any
+
+from .rollups import (
+    CALLS_ROLLUP,
+    CALLS_TABLES,
+    LATENCY_ROLLUP,
+    LATENCY_TABLES,
+    TRIGGER_NAMES,
+    TTFT_TABLES,
+    rebuild_rollups_sql,
+    trigger_sql,
+)
 
 SCHEMA_VERSION = 2
 
@@ -128,176 +140,6 @@ CREATE TABLE IF NOT EXISTS calls (
 )
 """
 
-_CALLS_ROLLUP = """
-CREATE TABLE IF NOT EXISTS {table} (
-    {period} INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    upstream TEXT NOT NULL,
-    model TEXT NOT NULL,
-    calls INTEGER NOT NULL DEFAULT 0,
-    logical_calls INTEGER NOT NULL DEFAULT 0,
-    unpriced INTEGER NOT NULL DEFAULT 0,
-    ok INTEGER NOT NULL DEFAULT 0,
-    errors INTEGER NOT NULL DEFAULT 0,
-    rate_limited INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL NOT NULL DEFAULT 0,
-    cost_estimated_usd REAL NOT NULL DEFAULT 0,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY ({period}, provider, endpoint, upstream, model)
-) WITHOUT ROWID
-"""
-
-_LATENCY_ROLLUP = """
-CREATE TABLE IF NOT EXISTS {table} (
-    {period} INTEGER NOT NULL,
-    provider TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    upstream TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY ({period}, provider, endpoint, upstream, bucket)
-) WITHOUT ROWID
-"""
-
-#: Rollups as (table, period column, period length in seconds), coarsest first: a long
-#: window reads whole days, its edges whole hours, and only the seconds left raw rows.
-CALLS_TABLES: tuple[tuple[str, str, int], ...] = (
-    ("calls_daily", "day", 86400),
-    ("calls_hourly", "hour", 3600),
-)
-LATENCY_TABLES: tuple[tuple[str, str, int], ...] = (
-    ("latency_daily", "day", 86400),
-    ("latency_hourly", "hour", 3600),
-)
-#: Time-to-first-token histograms, the same shape as the latency ones.
-TTFT_TABLES: tuple[tuple[str, str, int], ...] = (
-    ("ttft_daily", "day", 86400),
-    ("ttft_hourly", "hour", 3600),
-)
-#: Histogram rollups and the calls column holding each row's bucket.
-HISTOGRAMS: tuple[tuple[tuple[tuple[str, str, int], ...], str], ...] = (
-    (LATENCY_TABLES, "latency_bucket"),
-    (TTFT_TABLES, "ttft_bucket"),
-)
-
-
-#: (rollup column, SQL expression over one calls row; ``{r}`` is NEW or OLD or a table alias).
-def sane_number(expr: str) -> str:
-    """``expr`` where it is a number in [0, 1e300), else 0: SQLite sorts text and blobs
-    after every number, so this one test also drops them (and NULL, inf and negatives).
-    The rollups sum through it, so one impossible value another writer left in a row
-    counts as 0 there exactly as in a read of the raw rows, instead of spoiling its hour."""
-    return f"(CASE WHEN {expr} >= 0 AND {expr} < 1e300 THEN {expr} ELSE 0 END)"
-
-
-ROLLUP_MEASURES: tuple[tuple[str, str], ...] = (
-    ("calls", "1"),  # attempts on the wire
-    ("logical_calls", "(COALESCE({r}.attempt, 1) = 1)"),  # a call and its retries count once
-    ("unpriced", "({r}.cost_source IS NULL)"),  # cost not known yet: never shown as $0
-    ("ok", "({r}.status = 'ok')"),
-    ("errors", "({r}.status <> 'ok')"),
-    ("rate_limited", "(COALESCE({r}.http_status, 0) = 429)"),
-    ("cost_usd", sane_number("{r}.cost_usd")),
-    (
-        "cost_estimated_usd",
-        "(CASE WHEN {r}.cost_source = 'estimate' THEN "
-        + sane_number("{r}.cost_usd")
-        + " ELSE 0 END)",
-    ),
-    ("input_tokens", sane_number("{r}.input_tokens")),
-    ("output_tokens", sane_number("{r}.output_tokens")),
-)
-
-#: The rollup key of one calls row besides its period (``upstream`` '' when unknown:
-#: NULLs never conflict in a primary key).
-ROLLUP_KEY: tuple[tuple[str, str], ...] = (
-    ("provider", "{r}.provider"),
-    ("endpoint", "COALESCE({r}.endpoint, {r}.base_url_host, '')"),
-    ("upstream", "COALESCE({r}.upstream, '')"),
-)
-
-
-def period_sql(row: str, length: int) -> str:
-    """The start of the period (hour, day) a row's call started in."""
-    return f"(CAST({row}.started_at AS INTEGER) / {length}) * {length}"
-
-
-def _rollup_upsert(row: str, sign: str) -> str:
-    """SQL that adds (sign '+') or removes (sign '-') one row's contribution."""
-    keys = ", ".join(e.format(r=row) for _, e in ROLLUP_KEY)
-    key_cols = ", ".join(k for k, _ in ROLLUP_KEY)
-    measures = [m for m, _ in ROLLUP_MEASURES]
-    values = [f"{sign}{e.format(r=row)}" for _, e in ROLLUP_MEASURES]
-    updates = ", ".join(f"{m} = {m} + excluded.{m}" for m in measures)
-    sql = []
-    for table, period, length in CALLS_TABLES:
-        sql.append(
-            f"INSERT INTO {table} ({period}, {key_cols}, model, {', '.join(measures)}) "
-            f"VALUES ({period_sql(row, length)}, {keys}, {row}.model, "
-            f"{', '.join(values)}) "
-            f"ON CONFLICT ({period}, {key_cols}, model) DO UPDATE SET {updates};"
-        )
-    for tables, column in HISTOGRAMS:
-        for table, period, length in tables:
-            sql.append(
-                f"INSERT INTO {table} ({period}, {key_cols}, bucket, n) "
-                f"SELECT {period_sql(row, length)}, {keys}, {row}.{column}, {sign}1 "
-                f"WHERE {row}.status = 'ok' AND {row}.{column} IS NOT NULL "
-                f"ON CONFLICT ({period}, {key_cols}, bucket) DO UPDATE SET n = n + excluded.n;"
-            )
-    return "\n".join(sql)
-
-
-def rebuild_rollups_sql() -> list[str]:
-    """Statements that empty every rollup and refill it from the calls table at once
-    (bulk loads and migrations run them with the triggers dropped)."""
-    key_exprs = ", ".join(e.format(r="c") for _, e in ROLLUP_KEY)
-    key_cols = ", ".join(k for k, _ in ROLLUP_KEY)
-    measures = ", ".join(m for m, _ in ROLLUP_MEASURES)
-    sums = ", ".join(f"SUM({e.format(r='c')})" for _, e in ROLLUP_MEASURES)
-    width = len(ROLLUP_KEY) + 2
-    group = ", ".join(str(i) for i in range(1, width + 1))
-    out: list[str] = []
-    for table, period, length in CALLS_TABLES:
-        out.append(f"DELETE FROM {table}")
-        out.append(
-            f"INSERT INTO {table} ({period}, {key_cols}, model, {measures}) "
-            f"SELECT {period_sql('c', length)}, {key_exprs}, c.model, {sums} "
-            f"FROM calls c GROUP BY {group}"
-        )
-    for tables, column in HISTOGRAMS:
-        for table, period, length in tables:
-            out.append(f"DELETE FROM {table}")
-            out.append(
-                f"INSERT INTO {table} ({period}, {key_cols}, bucket, n) "
-                f"SELECT {period_sql('c', length)}, {key_exprs}, c.{column}, COUNT(*) "
-                f"FROM calls c WHERE c.status = 'ok' AND c.{column} IS NOT NULL "
-                f"GROUP BY {group}"
-            )
-    return out
-
-
-def trigger_sql() -> list[str]:
-    """The triggers that keep the rollups equal to the calls table."""
-    return [
-        "CREATE TRIGGER IF NOT EXISTS calls_rollup_insert AFTER INSERT ON calls BEGIN\n"
-        + _rollup_upsert("NEW", "+")
-        + "\nEND",
-        "CREATE TRIGGER IF NOT EXISTS calls_rollup_delete AFTER DELETE ON calls BEGIN\n"
-        + _rollup_upsert("OLD", "-")
-        + "\nEND",
-        "CREATE TRIGGER IF NOT EXISTS calls_rollup_update AFTER UPDATE ON calls BEGIN\n"
-        + _rollup_upsert("OLD", "-")
-        + "\n"
-        + _rollup_upsert("NEW", "+")
-        + "\nEND",
-    ]
-
-
-TRIGGER_NAMES = ("calls_rollup_insert", "calls_rollup_delete", "calls_rollup_update")
-
 _V1 = [
     _CALLS_TABLE,
     "CREATE INDEX IF NOT EXISTS calls_started ON calls (started_at)",
@@ -337,8 +179,8 @@ _V2 = [
     "CREATE INDEX IF NOT EXISTS calls_call_key ON calls (call_key) WHERE call_key IS NOT NULL",
     *[f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES],
     *[f"DROP TABLE IF EXISTS {t}" for t, _, _ in CALLS_TABLES + LATENCY_TABLES],
-    *[_CALLS_ROLLUP.format(table=t, period=p) for t, p, _ in CALLS_TABLES],
-    *[_LATENCY_ROLLUP.format(table=t, period=p) for t, p, _ in LATENCY_TABLES + TTFT_TABLES],
+    *[CALLS_ROLLUP.format(table=t, period=p) for t, p, _ in CALLS_TABLES],
+    *[LATENCY_ROLLUP.format(table=t, period=p) for t, p, _ in LATENCY_TABLES + TTFT_TABLES],
     *rebuild_rollups_sql(),
     *trigger_sql(),
 ]

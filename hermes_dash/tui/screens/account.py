@@ -40,13 +40,7 @@ class AccountScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("r", "reload", "Reload"),
     ]
-    DEFAULT_CSS = """
-    AccountScreen #info, AccountScreen #gap, AccountScreen .title { padding: 0 1; height: auto; }
-    AccountScreen .title { text-style: bold; margin-top: 1; }
-    AccountScreen #gap { color: $text-muted; }
-    AccountScreen #keys { height: auto; max-height: 40%; }
-    AccountScreen #activity { height: 1fr; }
-    """
+    CSS_PATH = "account.tcss"
     KEY_COLUMNS = ("key", "today", "week", "month", "limit", "left", "reset", "state")
     ACTIVITY_COLUMNS = (
         "model",

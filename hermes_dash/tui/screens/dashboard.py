@@ -72,9 +72,13 @@ class DashboardScreen(Screen[None]):
         yield Footer()
 
     def arm_charts(self) -> None:
-        """Let the charts draw (they are blank on the first frame, see SeriesChart)."""
+        """Let the charts and the tables draw (they are blank on the first frame, see
+        SeriesChart and app.tcss)."""
         self.spend.chart.arm()
         self.rate.chart.arm()
+        # The tables too: their rows are there already, drawn from this frame on.
+        self.providers.add_class("-armed")
+        self.live.add_class("-armed")
 
     def show_rows(self, rows: list[CallRow]) -> None:
         """Add new calls to the live table."""

@@ -1,0 +1,79 @@
+"""Aggregate answers kept between polls and brought up to date from the new rows only.
+
+A poll asks the same questions every second or two: the latency histograms of a day's
+rollup, the chart's hourly sums, the month's 429s. Their answers change only where calls
+were added, so an answer is kept with the newest call id it covers, and the next ask adds
+what the calls with newer ids (whenever they started: late rows too) contribute, read
+through the primary key. Writes through the store drop every kept answer; a row another
+program re-labels or deletes shows once an answer is read afresh, every :data:`KEEP_S`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hermes_dash.calllog.connection import CallLogConnection
+
+#: Answers kept at once (a 30-day window's poll asks about a dozen).
+KEPT_ANSWERS = 48
+#: A kept answer is read afresh after this long, so a row another program re-labels or
+#: deletes in its period shows within this time.
+KEEP_S = 300.0
+
+
+@dataclass
+class _Kept:
+    """One answer: number columns per key columns, up to call id ``seen``."""
+
+    seen: int
+    read_at: float
+    sums: dict[tuple[Any, ...], list[Any]]
+
+
+class KeptAnswers:
+    """Answers of ``GROUP BY`` queries over a period [p0, p1), kept up to date.
+
+    Each query comes as a pair: ``sql`` answers it for (p0, p1) from whatever tables it
+    likes; ``delta_sql`` answers it from the ``calls`` rows for (p0, p1, after id, up to
+    id), so the two must count a row the same way. Both return rows of ``width`` key
+    columns followed by numbers to add up.
+    """
+
+    def __init__(self, db: CallLogConnection, clock: Callable[[], float] = time.monotonic):
+        self.db = db
+        self.clock = clock
+        self._kept: OrderedDict[tuple[str, int, int], _Kept] = OrderedDict()
+
+    def forget(self) -> None:
+        """Drop every kept answer (after a write, or when the file was replaced)."""
+        self._kept.clear()
+
+    def rows(self, sql: str, delta_sql: str, p0: int, p1: int, width: int) -> list[tuple[Any, ...]]:
+        """The rows of the answer over [p0, p1), kept or read, with new calls added."""
+        key = (sql, p0, p1)
+        now = self.clock()
+        entry = self._kept.get(key)
+        if entry is None or now - entry.read_at >= KEEP_S:
+            # The newest id and the answer from one snapshot: a call committed between the
+            # two reads would otherwise be counted twice (or never).
+            with self.db.snapshot():
+                seen = self.db.max_id()
+                found = self.db.query(sql, (p0, p1))
+            entry = _Kept(seen, now, {tuple(r[:width]): list(r[width:]) for r in found})
+            self._kept[key] = entry
+            while len(self._kept) > KEPT_ANSWERS:
+                self._kept.popitem(last=False)
+        else:
+            self._kept.move_to_end(key)
+            newest = self.db.max_id()
+            if newest > entry.seen:
+                for r in self.db.query(delta_sql, (p0, p1, entry.seen, newest)):
+                    values = entry.sums.setdefault(tuple(r[:width]), [0] * (len(r) - width))
+                    for i, v in enumerate(r[width:]):
+                        values[i] += v
+                entry.seen = newest
+        return [(*k, *v) for k, v in entry.sums.items()]
