@@ -178,3 +178,23 @@ def test_a_change_dated_in_the_future_leaves_the_others_measured(home: Path) -> 
     assert [c["after"] for c in changes] == [{"sort": "price"}, {"sort": "latency"}, {}]
     latest = changes[1]["figures"]
     assert latest["before"]["calls"] > 0 and latest["after"]["calls"] > 0
+
+
+def test_a_block_with_yaml_dates_and_binary_is_shown_and_recorded(home: Path) -> None:
+    (home / "config.yaml").write_text(
+        CONFIG + "provider_routing:\n  sort: price\n  x_when: 2024-01-01\n"
+        "  x_bin: !!binary aGk=\n  7: seven\n"
+    )
+    for args in (("routing", "show"), ("routing", "show", "--json")):
+        r = run(*args, home=home)
+        assert r.returncode == 0 and "2024-01-01" in r.stdout, r.stderr
+    r = run("routing", "set", "--sort", "latency", home=home)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "warning" not in r.stderr
+    run("routing", "show", home=home)  # no change by hand imagined from the dates
+    r = run("routing", "history", "--json", home=home)
+    changes = json.loads(r.stdout)
+    assert [(c["source"], c["diff"]) for c in changes] == [
+        ("routing set", ['~ sort: "price" -> "latency"'])
+    ]
+    assert changes[0]["after"]["x_when"] == "2024-01-01"

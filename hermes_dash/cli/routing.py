@@ -95,12 +95,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     block = routing_block(load_config(config)) if config_exists(config) else {}
     # config.yaml is outside text: values are printed without terminal control.
     if args.json:
-        print(json.dumps(clean_data(block), indent=2, sort_keys=False))
+        print(json.dumps(clean_data(block), indent=2, sort_keys=False, default=str))
     elif not block:
         print(f"no provider_routing in {clean(config)}: OpenRouter's defaults apply")
     else:
         for key, value in block.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+            shown = (
+                ", ".join(map(str, value))
+                if isinstance(value, list)
+                else json.dumps(value, default=str)
+            )
             print(clean(f"{key}: {shown}"))
     return 0
 

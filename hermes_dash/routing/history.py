@@ -25,6 +25,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -55,6 +56,21 @@ T = TypeVar("T")
 def history_path(call_log: Path) -> Path:
     """The history file beside the call log."""
     return call_log.parent / HISTORY_NAME
+
+
+def plain_block(value: Any) -> Any:
+    """A block as JSON can carry it, the same way each time: YAML's dates, binary and
+    non-string keys become their text, NaN and infinities their name; so a block with
+    ``x: 2024-01-01`` is recorded, and compares equal to its record the next time."""
+    if isinstance(value, dict):
+        return {str(k): plain_block(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_block(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return str(value)
 
 
 def block_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -255,6 +271,7 @@ class RoutingHistory:
                 self._failed("not recorded", exc)
                 return write()[0], None
             result, before, after = write()
+            before, after = plain_block(before), plain_block(after)
             if before == after:
                 return result, None
             change = Change(clock(), source, key, before, after, block_diff(before, after))
@@ -280,7 +297,9 @@ class RoutingHistory:
         try:
             with _locked(self.path) as fh:
                 try:
-                    block = routing_block(load_config(config)) if config_exists(config) else {}
+                    block = plain_block(
+                        routing_block(load_config(config)) if config_exists(config) else {}
+                    )
                     mtime = config.stat().st_mtime if config_exists(config) else 0.0
                 except (ConfigError, OSError):
                     return None
