@@ -198,3 +198,31 @@ def test_a_block_with_yaml_dates_and_binary_is_shown_and_recorded(home: Path) ->
         ("routing set", ['~ sort: "price" -> "latency"'])
     ]
     assert changes[0]["after"]["x_when"] == "2024-01-01"
+
+
+async def test_a_hand_edit_while_the_diff_is_shown_is_never_overwritten(tmp_path: Path) -> None:
+    session = frozen_session(tmp_path)
+    config = session.settings.paths.config
+    history = RoutingHistory(session.settings.db_path.parent / HISTORY_NAME)
+    app = frozen_app(session)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, RoutingScreen), "the editor")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.form_ready, "the form")
+        recorded = len(history.records())
+        screen.query_one("#sort").value = "throughput"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiff), "the diff")
+        edited = config.read_text() + "# edited by hand while the diff was shown\n"
+        config.write_text(edited)
+        await pilot.press("y")
+        await wait_for(
+            pilot,
+            lambda: any("changed on disk" in str(n.message) for n in app._notifications),
+            "the refusal",
+        )
+        assert config.read_text() == edited
+        assert len(history.records()) == recorded
+    session.close()
