@@ -355,7 +355,7 @@ def _int_check(low: float, high: float) -> Callable[[Any], int | None]:
 
 
 def _amount_check(value: Any) -> float | None:
-    if type(value) is float and 0 <= value < math.inf:
+    if type(value) is float and 0 <= value <= MAX_SANE_AMOUNT:
         return value
     return sane_amount(value)
 
