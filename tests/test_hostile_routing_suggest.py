@@ -203,3 +203,17 @@ def test_a_route_over_thousands_of_upstreams_is_placed_in_linear_time(
     assert [r.endpoint.tag for r in rows[:3]] == ["up999", "up997", "up996"]
     assert rows[-1].endpoint.tag == "up998" and not rows[-1].eligible
     assert lookups <= 10 * n  # each endpoint's names looked at a few times, not n times
+
+
+def test_a_slug_openrouter_lists_is_used_only_when_it_is_one() -> None:
+    from hermes_dash.openrouter.records import Provider
+    from hermes_dash.routing.scorecard import slug_for
+
+    providers = [
+        Provider(name="DeepInfra", slug="[b]Deep Infra!"),
+        Provider(name="Chutes", slug="c" * 500),
+        Provider(name="Fireworks", slug="fireworks"),
+    ]
+    assert slug_for("DeepInfra", providers) == "deepinfra"
+    assert slug_for("Chutes", providers) == "chutes"
+    assert slug_for("fireworks", providers) == "fireworks"

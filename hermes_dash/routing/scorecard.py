@@ -57,7 +57,7 @@ def slug_rule(name: str) -> str | None:
     that leaves no valid slug ("!!!", "...") or one longer than :data:`MAX_SLUG`: such a
     name is no provider's, and a draft must never name a slug nobody has."""
     slug = re.sub(r"[^a-z0-9._]+", "-", clean(name).lower()).strip("-")
-    return slug if len(slug) <= MAX_SLUG and SLUG.match(slug) else None
+    return slug if _valid(slug) else None
 
 
 def slug_for(
@@ -65,15 +65,21 @@ def slug_for(
 ) -> str | None:
     """The routing slug of an upstream display name: from OpenRouter's provider list
     (by name, case-insensitively), else the model's endpoint of that name, else
-    :func:`slug_rule`."""
+    :func:`slug_rule`; a listed slug that is not a valid one is passed over."""
     lowered = name.strip().lower()
+    # OpenRouter's answers are outside text too: a slug that is not one ("Deep Infra!",
+    # markup, 10k characters) is passed over rather than put in a draft.
     for p in providers:
-        if p.name.strip().lower() == lowered:
+        if p.name.strip().lower() == lowered and _valid(p.slug):
             return p.slug
     for e in endpoints:
-        if e.provider_name.strip().lower() == lowered:
+        if e.provider_name.strip().lower() == lowered and _valid(e.slug.split("/", 1)[0]):
             return e.slug.split("/", 1)[0]
     return slug_rule(name)
+
+
+def _valid(slug: str) -> bool:
+    return len(slug) <= MAX_SLUG and SLUG.match(slug) is not None
 
 
 @dataclass(frozen=True)
