@@ -91,6 +91,36 @@ async def test_402_banner_says_which_limit_and_the_bill_sits_beside_the_log(
             await wait_for(pilot, lambda: "key limit" not in _banner(app))
 
 
+async def test_a_bill_of_a_few_seconds_is_not_held_against_the_log(tmp_path: Path) -> None:
+    """Right after start-up two polls are seconds apart and OpenRouter has not added the
+    newest calls to the key's usage yet: a share such as 611 % would be noise."""
+    now = time.time()
+    store = CallStore(tmp_path / "calls.db")
+    store.insert([call(now - 5, endpoint="openrouter.ai", cost_usd=0.40)])
+    store.add_snapshot(AccountSnapshot(now - 20, usage=KEY_BODY["data"]["usage"] - 0.05))
+    routes = prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, CREDITS_BODY)})
+    with FakeOpenRouter(routes) as srv:
+        app = _app(tmp_path, srv.url, store)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.data is not None
+                    and app.data.reconciliation is not None
+                    and app.data.reconciliation.billed_usd is not None
+                ),
+                "the bill beside the log",
+            )
+            await wait_for(pilot, lambda: "Bill since" in _spend(app), "the bill line")
+            spend = _spend(app)
+            assert "$0.05 so far" in spend and "after 15 min" in spend
+            assert "log holds" not in spend and "other apps" not in spend
+
+
+def _spend(app: HermesDashApp) -> str:
+    return str(app.screen.query_one("#spend-stats", Static).render())
+
+
 async def test_calls_browser_shows_a_calls_attempts(tmp_path: Path) -> None:
     now = time.time()
     store = CallStore(tmp_path / "calls.db")

@@ -41,6 +41,10 @@ def openrouter_groups(openrouter_url: str | None) -> Callable[[str, str], bool]:
     return test
 
 
+#: The shortest span between two polls whose bill the dashboard compares with the log.
+SETTLED_SPAN_S = 15 * 60.0
+
+
 @dataclass(frozen=True)
 class Reconciliation:
     """The bill and the log over one span of time (USD; None where it cannot be known)."""
@@ -69,6 +73,17 @@ class Reconciliation:
         if self.billed_usd is None or logged is None:
             return None
         return self.billed_usd - logged
+
+    @property
+    def settled(self) -> bool:
+        """Whether the span is long enough for the share to mean something: OpenRouter
+        adds a call to the key's usage a little after it ends, so over the first minutes
+        the bill trails the log and the share reads far above 100 %."""
+        return (
+            self.start is not None
+            and self.end is not None
+            and self.end - self.start >= SETTLED_SPAN_S
+        )
 
     @property
     def coverage_pct(self) -> float | None:

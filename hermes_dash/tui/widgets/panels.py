@@ -110,7 +110,12 @@ class SpendPanel(Panel):
                 f"over {t.calls:,} calls" + (f" ({note})" if note else "")
             )
             rec = data.reconciliation
-            if rec is not None and rec.billed_usd is not None:
+            if rec is not None and rec.billed_usd is not None and not rec.settled:
+                lines.append(
+                    f"Bill since {fmt.clock(rec.start)}: {fmt.money(rec.billed_usd)} so far "
+                    "(held against the log after 15 min of polls: the bill trails the calls)"
+                )
+            elif rec is not None and rec.billed_usd is not None:
                 other = rec.difference_usd or 0.0
                 lines.append(
                     f"Bill since {fmt.clock(rec.start)}: {fmt.money(rec.billed_usd)}, "
