@@ -226,3 +226,16 @@ async def test_a_hand_edit_while_the_diff_is_shown_is_never_overwritten(tmp_path
         assert config.read_text() == edited
         assert len(history.records()) == recorded
     session.close()
+
+
+def test_history_says_why_figures_are_missing_when_the_call_log_is_broken(home: Path) -> None:
+    (home / "config.yaml").write_text(CONFIG + "provider_routing:\n  sort: price\n")
+    record = {"config": "../config.yaml", "source": "routing set", "before": {}}
+    path = home / "hermes-dash" / HISTORY_NAME
+    path.write_text(json.dumps({**record, "at": time.time() - 60, "after": {"sort": "price"}}))
+    os.chmod(path, 0o600)
+    (home / "hermes-dash" / "calls.db").write_bytes(b"not a database at all" * 100)
+    r = run("routing", "history", "--json", home=home)
+    assert r.returncode == 0, r.stderr
+    assert [c["after"] for c in json.loads(r.stdout)] == [{"sort": "price"}]
+    assert "without before/after figures" in r.stderr and "Traceback" not in r.stderr

@@ -56,9 +56,12 @@ def _store(settings: DashSettings, *, required: bool) -> CallStore | None:
         return None
     try:
         return CallStore(path, readonly=True)
-    except CallLogError:
+    except CallLogError as exc:
         if required:
             raise
+        print(
+            clean(f"warning: {exc}: changes listed without before/after figures"), file=sys.stderr
+        )
         return None
 
 
@@ -164,10 +167,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     if history.problem:
         print(clean(f"warning: {history.problem}"), file=sys.stderr)
     store = _store(settings, required=False)
-    items = [
-        data.change_data(i)
-        for i in data.change_impacts(store, changes, time.time(), settings.paths.home)
-    ]
+    try:
+        found = data.change_impacts(store, changes, time.time(), settings.paths.home)
+    except CallLogError as exc:
+        # The history is worth listing even when the call log breaks while it is read.
+        print(
+            clean(f"warning: {exc}: changes listed without before/after figures"), file=sys.stderr
+        )
+        found = list(changes)
+    items = [data.change_data(i) for i in found]
     items = clean_data(items)
     if args.json:
         print(json.dumps(items, indent=2, allow_nan=False, default=str))
