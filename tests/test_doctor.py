@@ -205,9 +205,11 @@ def test_corrupt_call_log(tmp_path: Path) -> None:
     assert c["status"] == "fail" and "corrupt" in c["detail"] and c["fix"].startswith("mv ")
 
 
-def summary(home: Path, *args: str, url: str) -> subprocess.CompletedProcess[str]:
+def summary(
+    home: Path, *args: str, url: str, key: str = FAKE_KEY
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENROUTER_")}
-    env.update(HERMES_HOME=str(home), HERMES_DASH_OPENROUTER_URL=url, OPENROUTER_API_KEY=FAKE_KEY)
+    env.update(HERMES_HOME=str(home), HERMES_DASH_OPENROUTER_URL=url, OPENROUTER_API_KEY=key)
     return subprocess.run(
         [sys.executable, "-m", "hermes_dash", "summary", *args],
         capture_output=True,

@@ -107,7 +107,11 @@ def test_routing_screen(snap_compare, tmp_path: Path, size: tuple[int, int]) -> 
             "the what-if",
         )
         await wait_for(
-            pilot, lambda: app.screen.query_one("#scorecard-panel").report, "the scorecard"
+            pilot,
+            lambda: (
+                app.screen.query_one("#scorecard-panel").report and not _running(app, "scorecard")
+            ),
+            "the scorecard (its last load, not an earlier one)",
         )
         await wait_for(pilot, lambda: tables_settled(pilot), "the tables' column widths")
         freeze_cursors(pilot)
@@ -131,6 +135,12 @@ def test_routing_changes_screen(snap_compare, tmp_path: Path, size: tuple[int, i
         freeze_cursors(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def _running(app, group: str) -> bool:  # type: ignore[no-untyped-def]
+    """Whether a worker of ``group`` is still at work: a second load started while the
+    first was drawing clears the table and fills it again."""
+    return any(w.group == group and not w.is_finished for w in app.workers)
 
 
 def _detail_of_cursor_row(app) -> bool:  # type: ignore[no-untyped-def]

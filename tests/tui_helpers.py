@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from rich.text import Text
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
@@ -82,13 +83,26 @@ def freeze_cursors(pilot: Pilot[None]) -> None:
 
 
 def tables_settled(pilot: Pilot[None]) -> bool:
-    """Whether every table on the screen has measured its new rows: a table sizes its
-    columns when the app is next idle, which on a busy machine can come after the rows
-    are there (a picture taken between shows cut-off cells)."""
-    return all(
-        not t._require_update_dimensions and not t._new_rows
-        for t in pilot.app.screen.query(DataTable)
-    )
+    """Whether every table on the screen has measured its rows: a table sizes its columns
+    when the app is next idle, which on a busy machine can come after the rows are there
+    (a picture taken between shows cut-off cells). Checked on the widths themselves too:
+    each column is at least as wide as its widest cell."""
+    for t in pilot.app.screen.query(DataTable):
+        if t._require_update_dimensions or t._new_rows or t._updated_cells:
+            return False
+        for i, column in enumerate(t.ordered_columns):
+            widest = max(
+                (Text.from_markup(c).cell_len if isinstance(c, str) else _cells(c)
+                 for c in (t.get_row_at(r)[i] for r in range(t.row_count))),
+                default=0,
+            )  # fmt: skip
+            if column.content_width < widest:
+                return False
+    return True
+
+
+def _cells(cell: object) -> int:
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell))
 
 
 def first_run_app(root: Path, state: str) -> HermesDashApp:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,22 @@ def describe(exc: sqlite3.Error, path: Path) -> CallLogError:
     return CallLogError(f"call log {path}: {text}")
 
 
+def _refuse_non_regular(path: Path) -> None:
+    """A call log must be a regular file: SQLite opening a FIFO read-only waits for a
+    writer forever, and a directory only reads as a vague "disk I/O error"."""
+    try:
+        mode = os.stat(path).st_mode  # through a symlink: what SQLite would open
+    except OSError:
+        return  # missing (created, or refused, by the open that follows)
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+        raise CallLogError(f"call log {path} is {kind}, not a regular file")
+
+
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 class CallLogConnection:
     """The connection to one call-log file, migrated on open when writable."""
 
@@ -62,6 +79,9 @@ class CallLogConnection:
         self.repaired_rows = 0
         self._opened = self._identity()
         self.conn = self._connect()
+        if self._opened is None:
+            # The open made the file: it is the one open, not a replacement of it.
+            self._opened = self._identity()
 
     def _identity(self) -> tuple[int, int] | None:
         try:
@@ -74,6 +94,7 @@ class CallLogConnection:
         try:
             if self.readonly and not self.path.exists():
                 raise CallLogError(f"call log {self.path} does not exist")
+            _refuse_non_regular(self.path)
             conn = schema.connect(
                 str(self.path), timeout=self._timeout, readonly=self.readonly, shared=True
             )
@@ -157,7 +178,16 @@ class CallLogConnection:
         """All rows of one read-only statement."""
         try:
             with self.lock:
-                return self.conn.execute(sql, tuple(params)).fetchall()
+                try:
+                    return self.conn.execute(sql, tuple(params)).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "decode" not in str(exc) or self.conn.text_factory is _lenient_text:
+                        raise
+                    # Another writer left text that is not UTF-8: read it with U+FFFD in
+                    # place of the bad bytes rather than lose the whole log. Only then:
+                    # decoding in Python costs every later read of this connection.
+                    self.conn.text_factory = _lenient_text
+                    return self.conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.Error as exc:
             raise describe(exc, self.path) from None
 

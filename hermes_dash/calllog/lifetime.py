@@ -98,8 +98,10 @@ def lifetime_histograms(
         raise ValueError(f"not a histogram rollup: {table}")
     under = ", ".join(f"SUM(CASE WHEN bucket < {int(k)} THEN n ELSE 0 END)" for k in bucket_edges)
     rows = store.query(
+        # A bucket another writer left as text, a fraction or a blob is no latency at
+        # all: counted, it would sit only under +Inf, slower than every bound.
         f"SELECT provider, endpoint, upstream, {under}, SUM(n) FROM {table} "
-        "GROUP BY provider, endpoint, upstream"
+        "WHERE typeof(bucket) = 'integer' GROUP BY provider, endpoint, upstream"
     )
     out = []
     for r in rows:
@@ -117,27 +119,40 @@ class StatusCounter:
 
     A row's platform and status never change once written (enrichment fills in only cost
     and upstream), so counting the rows past the last id seen keeps the totals exact. A
-    log that was replaced or emptied starts the counts over, as a counter reset.
+    log that was replaced or emptied starts the counts over, as a counter reset; so does
+    one restored into the same file (its ids go on, but the last row counted is not there
+    any more, or started at another time).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_id = 0
+        #: ``started_at`` of the row ``_last_id``: what tells this log from another.
+        self._last_started: object = None
         self._counts: Counter[tuple[str, str]] = Counter()
 
     def reset(self) -> None:
         """Forget every count (the log file was replaced)."""
         with self._lock:
-            self._last_id = 0
-            self._counts.clear()
+            self._forget()
+
+    def _forget(self) -> None:
+        self._last_id = 0
+        self._last_started = None
+        self._counts.clear()
+
+    def _same_log(self, store: CallStore) -> bool:
+        if self._last_id == 0:
+            return True
+        row = store.query("SELECT started_at FROM calls WHERE id = ?", (self._last_id,))
+        return bool(row) and row[0][0] == self._last_started
 
     def read(self, store: CallStore) -> dict[tuple[str, str], int]:
         """The counts after reading the rows added since the previous read."""
         with self._lock:
             top = store.max_id()
-            if top < self._last_id:
-                self._last_id = 0
-                self._counts.clear()
+            if top < self._last_id or not self._same_log(store):
+                self._forget()
             if top > self._last_id:
                 rows: list[tuple[Any, ...]] = store.query(
                     f"SELECT platform, {STATUS_CLASS_SQL}, COUNT(*) FROM calls "
@@ -147,4 +162,6 @@ class StatusCounter:
                 for platform, status_class, n in rows:
                     self._counts[(key_text(platform), str(status_class))] += int(n)
                 self._last_id = top
+                found = store.query("SELECT started_at FROM calls WHERE id = ?", (top,))
+                self._last_started = found[0][0] if found else None
             return dict(self._counts)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable
 
 from hermes_dash.calllog.store import CallLogError, CallStore
@@ -54,11 +54,26 @@ def check_prometheus_url(text: str) -> str:
     """``--prometheus``: an http(s) URL of a Prometheus server, else a usage error."""
     from urllib.parse import urlsplit
 
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(
-            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not {text!r}"
+    def refuse(why: str) -> UsageError:
+        return UsageError(
+            f"--prometheus takes the URL of a Prometheus server (http://host:9090), not "
+            f"{clean(repr(text), 200)}: {why}"
         )
+
+    try:
+        parts = urlsplit(text)
+        _ = parts.port  # raises ValueError when out of range
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise refuse("it needs http:// or https:// and a host")
+    if not parts.hostname:
+        raise refuse("it names no host")
+    if not parts.netloc.isprintable() or " " in parts.netloc:
+        raise refuse("the host has spaces or control characters")
+    if parts.query or parts.fragment:
+        # The API's paths are added after the URL: a query or fragment would swallow them.
+        raise refuse("a server's URL has no ?query or #fragment")
     return text.rstrip("/")
 
 
@@ -82,6 +97,7 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     from hermes_dash.services.account_poll import AccountPoller
     from hermes_dash.services.metrics import Budgets, CallLogCollector
     from hermes_dash.services.plugin import plugin_status
+    from hermes_dash.services.promql import shown_url
 
     host, port = parse_listen(args.listen)
     settings = settings_from(args)
@@ -100,13 +116,18 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         account=poller.reading if poller else lambda: None,
         plugin=lambda: plugin_status(settings.paths, None),
         budgets=budgets,
+        report=lambda line: print(
+            f"hermes-dash metrics: {clean(line, 300)}", file=sys.stderr, flush=True
+        ),
     )
     # A registry of our own: only hermes_dash_* families, no process or GC collectors.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    stop = threading.Event()
+    # The handler only appends to a list: a handler that took a lock (Event.set) could run
+    # while the main thread held that same lock inside Event.wait, and hang for ever.
+    stopping: list[int] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     try:
         server, thread = start_http_server(port, host, registry)
     except OSError as exc:
@@ -116,7 +137,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     if poller is not None:
         poller.start()
-    account = "account from " + settings.openrouter_url if poller else "no key: account off"
+    # A proxy's basic auth in the URL is sent, never printed.
+    account = (
+        "account from " + shown_url(settings.openrouter_url) if poller else "no key: account off"
+    )
     print(
         f"hermes-dash metrics: serving http://{shown}:{bound_port}/metrics; "
         f"log {clean(settings.db_path)}; {clean(account)}",
@@ -124,8 +148,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            # A short sleep, not signal.pause(): the kernel may hand the signal to the
+            # server's thread, and then only a main thread that wakes by itself sees it.
+            time.sleep(0.2)
     finally:
         server.shutdown()
         server.server_close()

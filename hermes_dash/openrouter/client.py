@@ -23,6 +23,7 @@ from hermes_dash.openrouter.wire import (
     redact,
     retry_after_seconds,
     server_message,
+    unusable_key,
 )
 
 if TYPE_CHECKING:
@@ -178,6 +179,13 @@ class OpenRouterClient:
             raise errors.RequestTimeout(
                 f"OpenRouter did not answer {path} in time (within {self.deadline:g} s)"
             ) from None
+        if 300 <= status < 400:
+            # Never followed (the key would go along to wherever it points), and an empty
+            # body is no reason to call the answer "not JSON".
+            raise errors.MalformedResponse(
+                f"OpenRouter answered {path} with a redirect ({status}), which is not "
+                "followed: check the OpenRouter URL (--openrouter-url)"
+            )
         if status >= 400:
             keys = (self._api_key, self._management_key)
             failure = error_for_status(status, body, response, keys)
@@ -195,6 +203,9 @@ class OpenRouterClient:
         import httpx
 
         token = key or self._api_key
+        name = "OPENROUTER_API_KEY" if token == self._api_key else "OPENROUTER_MANAGEMENT_KEY"
+        if token and (why := unusable_key(token, name)):
+            raise errors.UnusableKey(why)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         url = f"{self.base_url}{path}"
         try:

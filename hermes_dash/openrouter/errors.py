@@ -27,6 +27,12 @@ class Unauthorized(OpenRouterError):
     retryable = False
 
 
+class UnusableKey(Unauthorized):
+    """The key holds characters no key has (a space, a line break, a typographic quote
+    pasted with it): it is refused before it is sent, since an HTTP header cannot carry
+    it, and the message says so instead of blaming the network."""
+
+
 class PaymentRequired(OpenRouterError):
     """402: out of credits."""
 

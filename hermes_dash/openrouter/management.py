@@ -28,7 +28,7 @@ from hermes_dash.openrouter.client import (
     redact,
 )
 from hermes_dash.openrouter.records import ActivityRow, _bool, _num, _str
-from hermes_dash.openrouter.wire import decode_json
+from hermes_dash.openrouter.wire import decode_json, unusable_key
 from hermes_dash.text import clean
 
 if TYPE_CHECKING:
@@ -173,6 +173,8 @@ class ManagementClient:
             raise errors.Unauthorized("no OPENROUTER_MANAGEMENT_KEY configured")
         if not path.startswith(MANAGEMENT_PATHS):  # the endpoints this key is for
             raise ValueError(f"management key requested for {path}")
+        if why := unusable_key(self._key, "OPENROUTER_MANAGEMENT_KEY"):
+            raise errors.UnusableKey(why)
         headers = {"Authorization": f"Bearer {self._key}"}
         url = f"{self.base_url}{path}"
         what = f"{method} {path if path in MANAGEMENT_PATHS else '/keys/…'}"

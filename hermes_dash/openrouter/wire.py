@@ -88,12 +88,26 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
     return min(RETRY_AFTER_MAX_S, max(0.0, seconds))
 
 
+def unusable_key(key: str, name: str = "OPENROUTER_API_KEY") -> str | None:
+    """Why ``key`` cannot be a key (it holds a space, a control character or a non-ASCII
+    one: an HTTP header cannot carry it), or None when it can."""
+    if key.isascii() and key.isprintable() and " " not in key:
+        return None
+    return (
+        f"{name} holds a character no key has (a space, a line break, a control or "
+        "non-ASCII character such as a typographic quote): copy the key again"
+    )
+
+
 def mask_key(key: str | None) -> str:
-    """``sk-or-v1-…abcd``: enough to tell keys apart, never enough to use one."""
+    """``sk-or-v1-…abcd``: enough to tell keys apart, never enough to use one. The tail is
+    left out when it is not plain text: a key is shown, never a terminal control."""
     if not key:
         return "(none)"
     prefix = "sk-or-v1-" if key.startswith("sk-or-v1-") else ""
     tail = key[-4:] if len(key) >= 12 else ""
+    if unusable_key(tail):
+        tail = ""
     return f"{prefix}…{tail}"
 
 

@@ -13,12 +13,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Literal
 
+from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, config_exists, load_config, routing_block
 from hermes_dash.hermes.paths import hermes_root
 from hermes_dash.hermes.processes import hermes_running
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient, mask_key
+from hermes_dash.openrouter.wire import unusable_key
 from hermes_dash.routing.rules import RoutingRules, errors_in, validate
 from hermes_dash.services.plugin import PluginStatus, plugin_dir, plugin_status
 from hermes_dash.services.settings import DashSettings
@@ -32,6 +34,7 @@ Status = Literal["ok", "warn", "fail", "info", "skip"]
 #: dashboard words its empty panels after the first of these that is not ok.
 GUIDE_ORDER = (
     "home",
+    "config",  # the recorder is enabled in it: one that cannot be read or edited comes first
     "key",
     "recorder_installed",
     "recorder_enabled",
@@ -119,10 +122,13 @@ def _home(settings: DashSettings) -> Check:
     home = settings.paths.home
     if home.is_dir():
         return check("home", "ok", clean(home))
+    # A file (or a link that leads nowhere) in its place is not "missing": `hermes setup`
+    # would fail on it just the same, so say what is there.
+    what = "is not a folder" if home.exists() or home.is_symlink() else "does not exist"
     return check(
         "home",
         "fail",
-        clean(f"{home} does not exist (HERMES_HOME, else ~/.hermes)"),
+        clean(f"{home} {what} (HERMES_HOME, else ~/.hermes)"),
         "hermes setup   # or: export HERMES_HOME=/path/to/your/hermes/home",
     )
 
@@ -149,17 +155,48 @@ def _config(settings: DashSettings) -> tuple[Check, dict[str, object] | None]:
         parts.append(f"model {model}")
     plugins = config.get("plugins")
     enabled = plugins.get("enabled") if isinstance(plugins, dict) else None
+    shape = _plugins_shape(plugins, enabled)
+    if shape:
+        # `plugin install` (and the dashboard's i) would refuse to edit it: say so first.
+        fix = f"edit {shlex.quote(str(path))} by hand: plugins: {{enabled: [{PLUGIN_NAME}]}}"
+        return check("config", "fail", clean(f"{path}: {shape}"), clean(fix)), config
     if isinstance(enabled, list):
         parts.append("plugins.enabled [" + ", ".join(str(e) for e in enabled) + "]")
     detail = "valid YAML; Hermes reads " + ("; ".join(parts) if parts else "no model settings")
     return check("config", "ok", clean(detail, 300)), config
 
 
+def _plugins_shape(plugins: object, enabled: object) -> str | None:
+    """What is wrong with the ``plugins`` block's shape, if anything: the recorder cannot
+    be listed in it as it stands."""
+    if plugins is not None and not isinstance(plugins, dict):
+        return "plugins is not a mapping, so no plugin can be enabled in it"
+    if enabled is not None and not isinstance(enabled, list):
+        return "plugins.enabled is not a list, so no plugin can be enabled in it"
+    return None
+
+
 def _key(settings: DashSettings) -> Check:
     key = settings.secrets.api_key
+    env_file = shlex.quote(str(settings.paths.env_file))
+    if key and (why := unusable_key(key)):
+        return check(
+            "key",
+            "fail",
+            f"{mask_key(key)}: {why}",
+            clean(f"rewrite the OPENROUTER_API_KEY line of {env_file} (or the variable)"),
+        )
     if key:
         return check("key", "ok", f"{mask_key(key)} (OPENROUTER_API_KEY)")
-    env_file = shlex.quote(str(settings.paths.env_file))
+    path = settings.paths.env_file
+    if (path.exists() or path.is_symlink()) and not path.is_file():
+        # Appending to it would fail (a folder) or hang the shell (a FIFO): say what it is.
+        return check(
+            "key",
+            "fail",
+            clean(f"OPENROUTER_API_KEY is not set, and {path} is not a regular file"),
+            clean(f"mv {env_file} {env_file}.old, then put OPENROUTER_API_KEY=... in a new one"),
+        )
     return check(
         "key",
         "fail",
@@ -170,6 +207,8 @@ def _key(settings: DashSettings) -> Check:
 
 def _management_key(settings: DashSettings) -> Check:
     key = settings.secrets.management_key
+    if key and (why := unusable_key(key, "OPENROUTER_MANAGEMENT_KEY")):
+        return check("management_key", "warn", f"{mask_key(key)}: {why}")
     if key:
         return check(
             "management_key",
@@ -356,6 +395,8 @@ async def key_check(client: OpenRouterClient) -> Check:
         return check("key_accepted", "skip", "no key")
     try:
         info = await client.key_info()
+    except errors.UnusableKey:
+        return check("key_accepted", "skip", "the key cannot be sent as it is")
     except errors.Unauthorized:
         return check(
             "key_accepted",
@@ -395,4 +436,9 @@ def first_steps(checks: list[Check]) -> list[Check]:
     dashboard's words for an empty panel."""
     by_id = {c.id: c for c in checks}
     found = (by_id.get(check_id) for check_id in GUIDE_ORDER)
-    return [c for c in found if c is not None and c.status in ("fail", "warn")]
+    # A config.yaml not written yet is only a warning: installing the recorder makes it.
+    return [
+        c
+        for c in found
+        if c is not None and (c.status == "fail" or (c.status == "warn" and c.id != "config"))
+    ]

@@ -86,8 +86,18 @@ def selector(label: str, host: str | None) -> str:
     return "" if host is None else f"{{{label}={quote(host)}}}"
 
 
-def _finite(samples: list[Sample]) -> float | None:
-    values = [s.value for s in samples if math.isfinite(s.value)]
+#: A counter, its growth or a latency is never negative nor near the float limit: outside
+#: [0, this) a sample is someone else's error, left out rather than summed to infinity
+#: (the bound the exporter's rollups keep too).
+MAX_SANE_VALUE = 1e300
+
+
+def _sane(value: float) -> bool:
+    return 0 <= value < MAX_SANE_VALUE  # NaN fails both
+
+
+def _sane_sum(samples: list[Sample]) -> float | None:
+    values = [s.value for s in samples if _sane(s.value)]
     return sum(values) if values else None
 
 
@@ -168,7 +178,14 @@ class FleetSource:
                 found = await self.client.query_range(
                     f"sum(increase({name}{sel}[{int(step)}s]))", start, now, step
                 )
-            parts[key] = {t: v for s in found for t, v in s.points if math.isfinite(v)}
+            # Only the times asked for (give or take the rounding of the query's
+            # parameters): a point elsewhere, or no time at all, would stretch the chart.
+            parts[key] = {
+                t: v
+                for s in found
+                for t, v in s.points
+                if _sane(v) and start - 1.0 <= t <= now + 1.0
+            }
         times = sorted(set().union(*(p.keys() for p in parts.values())))
         return [
             SeriesPoint(
@@ -190,15 +207,15 @@ class FleetSource:
         measures: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for name, measure in COUNTERS.items():
             for s in r[name]:
-                if math.isfinite(s.value):
+                if _sane(s.value):
                     measures[_key(s)][measure] += s.value
         for s in r["cost"]:
-            if math.isfinite(s.value):
+            if _sane(s.value):
                 measures[_key(s)]["cost_usd"] += s.value
                 if s.labels.get("source") == "estimated":
                     measures[_key(s)]["cost_estimated_usd"] += s.value
         for s in r["unpriced"]:
-            if math.isfinite(s.value):
+            if _sane(s.value):
                 measures[_key(s)]["unpriced"] += s.value
         providers: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
         models: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -209,7 +226,7 @@ class FleetSource:
                 models[key[3:]][measure] += value
                 whole[measure] += value
         quantiles = {
-            name: {_key(s)[:3]: s.value for s in r[name] if math.isfinite(s.value)}
+            name: {_key(s)[:3]: s.value for s in r[name] if _sane(s.value)}
             for name in ("latency0.5", "latency0.95", "ttft0.5", "ttft0.95")
         }
         provider_stats = [
@@ -229,14 +246,14 @@ class FleetSource:
         if snap is not None:
             left = [v for v in (snap.balance, snap.limit_remaining) if v is not None]
             remaining = max(0.0, min(left)) if left else None
-        b1, b24 = _finite(r["burn1"]), _finite(r["burn24"])
+        b1, b24 = _sane_sum(r["burn1"]), _sane_sum(r["burn24"])
         data = DashboardData(
             window=window,
             totals=_totals(whole),
             burn_1h=Burn(b1, runway, remaining),
             burn_24h=Burn(None if b24 is None else b24 / 24.0, runway, remaining),
-            spend_today_usd=_finite(r["spend_daily"]) or 0.0,
-            spend_month_usd=_finite(r["spend_monthly"]) or 0.0,
+            spend_today_usd=_sane_sum(r["spend_daily"]) or 0.0,
+            spend_month_usd=_sane_sum(r["spend_monthly"]) or 0.0,
             providers=sorted(provider_stats, key=lambda g: -g.calls),
             models=sorted(model_stats, key=lambda g: -g.calls),
             series=series,

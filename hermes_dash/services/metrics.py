@@ -101,8 +101,13 @@ class CallLogCollector(Collector):
         plugin: Callable[[], PluginStatus | None] = lambda: None,
         budgets: Callable[[], Budgets] = Budgets,
         clock: Callable[[], float] = time.time,
+        report: Callable[[str], None] = lambda _line: None,
     ) -> None:
         self.store = store
+        #: Told when the log stops or starts again being readable (once per change, not
+        #: per scrape): calllog_up 0 alone would leave the exporter's user guessing why.
+        self._report = report
+        self._log_error: str | None = None
         self._account = account
         self._plugin = plugin
         self._budgets = budgets
@@ -135,8 +140,15 @@ class CallLogCollector(Collector):
                 *self._log_health(now),
                 *self._spend(now),
             ]
-        except CallLogError:
+        except CallLogError as exc:
             families = []
+            if str(exc) != self._log_error:
+                self._report(f"cannot read the call log: {exc}")
+            self._log_error = str(exc)
+        else:
+            if self._log_error is not None:
+                self._report("the call log can be read again")
+            self._log_error = None
         up.add_metric([], 1.0 if families else 0.0)
         yield up
         yield from families

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import time
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.hermes.config import ConfigError, bounded_safe_load, load_config
 from hermes_dash.hermes.files import atomic_write_bytes, default_file_mode, read_regular_bytes
-from hermes_dash.hermes.paths import HermesPaths
+from hermes_dash.hermes.paths import HermesHomeError, HermesPaths
 from hermes_dash.services.readonly import refuse_if_read_only
 
 if TYPE_CHECKING:
@@ -149,32 +150,77 @@ def propose_enable(paths: HermesPaths) -> Proposal | None:
     return propose_block(load_for_edit(paths.config), "plugins", lambda b: _enable(b, True))
 
 
+def _still_as_confirmed(paths: HermesPaths, proposal: Proposal | None) -> None:
+    """ConfigWriteError when config.yaml is no longer what the confirmation was made from:
+    then nothing is copied and nothing written (the user saw another diff)."""
+    from hermes_dash.hermes.config import config_exists, read_config_text
+    from hermes_dash.hermes.writer import ConfigWriteError
+
+    if proposal is None:
+        # Confirmed as "only the files": the config must still enable the recorder.
+        changed = not is_enabled(paths)
+    else:
+        try:
+            path = proposal.loaded.path
+            changed = (read_config_text(path) if config_exists(path) else "") != (
+                proposal.loaded.text
+            )
+        except ConfigError:
+            changed = True
+    if changed:
+        raise ConfigWriteError(
+            f"{paths.config} changed on disk since the confirmation; nothing was installed: "
+            "try again to see the new diff"
+        )
+
+
+def _refuse_folder_in_the_way(path: Path, wrong: bool) -> None:
+    """HermesHomeError naming what to move aside when ``path`` (the plugin's folder or one
+    of its files) is something install must not delete: a folder's content is not ours."""
+    if wrong and (path.exists() or path.is_symlink()):
+        raise HermesHomeError(
+            f"{path} is in the way of the recorder's files: move it aside "
+            f"(mv {shlex.quote(str(path))} {shlex.quote(str(path))}.old), then install again"
+        )
+
+
 def install(
-    paths: HermesPaths, proposal: Proposal | None = None, *, read_only: bool = False
+    paths: HermesPaths,
+    proposal: Proposal | None = None,
+    *,
+    confirmed: bool = False,
+    read_only: bool = False,
 ) -> tuple[Path, Path | None]:
     """Copy the plugin in and enable it; returns (plugin dir, config backup). Idempotent.
 
-    ``proposal`` is the change a user confirmed (see :func:`propose_enable`): it is written
-    as shown, or not at all when config.yaml changed since it was read. ReadOnlyError
-    (nothing written) when writes are off."""
+    ``proposal`` is the change a user confirmed (see :func:`propose_enable`; with
+    ``confirmed``, None means the confirmation showed no config change): it is written as
+    shown, or nothing at all is done when config.yaml changed since it was read. With
+    neither, the change is worked out here. Either way config.yaml is read before any file
+    is copied, so a config that cannot be edited leaves no half-installed plugin behind.
+    ReadOnlyError (nothing written) when writes are off."""
     from hermes_dash.hermes.writer import commit
 
     refuse_if_read_only(read_only, "installing the recorder")
     paths.require()
+    if proposal is None and not confirmed:
+        proposal = propose_enable(paths)
+    else:
+        _still_as_confirmed(paths, proposal)
     target = plugin_dir(paths)
+    _refuse_folder_in_the_way(target, not target.is_dir())
     target.mkdir(parents=True, exist_ok=True)
     src = recorder_source()
     for name in PLUGIN_FILES:
         data = (src / name).read_bytes()
         dest = target / name
+        _refuse_folder_in_the_way(dest, dest.is_dir() and not dest.is_symlink())
         if not dest.is_file() or dest.is_symlink() or dest.read_bytes() != data:
-            # A symlink planted in the plugin folder is replaced, never written through:
-            # the plugin's files are ours, whatever a link points at is not.
-            if dest.is_symlink():
+            # A symlink, FIFO or socket in the plugin folder is replaced, never written
+            # through or waited on: the plugin's files are ours, what a link points at is not.
+            if dest.is_symlink() or dest.exists():
                 dest.unlink()
             atomic_write_bytes(dest, data, mode=default_file_mode() & 0o755)
-    if proposal is None:
-        proposal = propose_enable(paths)
     backup = commit(proposal, paths.backups) if proposal is not None else None
     return target, backup
 

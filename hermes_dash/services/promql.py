@@ -3,10 +3,13 @@ whose every failure is one :class:`PrometheusError` with a line fit to show."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -38,9 +41,29 @@ class Series:
     points: list[tuple[float, float]]
 
 
+#: Lone surrogates (from JSON ``"\\ud800"``): no UTF-8 can carry them.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def quote(value: str) -> str:
-    """A PromQL string literal (label matchers take Go's escapes; JSON's are a subset)."""
-    return json.dumps(value)
+    """A PromQL string literal (label matchers take Go's escapes; JSON's are a subset).
+
+    Characters are sent as they are, not as ``\\u`` escapes: JSON writes one outside the
+    basic plane (an emoji in a host's name) as a surrogate pair, which Go refuses. A lone
+    surrogate (not text Prometheus can hold) becomes U+FFFD, which can be sent.
+    """
+    return json.dumps(_SURROGATE.sub("\ufffd", value), ensure_ascii=False)
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password in it (basic auth in front of Prometheus) left out,
+    control characters removed."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return clean(url, 200)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    return clean(urlunsplit(parts._replace(netloc=netloc)), 200)
 
 
 def _number(text: Any) -> float:
@@ -57,7 +80,12 @@ class PrometheusClient:
         self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = TIMEOUT_S
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        #: The URL to show anywhere: without a password it may hold.
+        self.shown_url = shown_url(self.base_url)
         self._http = http or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        #: The whole request's deadline: httpx's timeout is per read, and a server that
+        #: sends a byte now and then would never reach it.
+        self.deadline_s = timeout
 
     async def aclose(self) -> None:
         """Close the HTTP client."""
@@ -65,16 +93,17 @@ class PrometheusClient:
 
     async def _get(self, path: str, params: dict[str, Any] | list[tuple[str, Any]]) -> Any:
         url = f"{self.base_url}{path}"
-        where = clean(self.base_url, 200)
+        where = self.shown_url
         try:
-            async with self._http.stream("GET", url, params=params) as r:
-                body = bytearray()
-                async for chunk in r.aiter_bytes():
-                    body += chunk
-                    if len(body) > MAX_BODY_BYTES:
-                        raise PrometheusError(f"Prometheus at {where} sent more than 32 MB")
-                status = r.status_code
-        except httpx.TimeoutException:
+            async with asyncio.timeout(self.deadline_s):
+                async with self._http.stream("GET", url, params=params) as r:
+                    body = bytearray()
+                    async for chunk in r.aiter_bytes():
+                        body += chunk
+                        if len(body) > MAX_BODY_BYTES:
+                            raise PrometheusError(f"Prometheus at {where} sent more than 32 MB")
+                    status = r.status_code
+        except (httpx.TimeoutException, TimeoutError):
             raise PrometheusError(f"Prometheus at {where} did not answer in time") from None
         except httpx.HTTPError as exc:
             reason = clean(str(exc) or type(exc).__name__, 200)

@@ -70,7 +70,7 @@ class FleetApp(App[None]):
         #: Refreshes that ended (well or not): tests wait on this.
         self.reads_done = 0
         self._timer: Timer | None = None
-        self.sub_title = clean(source.client.base_url, 120)
+        self.sub_title = clean(source.client.shown_url, 120)
 
     def get_default_screen(self) -> DashboardScreen:
         """The dashboard's own main screen."""
@@ -130,7 +130,7 @@ class FleetApp(App[None]):
         reporting = f"{self.last.hosts_reporting} reporting" if self.last else "…"
         text = fmt.markup(
             "Prometheus $url · $host ($reporting) · window $window · read $ago",
-            url=self.source.client.base_url,
+            url=self.source.client.shown_url,
             host=host,
             reporting=reporting,
             window=self.window_name,

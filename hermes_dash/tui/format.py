@@ -51,9 +51,16 @@ def markup(template: str, **values: object) -> Content:
     return Content.from_markup(template, **{k: clean(v, MAX_SHOWN) for k, v in values.items()})
 
 
+#: Amounts from this up are no spend but someone's error: written short (``$1.00e+15``),
+#: not in a line of digits that breaks the layout.
+VAST_USD = 1e12
+
+
 def money(v: float | None, digits: int = 2) -> str:
     """``$1,234.56`` or ``-``."""
-    return "-" if v is None else f"${v:,.{digits}f}"
+    if v is None:
+        return "-"
+    return f"${v:.2e}" if abs(v) >= VAST_USD else f"${v:,.{digits}f}"
 
 
 def percent(v: float | None) -> str:
@@ -65,6 +72,8 @@ def rate(v: float | None) -> str:
     """``$0.95/h`` or ``-``."""
     if v is None:
         return "-"
+    if abs(v) >= VAST_USD:
+        return f"${v:.2e}/h"
     return f"${v:,.4f}/h" if v < 1 else f"${v:,.2f}/h"
 
 

@@ -196,7 +196,7 @@ class ScreenNavigation(App[None]):
             return
         try:
             _, backup = await asyncio.to_thread(
-                svc.install, paths, proposal, read_only=self.settings.read_only
+                svc.install, paths, proposal, confirmed=True, read_only=self.settings.read_only
             )
         except ReadOnlyError as exc:
             self.notify(str(exc), title="Read-only", severity="error", markup=False)
