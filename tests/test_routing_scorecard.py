@@ -82,7 +82,10 @@ def plain(db: Path, window: Window) -> dict[str, dict[str, Any]]:
             "rate_limited": sum(1 for r in mine if r[2] == 429),
             "p50": rank(lat, 0.5),
             "p95": rank(lat, 0.95),
-            "ttft": rank([r[4] for r in ok if r[4] is not None], 0.5),
+            # A first token after the attempt's end is a clock error: left out.
+            "ttft": rank(
+                [r[4] for r in ok if r[4] is not None and (r[3] is None or r[4] <= r[3])], 0.5
+            ),
             "tps": sum(t for t, _ in timed) / secs if secs > 0 else None,
             "per_m": sum(r[7] for r in billed) / btok * 1e6 if btok > 0 else None,
         }

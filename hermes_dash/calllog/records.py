@@ -16,6 +16,12 @@ WINDOWS: dict[str, float] = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "3
 MAX_SANE_TIME = 1e10
 #: Counts (tokens, retries) above this are impossible rather than large.
 MAX_SANE_COUNT = 1e15
+#: Amounts (seconds, USD) above this are impossible rather than large: a call lasting
+#: 115 days or costing $10M; kept, they would swamp every percentile, sum and figure.
+MAX_SANE_AMOUNT = 1e7
+#: Tokens of one attempt above this are impossible: the largest context windows hold ~1e7,
+#: and one row of 1e14 would price a week's what-if at billions.
+MAX_SANE_TOKENS = 1e9
 
 
 def finite(value: object) -> float | None:
@@ -41,9 +47,9 @@ def sane_count(value: object, low: float = 0, high: float = MAX_SANE_COUNT) -> i
 
 
 def sane_amount(value: object) -> float | None:
-    """A non-negative finite amount (seconds, USD), or None."""
+    """A non-negative finite amount (seconds, USD) up to :data:`MAX_SANE_AMOUNT`, or None."""
     f = finite(value)
-    return f if f is not None and f >= 0 else None
+    return f if f is not None and 0 <= f <= MAX_SANE_AMOUNT else None
 
 
 def text_or_none(value: object) -> str | None:
@@ -322,11 +328,11 @@ class CallRow:
 _INT_COLUMNS: dict[str, tuple[float, float]] = {
     "http_status": (100, 599),
     "retry_count": (0, 10_000),
-    "input_tokens": (0, MAX_SANE_COUNT),
-    "output_tokens": (0, MAX_SANE_COUNT),
-    "cache_read_tokens": (0, MAX_SANE_COUNT),
-    "cache_write_tokens": (0, MAX_SANE_COUNT),
-    "reasoning_tokens": (0, MAX_SANE_COUNT),
+    "input_tokens": (0, MAX_SANE_TOKENS),
+    "output_tokens": (0, MAX_SANE_TOKENS),
+    "cache_read_tokens": (0, MAX_SANE_TOKENS),
+    "cache_write_tokens": (0, MAX_SANE_TOKENS),
+    "reasoning_tokens": (0, MAX_SANE_TOKENS),
     "attempt": (1, 10_000),
     "stream": (0, 1),
     "ratelimit_limit": (0, MAX_SANE_COUNT),
@@ -349,7 +355,7 @@ def _int_check(low: float, high: float) -> Callable[[Any], int | None]:
 
 
 def _amount_check(value: Any) -> float | None:
-    if type(value) is float and 0 <= value < math.inf:
+    if type(value) is float and 0 <= value <= MAX_SANE_AMOUNT:
         return value
     return sane_amount(value)
 

@@ -95,12 +95,16 @@ def cmd_show(args: argparse.Namespace) -> int:
     block = routing_block(load_config(config)) if config_exists(config) else {}
     # config.yaml is outside text: values are printed without terminal control.
     if args.json:
-        print(json.dumps(clean_data(block), indent=2, sort_keys=False))
+        print(json.dumps(clean_data(block), indent=2, sort_keys=False, default=str))
     elif not block:
         print(f"no provider_routing in {clean(config)}: OpenRouter's defaults apply")
     else:
         for key, value in block.items():
-            shown = ", ".join(map(str, value)) if isinstance(value, list) else json.dumps(value)
+            shown = (
+                ", ".join(map(str, value))
+                if isinstance(value, list)
+                else json.dumps(value, default=str)
+            )
             print(clean(f"{key}: {shown}"))
     return 0
 
@@ -157,9 +161,12 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(clean_lines(proposal.diff()))
         return 0
-    backup = svc.save(proposal, paths, data.history_for(settings), "routing set")
+    history = data.history_for(settings)
+    backup = svc.save(proposal, paths, history, "routing set")
     sys.stdout.write(clean_lines(proposal.diff()))
     print(clean(f"saved {config}" + (f" (backup: {backup})" if backup else "")), file=sys.stderr)
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0
 
@@ -210,12 +217,15 @@ def cmd_restore(args: argparse.Namespace) -> int:
         chosen = paths.backups / args.backup
     if not chosen.is_file():
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
-    saved = svc.restore(chosen, config, paths, data.history_for(settings))
+    history = data.history_for(settings)
+    saved = svc.restore(chosen, config, paths, history)
     print(
         clean(
             f"restored {config} from {chosen.name}"
             + (f" (previous version: {saved.name})" if saved else "")
         )
     )
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     print(svc.RESTART_NOTE, file=sys.stderr)
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,9 +56,12 @@ def _store(settings: DashSettings, *, required: bool) -> CallStore | None:
         return None
     try:
         return CallStore(path, readonly=True)
-    except CallLogError:
+    except CallLogError as exc:
         if required:
             raise
+        print(
+            clean(f"warning: {exc}: changes listed without before/after figures"), file=sys.stderr
+        )
         return None
 
 
@@ -66,6 +70,8 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     config = _config(args, settings)
     parsed = load_config(config) if config_exists(config) else {}
+    if args.model is not None and not args.model.strip():
+        raise UsageError("--model needs a model id, such as deepseek/deepseek-chat-v3.1")
     model = args.model or default_model(parsed)
     if not model:
         raise UsageError(f"no model: pass --model, or set model.default in {config}")
@@ -102,7 +108,8 @@ def _pct(v: Any) -> str:
 
 
 def _print_report(r: dict[str, Any]) -> None:
-    print(f"Upstreams of {r['model']} over {r['window']} (figures under {r['min_sample']} ", end="")
+    print(clean(f"Upstreams of {r['model']} over {r['window']}", 200), end="")
+    print(f" (figures under {r['min_sample']} ", end="")
     print("attempts are a small sample)")
     print(
         f"  {'upstream':<22} {'calls':>6} {'tries':>6} {'p50':>7} {'p95':>7} {'ttft':>7} "
@@ -125,7 +132,11 @@ def _print_report(r: dict[str, Any]) -> None:
             f"{tps:>6} {_pct(u['rate_limited_share']):>5} {_pct(u['error_share']):>5} "
             f"{billed:>11}  {published}" + ("  (small sample)" if u["small_sample"] else "")
         )
-    if not r["suggestions"]:
+    if not r["upstreams"]:
+        print()
+        print(clean(f"No call to {r['model']} in the call log over {r['window']}", 200), end="")
+        print(": nothing to score.")
+    elif not r["suggestions"]:
         print("\nNo suggestion: the data shows no clear reason to change provider_routing.")
     for s in r["suggestions"]:
         print(f"\n* {s['title']}: {s['reason']}")
@@ -151,12 +162,20 @@ def cmd_history(args: argparse.Namespace) -> int:
     """List the recorded changes, newest last, with their before/after figures."""
     settings = settings_from(args)
     config = _config(args, settings)
-    changes = data.history_for(settings).changes(config)
+    history = data.history_for(settings)
+    changes = history.changes(config)
+    if history.problem:
+        print(clean(f"warning: {history.problem}"), file=sys.stderr)
     store = _store(settings, required=False)
-    items = [
-        data.change_data(i)
-        for i in data.change_impacts(store, changes, time.time(), settings.paths.home)
-    ]
+    try:
+        found = data.change_impacts(store, changes, time.time(), settings.paths.home)
+    except CallLogError as exc:
+        # The history is worth listing even when the call log breaks while it is read.
+        print(
+            clean(f"warning: {exc}: changes listed without before/after figures"), file=sys.stderr
+        )
+        found = list(changes)
+    items = [data.change_data(i) for i in found]
     items = clean_data(items)
     if args.json:
         print(json.dumps(items, indent=2, allow_nan=False, default=str))

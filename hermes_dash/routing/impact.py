@@ -80,9 +80,9 @@ def excluded(block: dict[str, object], upstreams: dict[str, int]) -> dict[str, i
     allowed = {str(s).split("/")[0] for s in only} if isinstance(only, list) else None
     out: dict[str, int] = {}
     for name, n in upstreams.items():
-        if not name:
-            continue
-        slug = slug_rule(name)
+        slug = slug_rule(name) if name else None
+        if slug is None:
+            continue  # no slug: no block can name it
         if slug in ignored or (allowed is not None and slug not in allowed):
             out[name] = n
     return out

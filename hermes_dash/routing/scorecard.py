@@ -8,7 +8,8 @@ percentile is an observed value, by the nearest-rank definition of :func:`neares
   requests; an attempt belongs to the upstream that served it (``upstream``) or, for a
   refusal, to the upstream that refused (``error_provider``); an attempt neither names
   (OpenRouter's own 429, a connection that never opened) is grouped under ``""``;
-- latency and time to first token: successful attempts only;
+- latency and time to first token: successful attempts only (a time to first token
+  longer than the attempt's latency is left out);
 - throughput: output tokens ÷ wire seconds, summed over successful attempts with both;
 - 429 and error shares: of attempts (an error share includes the 429s);
 - billed cost per 1M tokens: only rows OpenRouter billed (``cost_source`` ``openrouter``),
@@ -27,12 +28,16 @@ from dataclasses import dataclass, field
 from hermes_dash.calllog.records import CallRow, Window
 from hermes_dash.calllog.store import CallFilter, CallStore
 from hermes_dash.openrouter.records import Endpoint, Provider
+from hermes_dash.routing.rules import SLUG
+from hermes_dash.text import clean
 
 #: Below this many attempts an upstream's figures carry a confidence note: a p95 of 19
 #: values is the largest of them, and one slow call moves it.
 MIN_SAMPLE = 20
 #: The label of attempts no upstream is named for.
 UNKNOWN_UPSTREAM = ""
+#: OpenRouter's provider slugs are a word or two; a longer name is nobody's slug.
+MAX_SLUG = 64
 
 
 def nearest_rank(values: Sequence[float], q: float) -> float | None:
@@ -45,27 +50,36 @@ def nearest_rank(values: Sequence[float], q: float) -> float | None:
     return ordered[index]
 
 
-def slug_rule(name: str) -> str:
+def slug_rule(name: str) -> str | None:
     """The slug of an upstream name OpenRouter does not list: lowercase, every run of
     other characters than ``a-z 0-9 . _`` turned into one ``-`` ("Amazon Bedrock" ->
-    ``amazon-bedrock``)."""
-    return re.sub(r"[^a-z0-9._]+", "-", name.lower()).strip("-") or "unknown"
+    ``amazon-bedrock``), from the name as shown (terminal sequences removed). None when
+    that leaves no valid slug ("!!!", "...") or one longer than :data:`MAX_SLUG`: such a
+    name is no provider's, and a draft must never name a slug nobody has."""
+    slug = re.sub(r"[^a-z0-9._]+", "-", clean(name).lower()).strip("-")
+    return slug if _valid(slug) else None
 
 
 def slug_for(
     name: str, providers: Sequence[Provider] = (), endpoints: Sequence[Endpoint] = ()
-) -> str:
+) -> str | None:
     """The routing slug of an upstream display name: from OpenRouter's provider list
     (by name, case-insensitively), else the model's endpoint of that name, else
-    :func:`slug_rule`."""
+    :func:`slug_rule`; a listed slug that is not a valid one is passed over."""
     lowered = name.strip().lower()
+    # OpenRouter's answers are outside text too: a slug that is not one ("Deep Infra!",
+    # markup, 10k characters) is passed over rather than put in a draft.
     for p in providers:
-        if p.name.strip().lower() == lowered:
+        if p.name.strip().lower() == lowered and _valid(p.slug):
             return p.slug
     for e in endpoints:
-        if e.provider_name.strip().lower() == lowered:
+        if e.provider_name.strip().lower() == lowered and _valid(e.slug.split("/", 1)[0]):
             return e.slug.split("/", 1)[0]
     return slug_rule(name)
+
+
+def _valid(slug: str) -> bool:
+    return len(slug) <= MAX_SLUG and SLUG.match(slug) is not None
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,7 @@ class UpstreamScore:
     """One upstream's figures for one model over the window."""
 
     upstream: str  # as the wire reported it ("DeepInfra"); "" when not known
-    slug: str | None  # routing slug; None for the "" group
+    slug: str | None  # routing slug; None for the "" group and names that give none
     calls: int
     attempts: int
     ok: int
@@ -156,7 +170,12 @@ def score_rows(
     """The figures of one upstream's attempts."""
     ok_rows = [r for r in rows if r.status == "ok"]
     latencies = [r.latency_s for r in ok_rows if r.latency_s is not None]
-    ttfts = [r.ttft_s for r in ok_rows if r.ttft_s is not None]
+    # A first token after the last byte is a clock error, not a figure.
+    ttfts = [
+        r.ttft_s
+        for r in ok_rows
+        if r.ttft_s is not None and (r.latency_s is None or r.ttft_s <= r.latency_s)
+    ]
     timed = [
         (r.output_tokens, r.latency_s)
         for r in ok_rows

@@ -26,14 +26,11 @@ class RouteRow:
     rank: int | None  # 1 = tried first; None when excluded
 
 
-def _matches(endpoint: Endpoint, slugs: tuple[str, ...]) -> str | None:
-    """The rule slug naming this endpoint: its tag (``deepinfra/turbo``) or provider."""
+def _names(endpoint: Endpoint) -> tuple[str, str]:
+    """The slugs a rule can name this endpoint by: its tag (``deepinfra/turbo``) and its
+    provider (``deepinfra``)."""
     tag = endpoint.slug
-    base = tag.split("/", 1)[0]
-    for s in slugs:
-        if s in (tag, base):
-            return s
-    return None
+    return tag, tag.split("/", 1)[0]
 
 
 def price_per_token(e: Endpoint) -> float:
@@ -51,21 +48,30 @@ def _sort_key(rules: RoutingRules) -> Callable[[Endpoint], float]:
 
 def simulate(endpoints: list[Endpoint], rules: RoutingRules) -> list[RouteRow]:
     """Every endpoint, eligible ones ranked in the order OpenRouter would try them."""
+    only, ignore = set(rules.only), set(rules.ignore)
     eligible: list[Endpoint] = []
     excluded: list[RouteRow] = []
     for e in endpoints:
-        if rules.only and _matches(e, rules.only) is None:
+        if only and only.isdisjoint(_names(e)):
             excluded.append(RouteRow(e, False, "not in only", None))
-        elif _matches(e, rules.ignore) is not None:
+        elif not ignore.isdisjoint(_names(e)):
             excluded.append(RouteRow(e, False, "ignored", None))
         else:
             eligible.append(e)
+    # Endpoints by every name a rule can use, so an order of thousands of slugs (one per
+    # upstream ever seen) is placed in linear time, not in time squared.
+    named: dict[str, list[Endpoint]] = {}
+    for e in eligible:
+        for name in dict.fromkeys(_names(e)):
+            named.setdefault(name, []).append(e)
     ordered: list[tuple[Endpoint, str]] = []
-    for slug in rules.order:
-        for e in eligible:
-            if _matches(e, (slug,)) and all(e is not o for o, _ in ordered):
-                ordered.append((e, f"order #{rules.order.index(slug) + 1}"))
-    rest = [e for e in eligible if all(e is not o for o, _ in ordered)]
+    placed: set[int] = set()
+    for n, slug in enumerate(rules.order, 1):
+        for e in named.get(slug, ()):
+            if id(e) not in placed:
+                placed.add(id(e))
+                ordered.append((e, f"order #{n}"))
+    rest = [e for e in eligible if id(e) not in placed]
     how = (
         f"by {rules.sort}"
         if rules.sort

@@ -96,8 +96,10 @@ def _ignore(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
     out: list[Suggestion] = []
     if not _healthy(card, rules):
         return out
+    healthy = {r.slug for r in _healthy(card)}
     for r in card.rows:
-        if not _bad(r) or r.slug in rules.ignore:
+        # Another name with the same slug served well: ignoring the slug would lose it.
+        if not _bad(r) or r.slug in rules.ignore or r.slug in healthy:
             continue
         assert r.slug is not None
         draft = replace(
@@ -126,7 +128,8 @@ def _order(card: Scorecard, rules: RoutingRules) -> list[Suggestion]:
     assert best.latency_p95_s is not None and worst.latency_p95_s is not None
     if best.latency_p95_s > CLEAR_GAP * worst.latency_p95_s:
         return []
-    order = tuple(r.slug for r in timed if r.slug)
+    # Two names may give one slug ("Deep Infra", "deep-infra"): it is listed once.
+    order = tuple(dict.fromkeys(r.slug for r in timed if r.slug))
     if order == rules.order:
         return []
     draft = replace(rules, order=order, raw_problems=())

@@ -107,16 +107,19 @@ def save(
     *,
     read_only: bool = False,
 ) -> Path | None:
-    """Write with a backup and record the change in ``history``; returns the backup.
+    """Write with a backup and record the change in ``history`` (its ``problem`` says why
+    it could not be: the write stands all the same); returns the backup.
     ReadOnlyError (nothing written) when writes are off."""
     refuse_if_read_only(read_only, "saving config.yaml")
-    backup = commit(proposal, paths.backups)
-    if history is not None:
-        loaded = proposal.loaded
-        before = routing_block(loaded.parsed)
-        after = block_of_text(proposal.new_text, loaded.path)
-        history.record(loaded.path, before, after, source, clock())
-    return backup
+    loaded = proposal.loaded
+
+    def write() -> tuple[Path | None, dict[str, Any], dict[str, Any]]:
+        backup = commit(proposal, paths.backups)
+        return backup, routing_block(loaded.parsed), block_of_text(proposal.new_text, loaded.path)
+
+    if history is None:
+        return write()[0]
+    return history.write_and_record(loaded.path, source, write, clock)[0]
 
 
 def restore(
@@ -129,14 +132,19 @@ def restore(
     *,
     read_only: bool = False,
 ) -> Path | None:
-    """Put a backup back and record what it did to the block in ``history``.
+    """Put a backup back and record what it did to the block in ``history`` (its
+    ``problem`` says why it could not be).
     ReadOnlyError (nothing written) when writes are off."""
     refuse_if_read_only(read_only, "restoring config.yaml")
-    before = _block_on_disk(config)
-    saved = restore_backup(backup, config, paths.backups)
-    if history is not None:
-        history.record(config, before, _block_on_disk(config), source, clock())
-    return saved
+
+    def write() -> tuple[Path | None, dict[str, Any], dict[str, Any]]:
+        before = _block_on_disk(config)
+        saved = restore_backup(backup, config, paths.backups)
+        return saved, before, _block_on_disk(config)
+
+    if history is None:
+        return write()[0]
+    return history.write_and_record(config, source, write, clock)[0]
 
 
 def _block_on_disk(config: Path) -> dict[str, Any]:

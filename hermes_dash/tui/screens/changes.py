@@ -75,9 +75,11 @@ class ChangesScreen(Screen[None]):
         """History and figures, off the UI thread."""
         config = self.settings.paths.config
 
+        history = data.history_for(self.settings)
+
         def read() -> list[Impact]:
             data.sync_history(self.settings)
-            changes = data.history_for(self.settings).changes(config)
+            changes = history.changes(config)
             found = data.change_impacts(self.store, changes, self.clock(), self.settings.paths.home)
             return [i for i in found if isinstance(i, Impact)]
 
@@ -86,6 +88,8 @@ class ChangesScreen(Screen[None]):
         except CallLogError as exc:
             self.notify(clean(exc), title="Changes", severity="error", markup=False)
             return
+        if history.problem:
+            self.notify(clean(history.problem), title="Changes", severity="warning", markup=False)
         self.show()
 
     def show(self) -> None:

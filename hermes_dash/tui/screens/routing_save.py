@@ -23,6 +23,12 @@ def _refused(screen: RoutingScreen, exc: ReadOnlyError) -> None:
     screen.notify(str(exc), title="Read-only", severity="error", markup=False)
 
 
+def _history_problem(screen: RoutingScreen, problem: str | None) -> None:
+    """The write stands; say why the routing history could not record it."""
+    if problem:
+        screen.notify(clean(problem), title="Changes", severity="warning", markup=False)
+
+
 def save_with_confirmation(screen: RoutingScreen) -> None:
     """Validate, show the exact diff, write after confirmation."""
     if screen.settings.read_only:  # said before the diff, not after the user confirms
@@ -64,11 +70,12 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
     def confirmed(ok: bool | None) -> None:
         if not ok:
             return
+        history = data.history_for(screen.settings)
         try:
             backup = svc.save(
                 proposal,
                 screen.settings.paths,
-                data.history_for(screen.settings),
+                history,
                 "editor",
                 read_only=screen.settings.read_only,
             )
@@ -85,6 +92,7 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
             timeout=8,
             markup=False,
         )
+        _history_problem(screen, history.problem)
         screen.load()
 
     screen.app.push_screen(ConfirmDiff(f"Write {screen.config_path}?", proposal.diff()), confirmed)
@@ -99,12 +107,13 @@ def restore_with_pick(screen: RoutingScreen) -> None:
     def chosen(backup: Path | None) -> None:
         if backup is None:
             return
+        history = data.history_for(screen.settings)
         try:
             svc.restore(
                 backup,
                 screen.config_path,
                 screen.settings.paths,
-                data.history_for(screen.settings),
+                history,
                 "editor restore",
                 read_only=screen.settings.read_only,
             )
@@ -115,6 +124,7 @@ def restore_with_pick(screen: RoutingScreen) -> None:
             screen.notify(clean(exc), title="Not restored", severity="error", markup=False)
             return
         screen.notify(clean(f"Restored {backup.name}. {svc.RESTART_NOTE}"), timeout=8, markup=False)
+        _history_problem(screen, history.problem)
         screen.load()
 
     screen.app.push_screen(PickBackup(list_backups(screen.settings.paths.backups)), chosen)
