@@ -16,6 +16,9 @@ from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import ConfirmDiff, PickBackup
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from hermes_dash.routing.history import RoutingHistory
     from hermes_dash.tui.screens.routing import RoutingScreen
 
 
@@ -70,30 +73,16 @@ def save_with_confirmation(screen: RoutingScreen) -> None:
     def confirmed(ok: bool | None) -> None:
         if not ok:
             return
-        history = data.history_for(screen.settings)
-        try:
+
+        def write(history: RoutingHistory) -> str:
             backup = svc.save(
-                proposal,
-                screen.settings.paths,
-                history,
-                "editor",
+                proposal, screen.settings.paths, history, "editor",
                 read_only=screen.settings.read_only,
-            )
-        except ReadOnlyError as exc:
-            _refused(screen, exc)
-            return
-        except ConfigError as exc:
-            screen.notify(clean(exc), title="Not saved", severity="error", markup=False)
-            return
-        name = backup.name if backup else "none (new file)"
-        screen.notify(
-            clean(f"Saved. Backup: {name}. {svc.RESTART_NOTE}"),
-            title="provider_routing",
-            timeout=8,
-            markup=False,
-        )
-        _history_problem(screen, history.problem)
-        screen.load()
+            )  # fmt: skip
+            name = backup.name if backup else "none (new file)"
+            return f"Saved. Backup: {name}. {svc.RESTART_NOTE}"
+
+        _write(screen, write, "Not saved")
 
     screen.app.push_screen(ConfirmDiff(f"Write {screen.config_path}?", proposal.diff()), confirmed)
 
@@ -107,24 +96,31 @@ def restore_with_pick(screen: RoutingScreen) -> None:
     def chosen(backup: Path | None) -> None:
         if backup is None:
             return
-        history = data.history_for(screen.settings)
-        try:
+
+        def write(history: RoutingHistory) -> str:
             svc.restore(
-                backup,
-                screen.config_path,
-                screen.settings.paths,
-                history,
-                "editor restore",
+                backup, screen.config_path, screen.settings.paths, history, "editor restore",
                 read_only=screen.settings.read_only,
-            )
-        except ReadOnlyError as exc:
-            _refused(screen, exc)
-            return
-        except ConfigError as exc:
-            screen.notify(clean(exc), title="Not restored", severity="error", markup=False)
-            return
-        screen.notify(clean(f"Restored {backup.name}. {svc.RESTART_NOTE}"), timeout=8, markup=False)
-        _history_problem(screen, history.problem)
-        screen.load()
+            )  # fmt: skip
+            return f"Restored {backup.name}. {svc.RESTART_NOTE}"
+
+        _write(screen, write, "Not restored")
 
     screen.app.push_screen(PickBackup(list_backups(screen.settings.paths.backups)), chosen)
+
+
+def _write(screen: RoutingScreen, write: Callable[[RoutingHistory], str], failure: str) -> None:
+    """Run one confirmed write of config.yaml (it records itself in the history), say how
+    it went, and reload the form from the file."""
+    history = data.history_for(screen.settings)
+    try:
+        done = write(history)
+    except ReadOnlyError as exc:
+        _refused(screen, exc)
+        return
+    except ConfigError as exc:
+        screen.notify(clean(exc), title=failure, severity="error", markup=False)
+        return
+    screen.notify(clean(done), title="provider_routing", timeout=8, markup=False)
+    _history_problem(screen, history.problem)
+    screen.load()
