@@ -74,13 +74,14 @@ SETTLE_LIMIT_S = 30.0
 
 
 async def settle(pilot: Pilot[None], app: HermesDashApp) -> None:
-    """Wait until the first call-log read and OpenRouter poll have landed and the
-    aggregates on screen reflect both; then drop the start-up notifications.
+    """Wait until the first call-log read, OpenRouter poll and local checks (the
+    recorder's state in the status line) have landed and the aggregates on screen reflect
+    them; then drop the start-up notifications.
 
     It waits on that state, not for a fixed time: quick on an idle machine, still right
     on a loaded one."""
     deadline = time.monotonic() + SETTLE_LIMIT_S
-    while app.data is None or app.last_poll is None or app.stale_aggregates:
+    while app.data is None or app.last_poll is None or app.stale_aggregates or app.checks is None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"the dashboard did not settle within {SETTLE_LIMIT_S:g} s")
         await pilot.pause(0.02)

@@ -124,6 +124,7 @@ def first_run_settled(app: HermesDashApp) -> bool:
         and not app.stale_aggregates
         and (app.last_poll is not None or not app.api.has_key)
         and app.dashboard.spend.has_class("-guide")
+        and "recorder …" not in str(app.dashboard.status.render())
     )
 
 

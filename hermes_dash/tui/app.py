@@ -288,6 +288,7 @@ class HermesDashApp(ScreenNavigation):
             self.checks = message.checks
             self._plugin_checked = self.clock()
             self.dashboard.show_guide(self.checks, self.data)
+            self.update_status()  # the recorder's state is news even without new calls
         # Aggregates of a window the user has already left are not worth a frame.
         if read.data is not None and read.data.window.name == self.window_name:
             self.data = read.data
