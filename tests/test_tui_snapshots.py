@@ -63,6 +63,11 @@ def test_calls_browser(snap_compare, tmp_path: Path, size: tuple[int, int]) -> N
         await wait_for(pilot, lambda: getattr(app.screen, "rows", None), "the first page")
         await pilot.press("down", "down")
         await wait_for(pilot, lambda: _detail_of_cursor_row(app), "the call detail")
+        await wait_for(
+            pilot,
+            lambda: app.screen.choices_loaded and not _running(app, "calls-page"),
+            "the filter lists and the last page read",
+        )
         await wait_for(pilot, lambda: tables_settled(pilot), "the table's column widths")
         freeze_cursors(pilot)
 

@@ -23,6 +23,7 @@ from hermes_dash.openrouter.management import ManagementClient
 from hermes_dash.services import accountview as av
 from hermes_dash.services import keybudget as kb
 from hermes_dash.text import clean
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 
 def _money(v: float | None) -> str:
@@ -69,9 +70,9 @@ class AccountScreen(Screen[None]):
         yield Header()
         yield Static(id="info")
         yield Static(Text("Keys of the account"), classes="title")
-        yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable[object](id="keys", cursor_type="row", zebra_stripes=True)
         yield Static(Text("Last 30 completed UTC days"), id="activity-title", classes="title")
-        yield DataTable(id="activity", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable[object](id="activity", cursor_type="row", zebra_stripes=True)
         yield Static(id="gap")
         yield Footer()
 

@@ -14,6 +14,7 @@ from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore, StatusFilter
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 PAGE = 200
 STATUS_CHOICES: list[tuple[str, StatusFilter]] = [
@@ -93,6 +94,7 @@ class CallsScreen(Screen[None]):
         self.page_start = 0
         self.rows: list[CallRow] = []
         self._loads = 0  # loads asked for; only the newest one's rows are shown
+        self._loaded_filter: CallFilter | None = None
         #: The call the detail pane describes, and whether it is complete (its other
         #: attempts read, when it has any): a slow read for a call no longer highlighted
         #: must not overwrite the detail of the one that is.
@@ -110,7 +112,7 @@ class CallsScreen(Screen[None]):
                 yield Select[StatusFilter](STATUS_CHOICES, prompt="any status", id="f-status")
                 yield Input(placeholder="session id", id="f-session")
             yield Static("", id="count")
-            yield DataTable[object](id="calls-table", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable[object](id="calls-table", cursor_type="row", zebra_stripes=True)
             yield Static("Select a call to see its detail.", id="detail")
         yield Footer()
 
@@ -175,7 +177,8 @@ class CallsScreen(Screen[None]):
     def load(self) -> None:
         """Read the page the widgets describe, off the UI thread."""
         self._loads += 1
-        self._read_page(self.current_filter(), self.page_start, self._loads)
+        self._loaded_filter = self.current_filter()
+        self._read_page(self._loaded_filter, self.page_start, self._loads)
 
     @work(thread=True, group="calls-page", exit_on_error=False)
     def _read_page(self, flt: CallFilter, offset: int, load: int) -> None:
@@ -217,7 +220,11 @@ class CallsScreen(Screen[None]):
         )
 
     def on_select_changed(self, _: Select.Changed) -> None:
-        """A filter changed: back to the first page."""
+        """A filter changed: back to the first page. A change that leaves the filter as
+        it was (a list given its choices) reads nothing again: the table would be cleared
+        and filled with the same rows, losing the cursor."""
+        if self.current_filter() == self._loaded_filter and self.page_start == 0:
+            return
         self.page_start = 0
         self.load()
 

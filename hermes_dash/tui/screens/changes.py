@@ -20,6 +20,7 @@ from hermes_dash.services import routing_data as data
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 COLUMNS = ("when", "source", "side", "calls", "p50", "p95", "TTFT", "429", "$/call", "upstreams")
 
@@ -55,7 +56,7 @@ class ChangesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="changes-title")
-        yield DataTable[object](id="changes", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable[object](id="changes", cursor_type="row", zebra_stripes=True)
         yield Static("", id="change-detail")
         yield Footer()
 

@@ -23,6 +23,7 @@ from hermes_dash.hermes.state_db import (
 )
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.screens.dialogs import Dialog
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 WINDOW = "7d"
 
@@ -46,7 +47,7 @@ class CostCheckScreen(Dialog[None]):
                 "beside Hermes' own estimate and actual cost from state.db",
                 id="costcheck-title",
             )
-            yield DataTable[object](id="costcheck", zebra_stripes=True)
+            yield MeasuredTable[object](id="costcheck", zebra_stripes=True)
             yield Static("", id="costcheck-note")
 
     def on_mount(self) -> None:

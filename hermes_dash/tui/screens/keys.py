@@ -25,6 +25,7 @@ from hermes_dash.services import keybudget as kb
 from hermes_dash.services.readonly import READ_ONLY_HINT, ReadOnlyError
 from hermes_dash.text import clean
 from hermes_dash.tui.screens.dialogs import Dialog, YesNoDialog
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 
 def _money(v: float | None) -> str:
@@ -144,7 +145,7 @@ class KeyLimitsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="info")
-        yield DataTable(id="keys", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable[object](id="keys", cursor_type="row", zebra_stripes=True)
         yield Static(id="status")
         yield Footer()
 

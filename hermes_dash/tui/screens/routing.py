@@ -44,6 +44,7 @@ from hermes_dash.tui.screens.routing_form import FormValues, draft_rules
 from hermes_dash.tui.screens.routing_save import restore_with_pick, save_with_confirmation
 from hermes_dash.tui.widgets.routing_fields import FieldIssues, OrderList
 from hermes_dash.tui.widgets.scorecard import ScorecardPanel
+from hermes_dash.tui.widgets.table import MeasuredTable
 from hermes_dash.tui.widgets.whatif import WhatIfLine, describe
 
 #: What a form field sends when it changes (each redraws the draft).
@@ -129,7 +130,7 @@ class RoutingScreen(Screen[None]):
                 yield Static("", id="issues")
             with Vertical(id="side"):
                 yield Static("Route preview", id="preview-title")
-                yield DataTable[object](id="preview", cursor_type="row", zebra_stripes=True)
+                yield MeasuredTable[object](id="preview", cursor_type="row", zebra_stripes=True)
                 yield WhatIfLine(self.store, id="whatif")
                 yield ScorecardPanel(self.store, self.api, self.clock)
         yield Footer()

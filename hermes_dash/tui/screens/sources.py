@@ -16,6 +16,7 @@ from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.services.breakdown import KEYS, Entry, describe_overnight, group
 from hermes_dash.text import clean
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 
 def _share(part: float, whole: float) -> str:
@@ -44,12 +45,12 @@ class SourcesScreen(Screen[None]):
         yield Header()
         with Vertical():
             yield Static(id="sources-title")
-            yield DataTable[object](id="sources", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable[object](id="sources", cursor_type="row", zebra_stripes=True)
             yield Static(id="night")
             yield Static(
                 Text("Enter on a source lists its sessions.", style="dim"), id="sessions-title"
             )
-            yield DataTable[object](id="sessions", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable[object](id="sessions", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:

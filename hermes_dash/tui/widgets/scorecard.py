@@ -21,6 +21,7 @@ from hermes_dash.routing.suggest import Suggestion
 from hermes_dash.services import routing_data as data
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
+from hermes_dash.tui.widgets.table import MeasuredTable
 
 COLUMNS = ("upstream", "calls", "p50", "p95", "TTFT", "tok/s", "429", "err", "$/1M", "OR p50")
 
@@ -61,7 +62,7 @@ class ScorecardPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Your upstreams", id="scorecard-title")
-        yield DataTable[object](id="scorecard", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable[object](id="scorecard", cursor_type="row", zebra_stripes=True)
         yield Static("", id="suggestions")
 
     def on_mount(self) -> None:

@@ -9,9 +9,11 @@ user tabs into one to scroll it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from rich.text import Text
 from textual.widgets import DataTable
+from textual.widgets.data_table import RowKey
 
 from hermes_dash.text import clean
 
@@ -28,7 +30,25 @@ def cell_text(cell: Cell, right: bool = False) -> Text:
     return Text(clean(text, MAX_CELL), style=style, justify="right" if right else "left")
 
 
-class PanelTable(DataTable[Text]):
+CellT = TypeVar("CellT")
+
+
+class MeasuredTable(DataTable[CellT]):
+    """Textual's DataTable, drawn afresh once it has measured its new rows.
+
+    DataTable sizes its columns when the app is next idle, and caches the lines it draws
+    under keys that hold no column width. A picture taken after the rows were measured
+    still showed cells cut to their headers' width (seen in snapshot runs under load), so
+    the caches are dropped once the widths are known. Every table of the interface is one
+    of these."""
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        super()._update_dimensions(new_rows)
+        self._clear_caches()
+        self.refresh()
+
+
+class PanelTable(MeasuredTable[Text]):
     """Zebra-striped rows under a fixed header, columns as wide as their widest cell,
     numeric columns right-aligned; focus, a row cursor and keyboard scrolling are
     DataTable's own."""
