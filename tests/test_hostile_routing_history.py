@@ -96,6 +96,19 @@ def test_only_the_newest_part_of_a_huge_history_is_read(home: Path) -> None:
     assert [c["after"] for c in json.loads(r.stdout)] == [{"sort": "price"}, {}]
 
 
+def test_unsetting_a_key_the_file_does_not_have_writes_nothing(home: Path) -> None:
+    """``--sort none`` without a provider_routing block used to add an empty block: a
+    write (and a backup) that Hermes reads as no change, and no change to record."""
+    before = (home / "config.yaml").read_bytes()
+    assert "sort" not in _routing(home)
+    r = run("routing", "set", "--sort", "none", home=home)
+    assert r.returncode == 0 and "nothing to change" in r.stderr, r.stderr
+    assert (home / "config.yaml").read_bytes() == before
+    assert not (home / "hermes-dash" / "backups").exists() or not any(
+        (home / "hermes-dash" / "backups").iterdir()
+    )
+
+
 def test_concurrent_sets_are_recorded_in_the_order_they_were_written(home: Path) -> None:
     assert run("routing", "show", home=home).returncode == 0  # the baseline
     sorts = ["price", "latency", "throughput", "none", "price", "latency"]
@@ -118,7 +131,7 @@ def test_concurrent_sets_are_recorded_in_the_order_they_were_written(home: Path)
     changes = RoutingHistory(home / "hermes-dash" / HISTORY_NAME).changes()
     # No change by hand imagined between two of our writes, none lost or doubled.
     assert [c.source for c in changes] == ["routing set"] * len(changes)
-    assert len(changes) == written
+    assert len(changes) == written, (changes, results)
     for before, after in itertools.pairwise(changes):
         assert after.before == before.after and after.at >= before.at
     assert changes[-1].after == _routing(home)

@@ -155,7 +155,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     # Only the keys named by a flag are written: the others stay exactly as they are.
     keys = [k for k in KNOWN_KEYS if getattr(args, k) is not None]
     proposal = svc.propose_routing(doc, draft, keys) if keys else None
-    if proposal is None or not proposal.changed:
+    if proposal is None or not proposal.changed or not svc.changes_block(proposal):
         print("provider_routing already says that: nothing to change", file=sys.stderr)
         return 0
     if args.dry_run:

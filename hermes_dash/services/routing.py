@@ -28,7 +28,7 @@ from hermes_dash.hermes.writer import (
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.records import Endpoint
-from hermes_dash.routing.history import RoutingHistory, block_of_text
+from hermes_dash.routing.history import RoutingHistory, block_of_text, plain_block
 from hermes_dash.routing.rules import KNOWN_KEYS, RoutingRules
 from hermes_dash.routing.simulate import WhatIf, what_if
 from hermes_dash.services.readonly import refuse_if_read_only
@@ -96,6 +96,14 @@ def propose_routing(
     """The new config text with the draft rules, only ``keys`` when given (raises
     ConfigWriteError when unsafe)."""
     return propose_block(doc.loaded, BLOCK, lambda block: merge_rules(block, rules, keys))
+
+
+def changes_block(proposal: Proposal) -> bool:
+    """Whether writing ``proposal`` changes provider_routing as Hermes reads it, not only
+    the text (``--sort none`` on a file without the block would add an empty one)."""
+    loaded = proposal.loaded
+    before = plain_block(routing_block(loaded.parsed))
+    return before != plain_block(block_of_text(proposal.new_text, loaded.path))
 
 
 def save(
