@@ -85,35 +85,16 @@ PROMETHEUS_SKIP = "/usr/bin/prometheus is not installed (scripts/test.sh install
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """One line per kind of test that did not run (corpus, browser, Prometheus), and why."""
-    skipped = [
-        r.nodeid
-        for r in terminalreporter.stats.get("skipped", [])
-        if CORPUS_SKIP in str(getattr(r, "longrepr", ""))
-    ]
-    if skipped:
-        terminalreporter.write_line(
-            f"not run: {len(skipped)} corpus test(s), {CORPUS} is missing: " + ", ".join(skipped)
-        )
-    browser = [
-        r.nodeid
-        for r in terminalreporter.stats.get("skipped", [])
-        if NO_CHROMIUM in str(getattr(r, "longrepr", ""))
-    ]
-    if browser:
-        terminalreporter.write_line(
-            f"not run: {len(browser)} browser test(s), {NO_CHROMIUM} (/usr/bin/chromium): "
-            + ", ".join(browser)
-        )
-    no_prometheus = [
-        r.nodeid
-        for r in terminalreporter.stats.get("skipped", [])
-        if PROMETHEUS_SKIP in str(getattr(r, "longrepr", ""))
-    ]
-    if no_prometheus:
-        terminalreporter.write_line(
-            f"not run: {len(no_prometheus)} Prometheus end-to-end test(s), {PROMETHEUS_SKIP}: "
-            + ", ".join(no_prometheus)
-        )
+    kinds = (
+        (CORPUS_SKIP, "corpus test(s)", f"{CORPUS} is missing"),
+        (NO_CHROMIUM, "browser test(s)", f"{NO_CHROMIUM} (/usr/bin/chromium)"),
+        (PROMETHEUS_SKIP, "Prometheus end-to-end test(s)", PROMETHEUS_SKIP),
+    )
+    skipped = terminalreporter.stats.get("skipped", [])
+    for marker, what, why in kinds:
+        ids = [r.nodeid for r in skipped if marker in str(getattr(r, "longrepr", ""))]
+        if ids:
+            terminalreporter.write_line(f"not run: {len(ids)} {what}, {why}: " + ", ".join(ids))
 
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
