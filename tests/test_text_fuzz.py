@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from hermes_dash.calllog.records import CallRow
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.cli import _fail, _print_summary_table
+from hermes_dash.cli import _fail
+from hermes_dash.cli.summary import print_summary_table
 from hermes_dash.hermes.paths import HermesPaths, Secrets
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.services.export import write_csv, write_json
@@ -168,7 +169,7 @@ def test_cli_formatting_prints_no_control(text: str) -> None:
     cleaned = clean_data(summary)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        _print_summary_table(cleaned)
+        print_summary_table(cleaned)
     assert not RAW_CONTROL.search(out.getvalue())
     assert clean(text, 42) in out.getvalue()
     dumped = json.dumps(cleaned, indent=2, ensure_ascii=False)  # strict JSON: no NaN

@@ -20,12 +20,10 @@ from hermes_dash.text import clean
 
 
 def add_budget_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    parser: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``budget show`` and ``budget set``."""
-    budget = sub.add_parser("budget", help="key limits OpenRouter enforces, and your budgets")
-    bsub = budget.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
+    """The options of ``budget show`` and ``budget set``."""
+    bsub = parser.add_subparsers(dest="budget_command", metavar="ACTION", required=True)
     p = bsub.add_parser("show", help="every key of the account: usage, limit, reset")
     add_common(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -24,13 +24,9 @@ MARKS = {"ok": "ok", "warn": "warn", "fail": "FAIL", "info": "info", "skip": "-"
 
 
 def add_doctor_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    p: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``doctor``."""
-    p = sub.add_parser(
-        "doctor", help="check the Hermes home, keys, recorder and call log; a fix for each"
-    )
+    """The options of ``doctor``."""
     add_common(p)
     p.add_argument("--json", action="store_true", help="print the checks as one JSON object")
     p.add_argument(

@@ -19,11 +19,9 @@ DEFAULT_LISTEN = "127.0.0.1:9464"
 
 
 def add_metrics_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    p: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``metrics``."""
-    p = sub.add_parser("metrics", help="serve Prometheus metrics of the call log and account")
+    """The options of ``metrics``."""
     add_common(p)
     p.add_argument(
         "--listen",

@@ -7,9 +7,9 @@ import asyncio
 import json
 import time
 
-from hermes_dash.cli import SUMMARY_OPENROUTER_S, print_summary_head, read_routing
 from hermes_dash.cli import account as account_view
 from hermes_dash.cli.common import make_client
+from hermes_dash.cli.summary import SUMMARY_OPENROUTER_S, print_summary_head, read_routing
 from hermes_dash.openrouter.errors import RequestTimeout
 from hermes_dash.services.account import AccountState, fetch_snapshot
 from hermes_dash.services.doctor import install_cmd

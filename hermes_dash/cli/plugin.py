@@ -14,12 +14,10 @@ from hermes_dash.text import clean
 
 
 def add_plugin_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    parser: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``plugin`` and its subcommands."""
-    plugin = sub.add_parser("plugin", help="the Hermes plugin that records every API call")
-    psub = plugin.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
+    """The options of ``plugin`` and its subcommands."""
+    psub = parser.add_subparsers(dest="plugin_command", metavar="ACTION", required=True)
     for name, handler, text in (
         ("install", cmd_install, "copy the recorder into the Hermes home and enable it"),
         ("uninstall", cmd_uninstall, "disable and remove the recorder (the call log stays)"),

@@ -32,12 +32,10 @@ from hermes_dash.text import clean, clean_data, clean_lines
 
 
 def add_routing_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    parser: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``routing`` and its subcommands."""
-    routing = sub.add_parser("routing", help="show or change provider_routing in config.yaml")
-    rsub = routing.add_subparsers(dest="routing_command", metavar="ACTION", required=True)
+    """The options of ``routing`` and its subcommands."""
+    rsub = parser.add_subparsers(dest="routing_command", metavar="ACTION", required=True)
 
     def config_arg(p: argparse.ArgumentParser) -> None:
         add_common(p)

@@ -202,10 +202,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def sync_routing_history(args: argparse.Namespace) -> None:
-    """Record a change made by hand to provider_routing since the last command ran. Demo
-    runs have no Hermes config; the dashboard does it itself once its first frame is on
-    screen; a failure here never stops the command itself."""
-    if args.command in ("demo", None) or getattr(args, "demo", False):
+    """Record a change made by hand to provider_routing since the last command ran (the
+    dashboard does it itself once its first frame is on screen). Demo runs have no Hermes
+    config; a failure here never stops the command itself."""
+    if args.command == "demo" or getattr(args, "demo", False):
         return
     try:
         settings = settings_from(args)

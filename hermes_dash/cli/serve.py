@@ -41,11 +41,9 @@ DEFAULT_MAX_TABS = 8
 
 
 def add_serve_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    p: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``serve``."""
-    p = sub.add_parser("serve", help="the dashboard in a browser (read-only by default)")
+    """The options of ``serve``."""
     add_common(p)
     p.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="default 127.0.0.1")
     p.add_argument("--port", default=str(DEFAULT_PORT), metavar="N", help=f"default {DEFAULT_PORT}")

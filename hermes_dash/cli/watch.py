@@ -46,11 +46,9 @@ PROC_ENV = "HERMES_DASH_PROC_DIR"
 
 
 def add_watch_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    add_common: Callable[[argparse.ArgumentParser], None],
+    p: argparse.ArgumentParser, add_common: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``watch``."""
-    p = sub.add_parser("watch", help="send alerts to webhooks, ntfy, the desktop, stdout")
+    """The options of ``watch``."""
     add_common(p)
     p.add_argument(
         "--webhook",
