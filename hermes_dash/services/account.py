@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from hermes_dash.calllog.records import AccountSnapshot
 from hermes_dash.openrouter import errors
 from hermes_dash.openrouter.client import OpenRouterClient
-from hermes_dash.openrouter.records import ActivityRow
+
+if TYPE_CHECKING:
+    # Only named in annotations: the parsers load with the first /activity answer.
+    from hermes_dash.openrouter.records import ActivityRow
 
 #: Once ``/key`` has answered, how much longer ``/credits`` may take: it only adds the
 #: balance, and a server that drips it must not hold good ``/key`` numbers back for the

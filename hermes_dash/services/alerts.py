@@ -16,8 +16,7 @@ from hermes_dash.calllog.signals import CallSignals, read_signals
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import FreeQuota, free_quota, utc_day_start, utc_month_start
-from hermes_dash.services.keybudget import reset_text
-from hermes_dash.services.limits import payment_message
+from hermes_dash.services.limits import payment_message, reset_text
 from hermes_dash.services.settings import UserSettings
 from hermes_dash.services.summary import burn
 from hermes_dash.text import clean

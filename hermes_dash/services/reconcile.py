@@ -14,12 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hermes_dash.calllog.records import CallTotals, GroupStats, Window
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.endpoints import endpoint_of
+
+if TYPE_CHECKING:
+    # Only named in annotations: the parsers load with the first /activity answer.
+    from hermes_dash.openrouter.records import ActivityRow
 
 #: A poll this long before the window's start still counts as its start.
 EDGE_SLACK_S = 900.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hermes_dash.calllog.records import (
     AccountSnapshot,
@@ -15,11 +15,14 @@ from hermes_dash.calllog.records import (
     Window,
 )
 from hermes_dash.calllog.store import CallStore
-from hermes_dash.openrouter.records import ActivityRow
 from hermes_dash.services.account import AccountState
 from hermes_dash.services.endpoints import EndpointPolicy
 from hermes_dash.services.limits import FreeQuota, free_quota, payment_message
 from hermes_dash.services.reconcile import reconcile, reconciliation_json
+
+if TYPE_CHECKING:
+    # Only named in annotations: the parsers load with the first /activity answer.
+    from hermes_dash.openrouter.records import ActivityRow
 
 
 @dataclass(frozen=True)
