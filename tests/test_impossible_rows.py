@@ -22,7 +22,6 @@ from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import make_app
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
-from hermes_dash.tui.widgets.panels import LiveCalls
 
 from .tui_helpers import wait_for, wait_for_screen, wait_for_workers
 
@@ -198,7 +197,7 @@ async def test_the_dashboard_starts_and_browses_them(odd_log: Path, tmp_path: Pa
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.data is not None, "the first read")
         assert app.data is not None and app.data.totals.calls == 1 + len(BAD_VALUES)
-        assert app.screen.query_one(LiveCalls).row_count == 1 + len(BAD_VALUES)
+        assert app.dashboard.live.row_count == 1 + len(BAD_VALUES)
         for key, name in zip("1234", ("1h", "24h", "7d", "30d"), strict=True):
             await pilot.press(key)
             await wait_for(

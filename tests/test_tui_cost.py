@@ -18,7 +18,7 @@ from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import HermesDashApp, make_app
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
-from hermes_dash.tui.widgets.panels import PROVIDER_COLUMNS, ProvidersTable
+from hermes_dash.tui.widgets.panels import PROVIDER_COLUMNS
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed
@@ -304,7 +304,7 @@ async def test_providers_table_shows_endpoints_and_time_to_first_token(tmp_path:
     with FakeOpenRouter(routes) as srv:
         app = _app(tmp_path, srv.url, store)
         async with app.run_test(size=(160, 48)) as pilot:
-            table = app.screen.query_one(ProvidersTable)
+            table = app.dashboard.providers
             await wait_for(pilot, lambda: table.row_count == 3)
             # Cells are drawn as literal text: compared as the text they show.
             cells = [[str(c) for c in table.get_row_at(i)] for i in range(3)]

@@ -261,11 +261,18 @@ async def test_every_action_is_in_the_command_palette(tmp_path: Path) -> None:
 
 async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None:
     app = frozen_app(frozen_session(tmp_path))
-    async with app.run_test(size=(160, 48)):
+    async with app.run_test(size=(160, 48)) as pilot:
         # No pause: what the screen holds as soon as the app runs.
         assert app.data is not None and app.data.totals.calls > 0
         spend = str(app.screen.query_one("#spend-stats").render())
         assert "Logged 24h:" in spend and "Loading" not in spend
+        # The tables hold their rows already; they join the screen after this frame.
+        assert app.dashboard.live.row_count > 0 and app.dashboard.providers.row_count > 0
+        await wait_for(
+            pilot,
+            lambda: app.dashboard.live.is_mounted and not app.screen.query(".table-slot"),
+            "the tables in their places",
+        )
         assert app.screen.query_one(LiveCalls).row_count > 0
         assert app.screen.query_one(ProvidersTable).row_count > 0
 

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.content import Content
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from hermes_dash.calllog.records import CallRow
@@ -66,19 +67,22 @@ class DashboardScreen(Screen[None]):
         with Container(id="grid"):
             yield self.spend
             yield self.rate
-            yield self.providers
-            yield self.live
+            # The tables join from the second frame on (arm_charts): until then an empty
+            # box holds each one's place. They take rows before that all the same.
+            yield Widget(id="providers-slot", classes="table-slot")
+            yield Widget(id="live-calls-slot", classes="table-slot")
         yield self.status
         yield Footer()
 
     def arm_charts(self) -> None:
-        """Let the charts and the tables draw (they are blank on the first frame, see
-        SeriesChart and app.tcss)."""
+        """Let the charts draw and the tables in (the first frame has neither, see
+        SeriesChart and compose): mounting and styling two DataTables, their component
+        classes and their rows would delay that frame."""
         self.spend.chart.arm()
         self.rate.chart.arm()
-        # The tables too: their rows are there already, drawn from this frame on.
-        self.providers.add_class("-armed")
-        self.live.add_class("-armed")
+        slots = self.query(".table-slot")
+        self.query_one("#grid").mount(self.providers, self.live, before=slots.first())
+        slots.remove()
 
     def show_rows(self, rows: list[CallRow]) -> None:
         """Add new calls to the live table."""
@@ -119,7 +123,7 @@ class DashboardScreen(Screen[None]):
 
     def action_sort_providers(self) -> None:
         """Sort the providers table by its next column."""
-        self.query_one(ProvidersTable).action_cycle_sort()
+        self.providers.action_cycle_sort()
 
     def show_status(self, text: Content) -> None:
         """Replace the status line."""
