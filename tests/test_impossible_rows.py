@@ -197,6 +197,7 @@ async def test_the_dashboard_starts_and_browses_them(odd_log: Path, tmp_path: Pa
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.data is not None, "the first read")
         assert app.data is not None and app.data.totals.calls == 1 + len(BAD_VALUES)
+        await wait_for(pilot, lambda: app.dashboard.live.on_screen, "the live table")
         assert app.dashboard.live.row_count == 1 + len(BAD_VALUES)
         for key, name in zip("1234", ("1h", "24h", "7d", "30d"), strict=True):
             await pilot.press(key)

@@ -266,8 +266,7 @@ async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None
         assert app.data is not None and app.data.totals.calls > 0
         spend = str(app.screen.query_one("#spend-stats").render())
         assert "Logged 24h:" in spend and "Loading" not in spend
-        # The tables hold their rows already; they join the screen after this frame.
-        assert app.dashboard.live.row_count > 0 and app.dashboard.providers.row_count > 0
+        # The tables join the screen after this frame, with the rows read for it.
         await wait_for(
             pilot,
             lambda: app.dashboard.live.is_mounted and not app.screen.query(".table-slot"),

@@ -238,11 +238,17 @@ class ProvidersTable(PanelTable):
         self._groups: list[GroupStats] = []
         self._window = ""
 
+    def redraw(self) -> None:
+        """Draw the groups given last."""
+        self.show(self._groups)
+
     def show(self, groups: list[GroupStats], window: str | None = None) -> None:
         """Replace the rows (of the named window), sorted by the current column."""
         self._groups = groups
         self._window = window or self._window
         self.border_subtitle = f"{self._window} · sorted by {self.sort_column}"
+        if not self.on_screen:
+            return  # drawn on mount (the first frame does without the tables)
         # Two endpoints under one provider name (two custom servers) are told apart
         # by their host.
         hosts: dict[str, set[str]] = {}
@@ -301,9 +307,15 @@ class LiveCalls(PanelTable):
         self._calls.clear()
         self.set_rows([])
 
+    def redraw(self) -> None:
+        """Draw the calls pushed so far."""
+        self.push([])
+
     def push(self, rows: list[CallRow]) -> None:
         """Add new rows (oldest first) and redraw newest first."""
         self._calls.extend(rows)
+        if not self.on_screen:
+            return  # drawn on mount (the first frame does without the tables)
         table: list[tuple[Cell, ...]] = []
         for r in reversed(self._calls):
             status: Cell

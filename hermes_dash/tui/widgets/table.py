@@ -63,6 +63,8 @@ class PanelTable(MeasuredTable[Text]):
         super().__init__(id=id, zebra_stripes=True, cursor_type="row", show_cursor=False)
         self._names = tuple(columns)
         self._right = set(right)
+        #: Whether the table is mounted: a panel's data given before is drawn then.
+        self.on_screen = False
 
     def _ensure_columns(self) -> None:
         # DataTable measures a column as it is added, which needs the running app: a
@@ -72,8 +74,13 @@ class PanelTable(MeasuredTable[Text]):
                 self.add_column(cell_text(name, name in self._right), key=name)
 
     def on_mount(self) -> None:
-        """The header, even before any row."""
+        """The header, even before any row; then the rows given meanwhile."""
         self._ensure_columns()
+        self.on_screen = True
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the rows of the data given so far (a panel that keeps its data says how)."""
 
     def set_rows(self, rows: Iterable[Sequence[Cell]]) -> None:
         """Replace every row. Cells are plain text, never markup, cleaned of control
