@@ -13,7 +13,6 @@ and ``handle_max_iterations`` the iteration-limit summary. The hooks' context is
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 import threading
 import time
@@ -259,10 +258,10 @@ def finished(ctx: Context, key: str, ended: float, failed: bool) -> None:
 def _reset_after_fork() -> None:
     global _key_prefix, _lock
     _lock = threading.Lock()
-    _key_prefix = f"{os.getpid():x}{secrets.token_hex(4)}"
+    _key_prefix = f"{os.getpid():x}{os.urandom(4).hex()}"
 
 
 _key_counter = 0
-_key_prefix = f"{os.getpid():x}{secrets.token_hex(4)}"
+_key_prefix = f"{os.getpid():x}{os.urandom(4).hex()}"
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_reset_after_fork)

@@ -15,7 +15,6 @@ import re
 import time
 import zlib
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 #: A JSON body larger than this is not decoded (nothing to learn from a huge body).
@@ -76,6 +75,10 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    # An HTTP date is rare (servers send seconds): the email package loads only for one,
+    # not with every importer of the call log's schema.
+    from email.utils import parsedate_to_datetime
+
     try:
         when = parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
