@@ -24,7 +24,7 @@ from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
 from hermes_dash.tui.screens.routing import RoutingScreen
 from hermes_dash.tui.screens.settings import SettingsScreen
-from hermes_dash.tui.widgets.panels import LiveCalls
+from hermes_dash.tui.widgets.panel_tables import LiveCalls
 
 from .conftest import call
 from .tui_helpers import FROZEN_NOW, Notices, frozen_session, settle, wait_for

@@ -13,7 +13,7 @@ from hermes_dash.tui.keymap import KEYS, markdown_rows
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.dashboard import DashboardScreen
 from hermes_dash.tui.screens.help import HelpScreen
-from hermes_dash.tui.widgets.panels import ProvidersTable
+from hermes_dash.tui.widgets.panel_tables import ProvidersTable
 
 from .tui_helpers import frozen_app, frozen_session, settle, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hermes_dash.tui.widgets.panels import LiveCalls, ProvidersTable
+from hermes_dash.tui.widgets.panel_tables import LiveCalls, ProvidersTable
 
 from .tui_helpers import frozen_app, frozen_session, settle, wait_for
 

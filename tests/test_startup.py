@@ -10,15 +10,34 @@ import httpx
 
 from hermes_dash.openrouter.client import OpenRouterClient
 
-#: Heavy libraries the first frame does not need: the HTTP stack, the chart library and
-#: the YAML parsers load after it (on the first poll, the first chart, the first edit).
-LATER = ("httpx", "plotext", "textual_plotext", "yaml", "ruamel", "sqlite_utils")
+#: Every command's module (and the demo's wiring) but the dashboard's own.
+COMMANDS = "summary generate routing routing_data plugin budget account watch metrics doctor serve"
+#: What the first frame does not need: the HTTP stack, the chart library and the YAML
+#: parsers load after it (on the first poll, the first chart, the first edit); the other
+#: commands' code when one of them is named; OpenRouter's record parsers with the first
+#: answer; the email package (an HTTP date in Retry-After) when one comes.
+LATER = (
+    "httpx",
+    "plotext",
+    "textual_plotext",
+    "yaml",
+    "ruamel",
+    "sqlite_utils",
+    *(f"hermes_dash.cli.{name}" for name in [*COMMANDS.split(), "demo"]),
+    "hermes_dash.openrouter.records",
+    "hermes_dash.openrouter.management",
+    "hermes_dash.services.keybudget",
+    "hermes_dash.routing.suggest",
+    "email.utils",
+    "secrets",
+)
 
 
 def test_starting_the_dashboard_leaves_the_heavy_libraries_for_later() -> None:
     code = (
         "import json, sys\n"
         "import hermes_dash.cli, hermes_dash.tui.launch\n"
+        "hermes_dash.cli.build_parser().parse_args([])\n"
         f"print(json.dumps([m for m in {LATER!r} if m in sys.modules]))\n"
     )
     out = subprocess.run(
@@ -62,3 +81,21 @@ def test_the_interface_is_imported_with_the_collector_off_and_it_resumes_after()
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [False, True, True]
+
+
+def test_a_command_gets_its_options_when_it_is_named() -> None:
+    """Commands load on use: their help and their options are still all there."""
+    run = [sys.executable, "-m", "hermes_dash"]
+    out = subprocess.run([*run, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for name in ("summary", "routing", "budget", "watch", "doctor", "serve"):
+        assert name in out.stdout
+    out = subprocess.run([*run, "routing", "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "suggest" in out.stdout and "restore" in out.stdout
+    out = subprocess.run(
+        [*run, "budget", "set", "--weekly", "5", "--no-such-flag"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "--no-such-flag" in out.stderr

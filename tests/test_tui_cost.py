@@ -18,7 +18,7 @@ from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import HermesDashApp, make_app
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.costcheck import CostCheckScreen
-from hermes_dash.tui.widgets.panels import PROVIDER_COLUMNS
+from hermes_dash.tui.widgets.panel_tables import PROVIDER_COLUMNS
 
 from .conftest import FAKE_KEY, call
 from .fakeserver import CREDITS_BODY, KEY_BODY, FakeOpenRouter, Reply, prefixed

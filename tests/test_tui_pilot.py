@@ -11,7 +11,7 @@ from hermes_dash.services.settings import UserSettings
 from hermes_dash.tui.screens.calls import CallsScreen
 from hermes_dash.tui.screens.help import HelpScreen
 from hermes_dash.tui.screens.settings import SettingsScreen
-from hermes_dash.tui.widgets.panels import LiveCalls, ProvidersTable
+from hermes_dash.tui.widgets.panel_tables import LiveCalls, ProvidersTable
 
 from .conftest import call
 from .tui_helpers import (

@@ -18,16 +18,12 @@ from hermes_dash.services.dashboard import DashboardData
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui import keymap
 from hermes_dash.tui.widgets.compact import CompactSummary
-from hermes_dash.tui.widgets.panels import (
-    LiveCalls,
-    ProvidersTable,
-    RateLimitPanel,
-    SpendPanel,
-    StatusLine,
-)
+from hermes_dash.tui.widgets.panels import RateLimitPanel, SpendPanel, StatusLine
 
 if TYPE_CHECKING:
+    from hermes_dash.calllog.records import GroupStats
     from hermes_dash.services.doctor import Check
+    from hermes_dash.tui.widgets.panel_tables import LiveCalls, ProvidersTable
 
 #: Below this width the panels stack in one scrolling column.
 NARROW_WIDTH = 140
@@ -52,11 +48,11 @@ class DashboardScreen(Screen[None]):
         self.banner = Static("", id="banner")
         self.spend = SpendPanel("Spend", id="spend-panel")
         self.rate = RateLimitPanel("Rate limits", id="rate-panel")
-        # The tables are panels themselves: one widget less to lay out and draw each.
-        self.providers = ProvidersTable(id="providers")
-        self.providers.border_title = "Providers"
-        self.live = LiveCalls(id="live-calls")
-        self.live.border_title = "Live calls"
+        # The tables are built (and DataTable loaded) as they join the screen, after the
+        # first frame; what they are to show waits here until then.
+        self._tables: tuple[ProvidersTable, LiveCalls] | None = None
+        self._early_rows: list[CallRow] = []
+        self._early_providers: tuple[list[GroupStats], str | None] = ([], None)
         self.status = StatusLine("", id="status")
         self.compact = CompactSummary(id="compact")
 
@@ -74,10 +70,34 @@ class DashboardScreen(Screen[None]):
         yield self.status
         yield Footer()
 
+    @property
+    def providers(self) -> ProvidersTable:
+        """The providers table (built on first use)."""
+        return self._built_tables()[0]
+
+    @property
+    def live(self) -> LiveCalls:
+        """The live-calls table (built on first use)."""
+        return self._built_tables()[1]
+
+    def _built_tables(self) -> tuple[ProvidersTable, LiveCalls]:
+        if self._tables is None:
+            # The tables are panels themselves: one widget less to lay out and draw each.
+            from hermes_dash.tui.widgets.panel_tables import LiveCalls, ProvidersTable
+
+            providers = ProvidersTable(id="providers")
+            providers.border_title = "Providers"
+            providers.show(*self._early_providers)
+            live = LiveCalls(id="live-calls")
+            live.border_title = "Live calls"
+            live.push(self._early_rows)
+            self._tables, self._early_rows = (providers, live), []
+        return self._tables
+
     def arm_charts(self) -> None:
         """Let the charts draw and the tables in (the first frame has neither, see
-        SeriesChart and compose): mounting and styling two DataTables, their component
-        classes and their rows would delay that frame."""
+        SeriesChart and compose): building, mounting and styling two DataTables, their
+        component classes and their rows would delay that frame."""
         self.spend.chart.arm()
         self.rate.chart.arm()
         slots = self.query(".table-slot")
@@ -86,11 +106,17 @@ class DashboardScreen(Screen[None]):
 
     def show_rows(self, rows: list[CallRow]) -> None:
         """Add new calls to the live table."""
-        self.live.push(rows)
+        if self._tables is None:
+            self._early_rows += rows
+        else:
+            self.live.push(rows)
 
     def clear_rows(self) -> None:
         """Empty the live table (the call log was replaced: its ids start over)."""
-        self.live.clear_calls()
+        if self._tables is None:
+            self._early_rows = []
+        else:
+            self.live.clear_calls()
 
     def show_data(self, account: AccountState, data: DashboardData | None, has_key: bool) -> None:
         """Redraw every panel from the latest aggregates."""
@@ -98,7 +124,10 @@ class DashboardScreen(Screen[None]):
         self.compact.show(account, data, has_key)
         if data is not None:
             self.rate.show(data)
-            self.providers.show(data.providers, data.window.name)
+            if self._tables is None:
+                self._early_providers = (data.providers, data.window.name)
+            else:
+                self.providers.show(data.providers, data.window.name)
 
     def show_guide(self, checks: list[Check] | None, data: DashboardData | None) -> None:
         """In place of empty charts, what is missing and how to fix it (from doctor's
