@@ -213,13 +213,23 @@ class WindowQueries:
         # The calls added to a kept period since it was read: an id range of the rows.
         delta_sql = f"{raw_select} AND c.id > ? AND c.id <= ? {raw_group}"
         parts, raw = self._plan(window, tables, subtract=True)
+        lengths = {table: length for table, _, length in tables}
         signed: list[tuple[int, list[tuple[Any, ...]]]] = []
         for table, period, p0, p1, sign in parts:
-            sql = (
-                f"SELECT {cols}, bucket, SUM(n) FROM {table} "
-                f"WHERE {period} >= ? AND {period} < ? AND typeof(bucket) = 'integer' "
-                f"AND bucket {good} GROUP BY {cols}, bucket HAVING SUM(n) > 0"
+            where = (
+                f"FROM {table} WHERE {period} >= ? AND {period} < ? "
+                f"AND typeof(bucket) = 'integer' AND bucket {good}"
             )
+            if p1 - p0 == lengths[table]:
+                # One period holds one row per key already (its primary key): no GROUP BY
+                # to sort them, which cost twice the read. ``n + 0`` is what SUM makes of
+                # another writer's text or blob.
+                sql = f"SELECT {cols}, bucket, n + 0 {where} AND n + 0 > 0"
+            else:
+                sql = (
+                    f"SELECT {cols}, bucket, SUM(n) {where} "
+                    f"GROUP BY {cols}, bucket HAVING SUM(n) > 0"
+                )
             signed.append((sign, self.kept.rows(sql, delta_sql, p0, p1, width + 1)))
         for lo, hi, sign in raw:
             signed.append((sign, self.db.query(f"{raw_select} {raw_group}", (lo, hi))))
