@@ -19,6 +19,7 @@ from hermes_dash.calllog.connection import LIMITED_WHERE, CallLogConnection
 from hermes_dash.calllog.kept import KeptAnswers
 from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
+    MAX_SANE_COUNT,
     CallTotals,
     GroupStats,
     LimitEvents,
@@ -444,13 +445,17 @@ class WindowQueries:
         limited = [0] * n
         calls = [0] * n
         for t, c, rl, k in rows:
-            start = finite(t)
+            # The types the sums above make are taken as they are; anything else (another
+            # writer's rollup rows) goes through the checks. A month is 720 rows a poll.
+            start = t if type(t) is int else finite(t)
             if start is None:
                 continue
             i = min(n - 1, max(0, int((start - window.start) // step)))
-            cost[i] += max(0.0, finite(c) or 0.0)
-            limited[i] += sane_count(rl) or 0
-            calls[i] += sane_count(k) or 0
+            cost[i] += c if type(c) is float and 0 <= c < math.inf else max(0.0, finite(c) or 0.0)
+            limited[i] += (
+                rl if type(rl) is int and 0 <= rl <= MAX_SANE_COUNT else sane_count(rl) or 0
+            )
+            calls[i] += k if type(k) is int and 0 <= k <= MAX_SANE_COUNT else sane_count(k) or 0
         return [
             SeriesPoint(window.start + i * step, cost[i], limited[i], calls[i]) for i in range(n)
         ]
