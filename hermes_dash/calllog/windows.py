@@ -323,10 +323,11 @@ class WindowQueries:
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source (a partial index keeps
         this off the window's other rows)."""
-        sql = (
+        counts = (
             "SELECT http_status, COALESCE(error_provider, ''), COALESCE(limit_source, ''), "
-            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND started_at >= ? AND started_at < ?"
+            f"COUNT(*) FROM calls WHERE {LIMITED_WHERE} AND {{t}} >= ? AND {{t}} < ?"
         )
+        sql = counts.format(t="started_at")
         # Whole hours up to the end of the day are kept from poll to poll when no call has
         # started after the window's end (the usual case): the same answer, read once. The
         # hour the window starts in is read whole less its part before the start when that
@@ -343,8 +344,12 @@ class WindowQueries:
                 signed.append((-1, self.db.query(sql + group, (hour, start))))
             else:
                 signed.append((1, self.db.query(sql + group, (start, first))))
+            # The new calls through the primary key (the unary + keeps the planner off the
+            # time index, which walks the kept stretch's every 402 and 429: 0.30 ms for a
+            # month against 0.01 ms).
+            delta = counts.format(t="+started_at")
             kept = self.kept.rows(
-                sql + group, f"{sql} AND id > ? AND id <= ?{group}", first, int(quiet), 3
+                sql + group, f"{delta} AND id > ? AND id <= ?{group}", first, int(quiet), 3
             )
             signed.append((1, kept))
         else:
