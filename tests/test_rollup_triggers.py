@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hermes_dash.calllog.recorder import rollups, schema
@@ -46,7 +46,9 @@ change = st.one_of(
 
 
 def _tables(store: CallStore) -> dict[str, list[tuple[Any, ...]]]:
-    """Every rollup's rows that count anything, in key order."""
+    """Every rollup's rows that count anything, in key order. A row whose calls were all
+    deleted or moved may keep a cost of about 1e-17 (a float sum less its parts is not
+    always exactly 0): it counts nothing, as no query shows a group without attempts."""
     out = {}
     for tables, width in (
         (rollups.CALLS_TABLES, 5),
@@ -54,12 +56,25 @@ def _tables(store: CallStore) -> dict[str, list[tuple[Any, ...]]]:
     ):
         for table, _, _ in tables:
             found = store.conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4, 5").fetchall()
-            out[table] = [r for r in found if any(v != 0 for v in r[width:])]
+            out[table] = [r for r in found if any(abs(v) > 1e-9 for v in r[width:])]
     return out
+
+
+_ONE = {
+    "started_at": T0, "provider": "openrouter", "endpoint": None,
+    "base_url_host": "openrouter.ai", "upstream": "DeepInfra", "model": "a/x",
+    "attempt": None, "status": "ok", "http_status": None, "latency_s": 1.0, "ttft_s": None,
+    "cost_usd": 1.0, "cost_source": None, "input_tokens": None, "output_tokens": None,
+}  # fmt: skip
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=st.lists(row, min_size=1, max_size=40), changes=st.lists(change, max_size=40))
+# Found by this test: 1.0 + 0.2427... - 1.0 - 0.2427... is not 0 in floats.
+@example(
+    first=[_ONE, {**_ONE, "base_url_host": None, "upstream": None}, {**_ONE, "cost_usd": None}],
+    changes=[("price", 44, 0.24273831081819291), ("delete", 0), ("delete", 1)],
+)
 def test_the_triggers_keep_every_rollup_equal_to_a_rebuild_from_the_rows(
     tmp_path_factory: pytest.TempPathFactory, first: list[dict[str, Any]], changes: list[Any]
 ) -> None:

@@ -27,11 +27,14 @@ KEEP_S = 300.0
 
 @dataclass
 class _Kept:
-    """One answer: number columns per key columns, up to call id ``seen``."""
+    """One answer up to call id ``seen``: its rows, and number columns per key columns
+    once new calls had to be added (an answer asked once, as by ``summary``, never
+    pays for building that index)."""
 
     seen: int
     read_at: float
-    sums: dict[tuple[Any, ...], list[Any]]
+    rows: list[tuple[Any, ...]] | None
+    sums: dict[tuple[Any, ...], list[Any]] | None = None
 
 
 class KeptAnswers:
@@ -53,7 +56,8 @@ class KeptAnswers:
         self._kept.clear()
 
     def rows(self, sql: str, delta_sql: str, p0: int, p1: int, width: int) -> list[tuple[Any, ...]]:
-        """The rows of the answer over [p0, p1), kept or read, with new calls added."""
+        """The rows of the answer over [p0, p1), kept or read, with new calls added (the
+        list is shared with later asks: read it, never change it)."""
         key = (sql, p0, p1)
         now = self.clock()
         entry = self._kept.get(key)
@@ -63,7 +67,7 @@ class KeptAnswers:
             with self.db.snapshot():
                 seen = self.db.max_id()
                 found = self.db.query(sql, (p0, p1))
-            entry = _Kept(seen, now, {tuple(r[:width]): list(r[width:]) for r in found})
+            entry = _Kept(seen, now, found)
             self._kept[key] = entry
             while len(self._kept) > KEPT_ANSWERS:
                 self._kept.popitem(last=False)
@@ -71,9 +75,23 @@ class KeptAnswers:
             self._kept.move_to_end(key)
             newest = self.db.max_id()
             if newest > entry.seen:
-                for r in self.db.query(delta_sql, (p0, p1, entry.seen, newest)):
-                    values = entry.sums.setdefault(tuple(r[:width]), [0] * (len(r) - width))
-                    for i, v in enumerate(r[width:]):
-                        values[i] += v
+                delta = self.db.query(delta_sql, (p0, p1, entry.seen, newest))
+                if delta:
+                    if entry.sums is None:
+                        entry.sums = {}
+                        _add(entry.sums, entry.rows or [], width)
+                    _add(entry.sums, delta, width)
+                    entry.rows = None
                 entry.seen = newest
-        return [(*k, *v) for k, v in entry.sums.items()]
+        if entry.rows is None:
+            assert entry.sums is not None
+            entry.rows = [(*k, *v) for k, v in entry.sums.items()]
+        return entry.rows
+
+
+def _add(sums: dict[tuple[Any, ...], list[Any]], rows: list[tuple[Any, ...]], width: int) -> None:
+    """Add rows (key columns, then numbers) into ``sums``; a key seen twice adds up."""
+    for r in rows:
+        values = sums.setdefault(tuple(r[:width]), [0] * (len(r) - width))
+        for i, v in enumerate(r[width:]):
+            values[i] += v

@@ -8,6 +8,7 @@ Every query reads a few minutes of rows through the ``started_at`` (and
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from hermes_dash.calllog.recorder import rollups
 from hermes_dash.calllog.store import CallStore
@@ -59,13 +60,22 @@ class CallSignals:
     last_write: float | None
 
 
-def _storm(store: CallStore, since: float) -> tuple[int, int]:
+def _recent(
+    store: CallStore, storm_since: float, spend_start: float, spend_end: float
+) -> tuple[int, int, float]:
+    """HTTP attempts and 429s since ``storm_since``, and the spend in [spend_start,
+    spend_end): one pass over the recent rows instead of one per figure (each pass
+    visits every row of a busy few minutes)."""
+    # The spend adds the same rows in the same (index) order as a query of its own, so
+    # the sum is the same to the last bit.
     row = store.query(
-        "SELECT COUNT(*), COALESCE(SUM(http_status = 429), 0) FROM calls "
-        "WHERE started_at >= ? AND http_status IS NOT NULL",
-        (since,),
+        "SELECT COUNT(http_status) FILTER (WHERE started_at >= ?), "
+        "COALESCE(SUM(http_status = 429) FILTER (WHERE started_at >= ?), 0), "
+        "COALESCE(SUM(cost_usd) FILTER (WHERE started_at >= ? AND started_at < ?), 0) "
+        "FROM calls WHERE started_at >= ?",
+        (storm_since, storm_since, spend_start, spend_end, min(storm_since, spend_start)),
     )[0]
-    return int(row[0]), int(row[1])
+    return int(row[0]), int(row[1]), float(row[2])
 
 
 def last_refusal(store: CallStore, since: float) -> Refusal | None:
@@ -86,19 +96,14 @@ def last_refusal(store: CallStore, since: float) -> Refusal | None:
     return None if later_ok else Refusal(at, rows[0][1])
 
 
-def _spend(store: CallStore, start: float, end: float) -> float:
-    row = store.query(
-        "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE started_at >= ? AND started_at < ?",
-        (start, end),
-    )
-    return float(row[0][0])
-
-
-def velocity(store: CallStore, now: float, minutes: float, history_days: int) -> Velocity:
-    """Spend per minute over the last ``minutes``; the usual rate is the mean spend per
-    minute in the same UTC hour on the previous ``history_days`` days that had any calls."""
+def velocity(
+    store: CallStore, now: float, minutes: float, history_days: int, spent: float
+) -> Velocity:
+    """Spend per minute over the last ``minutes`` (``spent`` in [now - minutes, now + 1));
+    the usual rate is the mean spend per minute in the same UTC hour on the previous
+    ``history_days`` days that had any calls."""
     start = now - minutes * 60
-    recent = _spend(store, start, now + 1) / minutes
+    recent = spent / minutes
     hour_start = int(now - (now % 3600))
     hours = [hour_start - day * 86400 for day in range(1, history_days + 1)]
     # Whole past hours: the hourly rollup has them, one read instead of one scan each.
@@ -136,32 +141,39 @@ def _near(a: int | None, b: int | None) -> bool:
 def loops(store: CallStore, since: float, min_calls: int) -> list[Loop]:
     """Sessions whose latest logical calls are ``min_calls`` or more near-identical
     requests in a row: the same model and task, answers of about the same size."""
-    rows = store.query(
+    # In the time index's own order, then parted by session here: sorting a busy half
+    # hour by session in SQL cost twice the scan itself.
+    sessions: dict[Any, list[tuple[Any, ...]]] = {}
+    for row in store.query(
         "SELECT session_id, model, task, output_tokens, cost_usd FROM calls "
         f"WHERE started_at >= ? AND +session_id IS NOT NULL AND {FIRST_ATTEMPT} "
-        "ORDER BY session_id, started_at, id",
+        "ORDER BY started_at, id",
         (since,),
-    )
+    ):
+        sessions.setdefault(row[0], []).append(row)
     found: list[Loop] = []
-    streak, cost, anchor = 0, 0.0, None
-    for i, (session, model, task, out, usd) in enumerate(rows):
-        prev = rows[i - 1] if i else None
-        # Compared with the streak's first call, so slowly growing answers do not chain.
-        same = (
-            prev is not None
-            and prev[0] == session
-            and prev[1] == model
-            and prev[2] == task
-            and _near(anchor, out)
-        )
-        if same:
-            streak, cost = streak + 1, cost + (usd or 0.0)
-        else:
-            streak, cost, anchor = 1, usd or 0.0, out
-        last_of_session = i + 1 == len(rows) or rows[i + 1][0] != session
-        if last_of_session and streak >= min_calls:
-            found.append(Loop(session, model, streak, cost))
+    for session in sorted(sessions, key=_sql_order):
+        streak, cost, anchor, prev = 0, 0.0, None, None
+        for row in sessions[session]:
+            _, model, task, out, usd = row
+            # Compared with the streak's first call, so slowly growing answers do not chain.
+            same = prev is not None and prev[1] == model and prev[2] == task and _near(anchor, out)
+            if same:
+                streak, cost = streak + 1, cost + (usd or 0.0)
+            else:
+                streak, cost, anchor = 1, usd or 0.0, out
+            prev = row
+        if streak >= min_calls:
+            found.append(Loop(session, prev[1] if prev else "", streak, cost))
     return found
+
+
+def _sql_order(value: Any) -> tuple[int, Any]:
+    """A sort key putting values in SQLite's order (numbers, then text, then blobs), so
+    sessions another writer named with numbers sort as ``ORDER BY`` would put them."""
+    if isinstance(value, (int, float)):
+        return 0, value
+    return (1, value) if isinstance(value, str) else (2, bytes(value))
 
 
 def read_signals(
@@ -175,13 +187,15 @@ def read_signals(
     loop_calls: int,
 ) -> CallSignals:
     """Read every signal the alert rules use."""
-    attempts, limited = _storm(store, now - storm_minutes * 60)
+    attempts, limited, spent = _recent(
+        store, now - storm_minutes * 60, now - velocity_minutes * 60, now + 1
+    )
     return CallSignals(
         now=now,
         attempts=attempts,
         rate_limited=limited,
         refusal=last_refusal(store, now - 3600),
-        velocity=velocity(store, now, velocity_minutes, history_days),
+        velocity=velocity(store, now, velocity_minutes, history_days, spent),
         loops=loops(store, now - loop_minutes * 60, loop_calls),
         last_write=store.last_write(),
     )
