@@ -2,6 +2,7 @@
 
     python benchmarks/bench_tui.py          # 200k-call log, 15 s idle
     python benchmarks/bench_tui.py --full   # 1M-call log for start-up, 10M for memory, 60 s idle
+    python benchmarks/bench_tui.py --startup-only --runs 20   # the start-up rows alone
 
 Start-up is timed as a user sees it: ``hermes-dash`` (the real command line, with a key and
 a fake OpenRouter on 127.0.0.1) and the bare app are each launched in a pseudo-terminal,
@@ -37,6 +38,9 @@ STAGES = (
     ("charts drawn", ("spend per interval", "HTTP 429s per interval")),
     ("balance from OpenRouter", ("Balance $",)),
 )
+
+
+HEADER = ["measure", "bare", "hermes-dash", "ratio", "target met"]
 
 
 def probe(*args: str) -> dict[str, float]:
@@ -82,15 +86,26 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--full", action="store_true")
-    full = parser.parse_args().full
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="time the start-up only (no memory or idle runs)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=None, help="launches of each app (default 7, 15 with --full)"
+    )
+    args = parser.parse_args()
+    full = args.full
     n_start = 1_000_000 if full else 200_000
     # The start-up log ends at the current hour: the dashboard opens on the last 24 h.
     live_db = call_log(n_start, now=time.time() // 3600 * 3600)
+    rows = startup_rows(live_db, runs=args.runs or (15 if full else 7))
+    if args.startup_only:
+        table(f"TUI start-up vs bare Textual app ({n_start:,}-call log)", HEADER, rows)
+        return
     start_db = str(call_log(n_start))
     mem_db = str(call_log(10_000_000)) if full else start_db
     idle = "60" if full else "15"
-
-    rows = startup_rows(live_db, runs=15 if full else 7)
 
     b = probe("--mode", "bare", "--idle", "2")
     d = probe("--mode", "dash", "--db", mem_db, "--exercise")
@@ -122,7 +137,7 @@ def main() -> None:
     table(
         f"TUI vs bare Textual app (start-up/idle log {int(size(start_db)):,} calls, memory log "
         f"{int(size(mem_db)):,} calls)",
-        ["measure", "bare", "hermes-dash", "ratio", "target met"],
+        HEADER,
         rows,
     )
 
