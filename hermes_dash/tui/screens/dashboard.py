@@ -22,7 +22,7 @@ from hermes_dash.tui.widgets.panels import RateLimitPanel, SpendPanel, StatusLin
 
 if TYPE_CHECKING:
     from hermes_dash.calllog.records import GroupStats
-    from hermes_dash.services.doctor import Check
+    from hermes_dash.services.checks import Check
     from hermes_dash.tui.widgets.panel_tables import LiveCalls, ProvidersTable
 
 #: Below this width the panels stack in one scrolling column.
