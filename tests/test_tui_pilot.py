@@ -274,6 +274,9 @@ async def test_the_first_frame_already_shows_the_numbers(tmp_path: Path) -> None
         )
         assert app.screen.query_one(LiveCalls).row_count > 0
         assert app.screen.query_one(ProvidersTable).row_count > 0
+        app.dashboard.arm_charts()  # once more (the fleet arms too): still one of each
+        await pilot.pause()
+        assert len(app.screen.query(LiveCalls)) == len(app.screen.query(ProvidersTable)) == 1
 
 
 async def test_a_first_read_that_never_comes_falls_back_to_the_worker(tmp_path: Path) -> None:

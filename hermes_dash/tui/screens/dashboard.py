@@ -64,7 +64,7 @@ class DashboardScreen(Screen[None]):
             yield self.spend
             yield self.rate
             # The tables join from the second frame on (arm_charts): until then an empty
-            # box holds each one's place. They take rows before that all the same.
+            # box holds each one's place, and the screen keeps what they are to show.
             yield Widget(id="providers-slot", classes="table-slot")
             yield Widget(id="live-calls-slot", classes="table-slot")
         yield self.status
@@ -101,8 +101,9 @@ class DashboardScreen(Screen[None]):
         self.spend.chart.arm()
         self.rate.chart.arm()
         slots = self.query(".table-slot")
-        self.query_one("#grid").mount(self.providers, self.live, before=slots.first())
-        slots.remove()
+        if slots:  # the tables join once
+            self.query_one("#grid").mount(self.providers, self.live, before=slots.first())
+            slots.remove()
 
     def show_rows(self, rows: list[CallRow]) -> None:
         """Add new calls to the live table."""
