@@ -1,0 +1,199 @@
+"""The call log's read path against rows another writer got wrong: what the product
+shows (a real ``hermes-dash`` process, the alert signals, the dashboard) must equal a
+plain SQL computation over the same file, with no traceback and no lost or doubled call."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes_dash.calllog.recorder.rollups import sane_number
+from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.store import CallStore
+
+from .conftest import call
+
+WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
+COLUMNS = (
+    "started_at, provider, model, status, http_status, latency_s, latency_bucket, "
+    "input_tokens, output_tokens, cost_usd, cost_source"
+)
+#: The summary's call figures as plain SQL, with the product's documented rule for a value
+#: another writer got wrong (a number in [0, 1e300), else 0); TOTAL never overflows.
+PLAIN = ", ".join(
+    f"TOTAL({e})"
+    for e in (
+        "COALESCE(attempt, 1) = 1",
+        "1",
+        "status = 'ok'",
+        "status <> 'ok'",
+        "COALESCE(http_status, 0) = 429",
+        sane_number("cost_usd"),
+        "cost_source IS NULL",
+        sane_number("input_tokens"),
+        sane_number("output_tokens"),
+    )
+)
+SHOWN = ("total", "attempts", "ok", "errors", "rate_limited", "cost_usd", "unpriced")
+
+
+def _log(path: Path, rows: list[tuple[Any, ...]]) -> None:
+    """A call log with ``rows`` inserted by sqlite3 directly, as any other writer could."""
+    CallStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.executemany(f"INSERT INTO calls ({COLUMNS}) VALUES ({', '.join('?' * 11)})", rows)
+    conn.commit()
+    conn.close()
+
+
+def _row(t: float, **kw: Any) -> tuple[Any, ...]:
+    values = {
+        "provider": "openrouter",
+        "model": "m/a",
+        "status": "ok",
+        "http_status": 200,
+        "latency_s": 1.0,
+        "latency_bucket": 20,
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "cost_usd": 0.01,
+        "cost_source": "openrouter",
+    }
+    values.update(kw)
+    return (t, *values.values())
+
+
+def _cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_dash", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HERMES_HOME": str(home)},
+        timeout=60,
+        check=False,
+    )
+
+
+def _summary(db: Path, window: str, home: Path) -> tuple[dict[str, Any], float, float]:
+    """The summary's ``calls`` object, and the times around the run (its window's end)."""
+    before = time.time()
+    r = _cli("summary", "--json", "--offline", "--db", str(db), "--window", window, home=home)
+    after = time.time()
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    return json.loads(r.stdout)["calls"], before, after
+
+
+def _plain(db: Path, start: float, end: float) -> dict[str, float]:
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute(
+            f"SELECT {PLAIN} FROM calls WHERE started_at >= ? AND started_at < ?", (start, end)
+        ).fetchone()
+    finally:
+        conn.close()
+    names = (*SHOWN, "input_tokens", "output_tokens")
+    return dict(zip(names, row, strict=True))
+
+
+def _assert_calls(shown: dict[str, Any], plain: dict[str, float]) -> None:
+    for name in ("total", "attempts", "ok", "errors", "rate_limited", "unpriced"):
+        assert shown[name] == plain[name], name
+    for name in ("input_tokens", "output_tokens"):
+        assert shown[name] == pytest.approx(plain[name], rel=1e-12), name
+    if plain["unpriced"] and plain["cost_usd"] == 0:
+        assert shown["cost_usd"] is None  # unknown, never $0
+    else:
+        assert shown["cost_usd"] == pytest.approx(plain["cost_usd"], abs=1e-9)
+
+
+@pytest.mark.parametrize("window", list(WINDOWS))
+def test_summary_adds_huge_token_counts_without_failing(tmp_path: Path, window: str) -> None:
+    """Attempts with the largest 64-bit token counts (a half-broken recorder's garbage)
+    in different hours and days (rollup rows added up) and two in the window's first
+    seconds (raw rows added up): every window's summary still answers, and equals the
+    plain sums (SQLite's SUM of integers stops with "integer overflow")."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    huge = 2**63 - 1
+    start = now - WINDOWS[window]
+    _log(
+        db,
+        [
+            _row(start + 200, input_tokens=huge),
+            _row(start + 210, input_tokens=huge),
+            _row(now - 120, input_tokens=huge),
+            _row(now - 90, input_tokens=huge, output_tokens=huge),
+            _row(now - 5 * 3600, input_tokens=huge),
+            _row(now - 3 * 86400, output_tokens=huge),
+            _row(now - 20 * 86400, input_tokens=huge),
+            _row(now - 600, cost_usd=None, cost_source=None),
+        ],
+    )
+    shown, before, after = _summary(db, window, tmp_path)
+    # No row sits within a minute of a window's edges: the run's own clock does not matter.
+    _assert_calls(shown, _plain(db, before - WINDOWS[window], before))
+    assert _plain(db, before - WINDOWS[window], before) == _plain(
+        db, after - WINDOWS[window], after
+    )
+
+
+def test_summary_skips_an_infinite_latency_count_in_a_rollup_row(tmp_path: Path) -> None:
+    """A hand edit sets every latency histogram count of the rollups to inf: the summary
+    answers with no traceback (inf stopped the read with OverflowError), the calls
+    still count (they come from the rows' sums), and the latency is unknown."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 5 * 3600, upstream=u, latency_bucket=10) for u in ("A", "B")])
+    store.insert([call(now - 3 * 86400, upstream="A", latency_bucket=12)])
+    store.close()
+    conn = sqlite3.connect(db)
+    for table in ("latency_hourly", "latency_daily"):
+        conn.execute(f"UPDATE {table} SET n = 9e999")
+    conn.commit()
+    conn.close()
+    for window in ("24h", "7d", "30d"):
+        r = _cli(
+            "summary", "--json", "--offline", "--db", str(db), "--window", window, home=tmp_path
+        )
+        assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+        providers = json.loads(r.stdout)["providers"]
+        assert sum(p["calls"] for p in providers) == (2 if window == "24h" else 3)
+        assert [p["latency_p50_s"] for p in providers] == [None] * len(providers)
+
+
+def test_chart_series_with_huge_rollup_counts_answers(tmp_path: Path) -> None:
+    """Two rollup rows of one hour whose call and 429 counts a hand edit set to the
+    largest 64-bit number: the day's chart still answers (SUM stopped it with "integer
+    overflow"), counts those rows as nothing, and keeps every other hour exact."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 5 * 3600, upstream=u) for u in ("A", "B")])
+    store.insert([call(now - 9 * 3600, http_status=429, status="error") for _ in range(3)])
+    store.close()
+    conn = sqlite3.connect(db)
+    hour = int(now - 5 * 3600) // 3600 * 3600
+    conn.execute(
+        "UPDATE calls_hourly SET calls = 9223372036854775807, rate_limited = 9223372036854775807 "
+        "WHERE hour = ?",
+        (hour,),
+    )
+    conn.commit()
+    conn.close()
+    store = CallStore(db, readonly=True)
+    try:
+        points = store.series(Window(now - 86400, now, "24h"))
+    finally:
+        store.close()
+    assert sum(p.calls for p in points) == 3
+    assert sum(p.rate_limited for p in points) == 3
