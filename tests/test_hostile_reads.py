@@ -17,6 +17,7 @@ import pytest
 
 from hermes_dash.calllog.recorder.rollups import sane_number
 from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.signals import read_signals
 from hermes_dash.calllog.store import CallStore
 
 from .conftest import call
@@ -197,3 +198,37 @@ def test_chart_series_with_huge_rollup_counts_answers(tmp_path: Path) -> None:
         store.close()
     assert sum(p.calls for p in points) == 3
     assert sum(p.rate_limited for p in points) == 3
+
+
+@pytest.mark.parametrize("odd", [-1000.0, 9e999, 1e300])
+def test_spend_signals_count_an_impossible_cost_as_nothing(tmp_path: Path, odd: float) -> None:
+    """One recent row whose cost another writer got wrong (a negative "refund", inf, a
+    cost no call has): the runaway-spend signal and its top session equal the plain sum
+    under the rule every other figure follows (a number in [0, 1e300), else 0), instead
+    of hiding the real spend (negative) or reporting $inf/min."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 60 * i, session_id="s1", cost_usd=0.5) for i in range(1, 6)])
+    store.insert([call(now - 30, session_id="evil", cost_usd=odd)])
+    store.close()
+    store = CallStore(db, readonly=True)
+    try:
+        sig = read_signals(
+            store,
+            now,
+            storm_minutes=5,
+            velocity_minutes=10,
+            history_days=7,
+            loop_minutes=30,
+            loop_calls=50,
+        )
+        plain = store.query(
+            f"SELECT TOTAL({sane_number('cost_usd')}) FROM calls WHERE started_at >= ?",
+            (now - 600,),
+        )[0][0]
+    finally:
+        store.close()
+    assert plain == pytest.approx(2.5)
+    assert sig.velocity.recent_usd_per_min * 10 == pytest.approx(plain)
+    assert (sig.velocity.top_session, sig.velocity.top_session_usd) == ("s1", pytest.approx(2.5))

@@ -67,11 +67,12 @@ def _recent(
     spend_end): one pass over the recent rows instead of one per figure (each pass
     visits every row of a busy few minutes)."""
     # The spend adds the same rows in the same (index) order as a query of its own, so
-    # the sum is the same to the last bit.
+    # the sum is the same to the last bit. A cost another writer got wrong counts as 0, as
+    # in every other figure: a negative one hid the real spend, inf made it $inf/min.
     row = store.query(
         "SELECT COUNT(http_status) FILTER (WHERE started_at >= ?), "
         "COALESCE(SUM(http_status = 429) FILTER (WHERE started_at >= ?), 0), "
-        "COALESCE(SUM(cost_usd) FILTER (WHERE started_at >= ? AND started_at < ?), 0) "
+        f"COALESCE(SUM({_SANE_COST}) FILTER (WHERE started_at >= ? AND started_at < ?), 0) "
         "FROM calls WHERE started_at >= ?",
         (storm_since, storm_since, spend_start, spend_end, min(storm_since, spend_start)),
     )[0]
@@ -119,7 +120,7 @@ def velocity(
     top = store.query(
         # The unary + keeps SQLite on the started_at index: through the session index it
         # would read the whole table.
-        "SELECT session_id, SUM(cost_usd) AS c FROM calls WHERE started_at >= ? "
+        f"SELECT session_id, SUM({_SANE_COST}) AS c FROM calls WHERE started_at >= ? "
         "AND +session_id IS NOT NULL GROUP BY +session_id ORDER BY c DESC LIMIT 1",
         (start,),
     )
