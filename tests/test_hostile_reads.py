@@ -21,9 +21,15 @@ from hermes_dash.calllog.recorder.rollups import sane_number
 from hermes_dash.calllog.records import Window
 from hermes_dash.calllog.signals import read_signals
 from hermes_dash.calllog.store import CallStore
+from hermes_dash.hermes.paths import HermesPaths, Secrets
+from hermes_dash.openrouter.client import OpenRouterClient
+from hermes_dash.services.settings import DashSettings, UserSettings
+from hermes_dash.tui.app import make_app
 
 from .conftest import call
-from .test_hostile_watch import loop_rows, start_watch, wait_for
+from .test_hostile_watch import loop_rows, start_watch
+from .test_hostile_watch import wait_for as wait_until
+from .tui_helpers import wait_for
 
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
 COLUMNS = (
@@ -275,7 +281,7 @@ def test_watch_counts_no_429_storm_from_calls_dated_in_the_future(tmp_path: Path
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
     reader.start()
     try:
-        wait_for(lambda: any("Request loop" in line for line in lines), "the loop alert")
+        wait_until(lambda: any("Request loop" in line for line in lines), "the loop alert")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
@@ -283,3 +289,75 @@ def test_watch_counts_no_429_storm_from_calls_dated_in_the_future(tmp_path: Path
     assert not [line for line in lines if "429 storm" in line]
     r = _cli("summary", "--json", "--offline", "--db", str(tmp_path / "calls.db"), home=tmp_path)
     assert json.loads(r.stdout)["calls"]["rate_limited"] == 0
+
+
+async def test_the_dashboard_follows_another_writer_over_poll_ticks(tmp_path: Path) -> None:
+    """The dashboard on a call log another program writes between polls: calls arriving
+    late into kept hours, garbage token counts in the window's first seconds, a hand edit
+    that makes a latency count inf, a deleted call, a call priced late. After each poll
+    the totals equal the plain sums and the chart counts every call once (every read
+    failed, on "integer overflow" or an "Internal error" OverflowError, and the
+    dashboard kept showing its first read)."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 3600 * h, upstream="A", latency_bucket=20) for h in range(1, 6)])
+    settings = DashSettings(
+        paths=HermesPaths(tmp_path),
+        db_path=db,
+        secrets=Secrets(None, None),
+        user_settings_path=tmp_path / "s.json",
+    )
+    app = make_app(settings, OpenRouterClient(None), store, prefs=UserSettings())
+    writer = sqlite3.connect(db)
+
+    def plain() -> dict[str, float]:
+        start = time.time() - 86400  # no row sits near the window's start or end
+        return _plain(db, start, start + 86400)
+
+    async def poll_matches(pilot: Any, what: str) -> None:
+        await pilot.press("r")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.data is not None
+                and app.data.window.name == "24h"
+                and (app.data.totals.attempts, app.data.totals.cost_usd, app.data.totals.unpriced)
+                == (plain()["attempts"], pytest.approx(plain()["cost_usd"]), plain()["unpriced"])
+            ),
+            what,
+        )
+        assert app.data is not None
+        assert app.data.totals.input_tokens == pytest.approx(plain()["input_tokens"], rel=1e-12)
+
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.press("2")
+            await poll_matches(pilot, "the first read")
+            huge = 2**63 - 1
+            writer.executemany(
+                f"INSERT INTO calls ({COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                [
+                    _row(now - 86400 + 300, input_tokens=huge),
+                    _row(now - 86400 + 310, input_tokens=huge),
+                    _row(now - 2.5 * 3600, latency_bucket=21),
+                    _row(now - 600, cost_usd=None, cost_source=None),
+                ],
+            )
+            writer.execute("UPDATE latency_hourly SET n = 9e999 WHERE bucket = 20")
+            writer.commit()
+            await poll_matches(pilot, "the rows another writer added")
+            assert app.data is not None
+            assert sum(p.calls for p in app.data.series) == plain()["attempts"]
+            writer.execute("DELETE FROM calls WHERE id = 1")
+            writer.execute("UPDATE calls SET cost_usd = 0.02, cost_source = 'openrouter' "
+                           "WHERE cost_source IS NULL")  # fmt: skip
+            writer.executemany(
+                f"INSERT INTO calls ({COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                [_row(now - 60 - i) for i in range(3)],
+            )
+            writer.commit()
+            await poll_matches(pilot, "the deleted, priced and added calls")
+    finally:
+        writer.close()
+        store.close()
