@@ -27,6 +27,7 @@ from hermes_dash.services.settings import DashSettings, UserSettings
 from hermes_dash.tui.app import make_app
 
 from .conftest import call
+from .metrics_helpers import exporter, scrape, total
 from .test_hostile_watch import loop_rows, start_watch
 from .test_hostile_watch import wait_for as wait_until
 from .tui_helpers import wait_for
@@ -361,3 +362,20 @@ async def test_the_dashboard_follows_another_writer_over_poll_ticks(tmp_path: Pa
     finally:
         writer.close()
         store.close()
+
+
+def test_metrics_scrape_adds_huge_token_counts_without_failing(tmp_path: Path) -> None:
+    """Two days whose rows carry the largest 64-bit token counts: the scrape still serves
+    the call log (every call-log metric was gone, ``calllog_up 0``, on "integer
+    overflow"), with the plain counts."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 86400 * d, input_tokens=2**63 - 1) for d in (1, 3)])
+    store.insert([call(now - 60), call(now - 30, status="error", http_status=429)])
+    store.close()
+    with exporter(db) as (_proc, url):
+        _text, samples = scrape(url)
+    assert total(samples, "hermes_dash_calllog_up") == 1
+    assert total(samples, "hermes_dash_requests_total") == 4
+    assert total(samples, "hermes_dash_input_tokens_total") == pytest.approx(2 * (2**63 - 1) + 200)
