@@ -379,3 +379,20 @@ def test_metrics_scrape_adds_huge_token_counts_without_failing(tmp_path: Path) -
     assert total(samples, "hermes_dash_calllog_up") == 1
     assert total(samples, "hermes_dash_requests_total") == 4
     assert total(samples, "hermes_dash_input_tokens_total") == pytest.approx(2 * (2**63 - 1) + 200)
+
+
+@pytest.mark.parametrize("by", ["source", "session", "task"])
+def test_summary_by_source_adds_huge_token_counts_without_failing(tmp_path: Path, by: str) -> None:
+    """``summary --by``'s parts over rows with the largest 64-bit token counts answer,
+    and add up to the window's totals (they stopped with "integer overflow")."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 3600 * h, input_tokens=2**63 - 1, session_id="s") for h in (2, 3)])
+    store.insert([call(now - 60, session_id="t", task="title")])
+    store.close()
+    r = _cli("summary", "--json", "--offline", "--db", str(db), "--by", by, home=tmp_path)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    out = json.loads(r.stdout)
+    parts = next(v for k, v in out.items() if isinstance(v, list) and v and "share" in v[0])
+    assert sum(p["calls"] for p in parts) == out["calls"]["total"] == 3
