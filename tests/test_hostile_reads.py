@@ -396,3 +396,36 @@ def test_summary_by_source_adds_huge_token_counts_without_failing(tmp_path: Path
     out = json.loads(r.stdout)
     parts = next(v for k, v in out.items() if isinstance(v, list) and v and "share" in v[0])
     assert sum(p["calls"] for p in parts) == out["calls"]["total"] == 3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="kept answers add only calls with ids above the newest they saw; a call that "
+    "takes the id of a deleted newest row (INTEGER PRIMARY KEY reuses it) is missed until "
+    "the answer is read afresh (KEEP_S, 5 min): telling needs one more read per kept answer",
+)
+def test_a_call_taking_a_deleted_calls_id_shows_at_the_next_poll(tmp_path: Path) -> None:
+    """A hand edit deletes the newest call, then the recorder logs a 429, which SQLite
+    gives the same id: the chart's and the window's 429 counts at the next poll equal
+    the rows (the kept answers still counted the deleted call and missed the 429)."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 3600 * h) for h in range(1, 6)])
+    store.close()
+    store = CallStore(db, readonly=True)
+    window = Window(now - 86400, now, "24h")
+    try:
+        assert sum(p.calls for p in store.series(window)) == 5  # kept from here on
+        store.limit_events(window)
+        writer = sqlite3.connect(db)
+        writer.execute("DELETE FROM calls WHERE id = (SELECT MAX(id) FROM calls)")
+        writer.execute(f"INSERT INTO calls ({COLUMNS}) VALUES ({', '.join('?' * 11)})",
+                       _row(now - 7200, status="error", http_status=429))  # fmt: skip
+        writer.commit()
+        writer.close()
+        assert sum(p.rate_limited for p in store.series(window)) == 1
+        assert sum(p.calls for p in store.series(window)) == 5
+        assert store.limit_events(window).own_429 == 1
+    finally:
+        store.close()
