@@ -429,3 +429,32 @@ def test_a_call_taking_a_deleted_calls_id_shows_at_the_next_poll(tmp_path: Path)
         assert store.limit_events(window).own_429 == 1
     finally:
         store.close()
+
+
+def test_alert_signals_read_past_huge_rollup_counts(tmp_path: Path) -> None:
+    """Yesterday's rollup rows of this hour, whose call counts a hand edit set to the
+    largest 64-bit number: the alert signals still read (every evaluation stopped with
+    "integer overflow", so no alert could fire), with the usual rate of the plain sums."""
+    db = tmp_path / "calls.db"
+    now = time.time()
+    store = CallStore(db)
+    store.insert([call(now - 86400, upstream=u, cost_usd=0.6) for u in ("A", "B")])
+    store.close()
+    writer = sqlite3.connect(db)
+    writer.execute("UPDATE calls_hourly SET calls = 9223372036854775807")
+    writer.commit()
+    writer.close()
+    store = CallStore(db, readonly=True)
+    try:
+        sig = read_signals(
+            store,
+            now,
+            storm_minutes=5,
+            velocity_minutes=10,
+            history_days=7,
+            loop_minutes=30,
+            loop_calls=50,
+        )
+    finally:
+        store.close()
+    assert sig.velocity.usual_usd_per_min == pytest.approx(1.2 / 60)

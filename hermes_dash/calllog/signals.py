@@ -110,10 +110,11 @@ def velocity(
     hour_start = int(now - (now % 3600))
     hours = [hour_start - day * 86400 for day in range(1, history_days + 1)]
     # Whole past hours: the hourly rollup has them, one read instead of one scan each.
+    # TOTAL: SUM of two 64-bit counts a hand edit left stopped every evaluation.
     usual = [
         float(cost) / 60.0
         for calls, cost in store.query(
-            f"SELECT SUM({_SANE_CALLS}), SUM({_SANE_COST}) FROM calls_hourly "
+            f"SELECT TOTAL({_SANE_CALLS}), TOTAL({_SANE_COST}) FROM calls_hourly "
             f"WHERE hour IN ({', '.join('?' for _ in hours)}) GROUP BY hour",
             hours,
         )
