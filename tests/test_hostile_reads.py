@@ -398,16 +398,11 @@ def test_summary_by_source_adds_huge_token_counts_without_failing(tmp_path: Path
     assert sum(p["calls"] for p in parts) == out["calls"]["total"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kept answers add only calls with ids above the newest they saw; a call that "
-    "takes the id of a deleted newest row (INTEGER PRIMARY KEY reuses it) is missed until "
-    "the answer is read afresh (KEEP_S, 5 min): telling needs one more read per kept answer",
-)
 def test_a_call_taking_a_deleted_calls_id_shows_at_the_next_poll(tmp_path: Path) -> None:
     """A hand edit deletes the newest call, then the recorder logs a 429, which SQLite
     gives the same id: the chart's and the window's 429 counts at the next poll equal
-    the rows (the kept answers still counted the deleted call and missed the 429)."""
+    the rows (the kept answers added only calls above the newest id they saw: for five
+    minutes they still counted the deleted call and missed the 429)."""
     db = tmp_path / "calls.db"
     now = time.time()
     store = CallStore(db)
