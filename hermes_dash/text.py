@@ -93,3 +93,16 @@ def csv_cell(value: object) -> object:
     if formula or text.lstrip().startswith(_FORMULA_START):
         return "'" + text
     return text
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit to show: a password in it (basic auth of a proxy in front of OpenRouter
+    or Prometheus) left out, control characters removed."""
+    from urllib.parse import urlsplit, urlunsplit  # not needed for the first frame
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return clean(url, 200)
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    return clean(urlunsplit(parts._replace(netloc=netloc)), 200)

@@ -191,6 +191,12 @@ def test_a_change_dated_in_the_future_leaves_the_others_measured(home: Path) -> 
     assert [c["after"] for c in changes] == [{"sort": "price"}, {"sort": "latency"}, {}]
     latest = changes[1]["figures"]
     assert latest["before"]["calls"] > 0 and latest["after"]["calls"] > 0
+    # The one from the future says why it has nothing to compare; the others say nothing.
+    assert "ahead of this machine's clock" in changes[2]["note"]
+    assert "365 days" in changes[2]["note"]
+    assert not any(c["note"] for c in changes[:2])
+    text = run("routing", "history", home=home)
+    assert text.returncode == 0 and text.stdout.count("ahead of this machine's clock") == 1
 
 
 def test_a_block_with_yaml_dates_and_binary_is_shown_and_recorded(home: Path) -> None:

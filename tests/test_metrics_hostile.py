@@ -17,6 +17,7 @@ from pathlib import Path
 from hermes_dash.calllog.store import CallStore
 
 from .conftest import FAKE_KEY, call
+from .fakeserver import KEY_BODY, FakeOpenRouter, Reply, prefixed
 from .metrics_helpers import exporter, scrape, total
 
 
@@ -196,3 +197,34 @@ def test_a_password_in_the_openrouter_url_is_not_on_stderr(tmp_path: Path) -> No
         _, rest = proc.communicate(timeout=60)
     assert "serving" in said and "proxyuser@127.0.0.1:9" in said
     assert "pr0xy-s3cret" not in said + rest and FAKE_KEY not in said + rest
+
+
+def test_failed_account_polls_are_said_once_and_so_is_the_recovery(tmp_path: Path) -> None:
+    """A failing /key is one stderr line (not one a poll), and its end another; the
+    scrape keeps showing the poll's state meanwhile."""
+    db = tmp_path / "calls.db"
+    CallStore(db).close()
+    failing = prefixed({"/key": Reply(500, {"error": {"code": 500, "message": "down"}})})
+    with FakeOpenRouter(failing) as srv:
+        args = ["--refresh", "5", "metrics", "--db", str(db), "--listen", "127.0.0.1:0"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "hermes_dash", *args, "--openrouter-url", srv.url],
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "OPENROUTER_API_KEY": FAKE_KEY},
+        )
+        try:
+            said = _stderr_until(proc, "did not answer as it should")
+            assert "500" in said and "last good figures are kept" in said
+            # The second failed poll (5 s later) says nothing new.
+            deadline = time.monotonic() + 60
+            while sum(1 for r in srv.requests if r[0].endswith("/key")) < 2:
+                assert time.monotonic() < deadline, "no second poll"
+                time.sleep(0.1)
+            srv.routes.update(prefixed({"/key": Reply(200, KEY_BODY), "/credits": Reply(200, {})}))
+            said = _stderr_until(proc, "answers again")
+            assert "answers again" in said and "did not answer" not in said
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, rest = proc.communicate(timeout=60)
+    assert "did not answer" not in rest and FAKE_KEY not in said + rest

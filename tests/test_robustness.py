@@ -368,3 +368,15 @@ def test_recorder_file_is_0600(tmp_path: Path) -> None:
     finally:
         recorder.configure(None)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_a_proxy_password_in_the_openrouter_url_is_never_printed(small_log: Path) -> None:
+    """A proxy's basic auth in the OpenRouter URL is sent, and never shown when the proxy
+    cannot be reached: the one-line error names the user and the host only."""
+    url = "http://proxyuser:pr0xy-s3cret@127.0.0.1:9/api/v1"
+    env = {"OPENROUTER_API_KEY": FAKE_KEY, "HERMES_DASH_OPENROUTER_URL": url}
+    for args in (["summary", "--db", str(small_log)], ["doctor"]):
+        r = run(*args, env=env)
+        said = r.stdout + r.stderr
+        assert r.returncode == 1 and "proxyuser@127.0.0.1:9" in said, (args, said)
+        assert "pr0xy-s3cret" not in said and FAKE_KEY not in said

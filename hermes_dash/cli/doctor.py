@@ -14,7 +14,7 @@ from hermes_dash.text import clean
 
 if TYPE_CHECKING:
     from hermes_dash.openrouter.client import OpenRouterClient
-    from hermes_dash.services.doctor import Check
+    from hermes_dash.services.checks import Check
 
 # The checks are imported by the command that runs them: the dashboard's start-up does
 # not pay for them.
@@ -51,18 +51,19 @@ async def _key_check(client: OpenRouterClient) -> Check:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Run every check; exit 1 when one failed."""
     from hermes_dash.services import doctor
+    from hermes_dash.services.checks import check, needs_fixing
 
     settings = settings_from(args)
     report = doctor.local_checks(settings)
     checks = list(report.checks)
     if args.offline:
-        key = doctor.Check("key_accepted", "key accepted", "skip", "--offline")
+        key = check("key_accepted", "skip", "--offline")
     else:
         key = asyncio.run(_key_check(make_client(settings)))
     # Right after the key's presence: the two read together.
     at = next(i for i, c in enumerate(checks) if c.id == "key") + 1
     checks.insert(at, key)
-    failed = doctor.needs_fixing(checks)
+    failed = needs_fixing(checks)
     if args.json:
         out = {
             "ok": not failed,

@@ -94,10 +94,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     """``hermes-dash metrics``."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from hermes_dash.services.account_poll import AccountPoller
+    from hermes_dash.services.account_poll import DEFAULT_POLL_S, AccountPoller
     from hermes_dash.services.metrics import Budgets, CallLogCollector
     from hermes_dash.services.plugin import plugin_status
-    from hermes_dash.services.promql import shown_url
+    from hermes_dash.text import shown_url
 
     host, port = parse_listen(args.listen)
     settings = settings_from(args)
@@ -108,17 +108,19 @@ def cmd_metrics(args: argparse.Namespace) -> int:
         prefs = UserSettings.load(prefs_path)
         return Budgets(prefs.daily_budget_usd, prefs.monthly_budget_usd)
 
+    def report(line: str) -> None:
+        print(f"hermes-dash metrics: {clean(line, 300)}", file=sys.stderr, flush=True)
+
     poller = None
     if settings.secrets.api_key:
-        poller = AccountPoller(make_client(settings))
+        interval = args.refresh if getattr(args, "refresh", None) else DEFAULT_POLL_S
+        poller = AccountPoller(make_client(settings), interval, report)
     collector = CallLogCollector(
         store,
         account=poller.reading if poller else lambda: None,
         plugin=lambda: plugin_status(settings.paths, None),
         budgets=budgets,
-        report=lambda line: print(
-            f"hermes-dash metrics: {clean(line, 300)}", file=sys.stderr, flush=True
-        ),
+        report=report,
     )
     # A registry of our own: only hermes_dash_* families, no process or GC collectors.
     registry = CollectorRegistry(auto_describe=False)

@@ -12,7 +12,7 @@ from hermes_dash.cli import account as account_view
 from hermes_dash.cli.common import make_client
 from hermes_dash.openrouter.errors import RequestTimeout
 from hermes_dash.services.account import AccountState, fetch_snapshot
-from hermes_dash.services.doctor import install_cmd
+from hermes_dash.services.checks import install_cmd
 from hermes_dash.services.settings import DashSettings
 from hermes_dash.services.summary import summary_without_log as build
 from hermes_dash.text import clean_data

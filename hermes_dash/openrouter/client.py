@@ -25,6 +25,7 @@ from hermes_dash.openrouter.wire import (
     server_message,
     unusable_key,
 )
+from hermes_dash.text import shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -146,7 +147,7 @@ class OpenRouterClient:
         return self._pool
 
     def __repr__(self) -> str:
-        return f"OpenRouterClient({self.base_url!r}, key={mask_key(self._api_key)})"
+        return f"OpenRouterClient({shown_url(self.base_url)!r}, key={mask_key(self._api_key)})"
 
     @property
     def has_key(self) -> bool:
@@ -225,7 +226,7 @@ class OpenRouterClient:
             raise errors.RequestTimeout(f"OpenRouter did not answer {path} in time") from None
         except httpx.ConnectError:
             raise errors.ConnectionFailed(
-                f"cannot connect to OpenRouter at {self.base_url}"
+                f"cannot connect to OpenRouter at {shown_url(self.base_url)}"
             ) from None
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise errors.MalformedResponse(

@@ -29,7 +29,7 @@ from hermes_dash.openrouter.client import (
 )
 from hermes_dash.openrouter.records import ActivityRow, _bool, _num, _spend, _str
 from hermes_dash.openrouter.wire import decode_json, unusable_key
-from hermes_dash.text import clean
+from hermes_dash.text import clean, shown_url
 
 if TYPE_CHECKING:
     import httpx
@@ -131,7 +131,7 @@ class ManagementClient:
         self._pool: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"ManagementClient({self.base_url!r}, key={mask_key(self._key)})"
+        return f"ManagementClient({shown_url(self.base_url)!r}, key={mask_key(self._key)})"
 
     @property
     def has_key(self) -> bool:
@@ -188,7 +188,7 @@ class ManagementClient:
             raise errors.RequestTimeout(f"OpenRouter did not answer {what} in time") from None
         except httpx.ConnectError:
             raise errors.ConnectionFailed(
-                f"cannot connect to OpenRouter at {self.base_url}"
+                f"cannot connect to OpenRouter at {shown_url(self.base_url)}"
             ) from None
         except httpx.HTTPError as exc:
             raise errors.ConnectionFailed(

@@ -44,6 +44,8 @@ class Impact:
     before: Side
     after: Side
     stale_processes: int  # Hermes processes still running that started before the change
+    ahead_s: float = 0.0
+    """How far the change's date is ahead of this machine's clock (0: not in the future)."""
 
     @property
     def excluded_after(self) -> dict[str, int]:
@@ -56,6 +58,11 @@ class Impact:
     def note(self) -> str:
         """Why the after side may still show the old routing."""
         notes: list[str] = []
+        if self.ahead_s > 0:
+            notes.append(
+                f"dated {_span(self.ahead_s)} ahead of this machine's clock (a clock set wrong, "
+                "or a file's time from another machine): no calls to compare yet"
+            )
         if self.stale_processes:
             n = self.stale_processes
             notes.append(
@@ -70,6 +77,14 @@ class Impact:
                 "process that had not restarted, or by auxiliary tasks, which ignore routing"
             )
         return "; ".join(notes)
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90 * 60:
+        return f"{max(seconds / 60, 1):.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def excluded(block: dict[str, object], upstreams: dict[str, int]) -> dict[str, int]:
@@ -133,5 +148,6 @@ def impacts(
         before = Window(change.at - length, change.at, "before")
         after = Window(change.at, change.at + length, "after")
         stale = sum(1 for t in hermes_started if t < change.at)
-        out.append(Impact(change, side(store, before, model), side(store, after, model), stale))
+        sides = side(store, before, model), side(store, after, model)
+        out.append(Impact(change, *sides, stale, max(0.0, change.at - now)))
     return out

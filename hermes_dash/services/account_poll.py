@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 
 from hermes_dash.openrouter.client import OpenRouterClient
 from hermes_dash.openrouter.errors import OpenRouterError
@@ -17,11 +18,19 @@ DEFAULT_POLL_S = 60.0
 
 
 class AccountPoller:
-    """Polls the account every ``interval_s`` and keeps the last good numbers."""
+    """Polls the account every ``interval_s`` and keeps the last good numbers. ``report``
+    hears a failed poll's reason when it changes, and when the polls work again."""
 
-    def __init__(self, client: OpenRouterClient, interval_s: float = DEFAULT_POLL_S) -> None:
+    def __init__(
+        self,
+        client: OpenRouterClient,
+        interval_s: float = DEFAULT_POLL_S,
+        report: Callable[[str], None] = lambda _line: None,
+    ) -> None:
         self._client = client
         self._interval = interval_s
+        self._report = report
+        self._failure: str | None = None  # the reason last reported
         self._lock = threading.Lock()
         self._reading: AccountReading | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,10 +72,17 @@ class AccountPoller:
     async def _poll(self) -> None:
         try:
             snap = await fetch_snapshot(self._client)
-        except OpenRouterError:
+        except OpenRouterError as exc:
             with self._lock:
                 last = self._reading.snapshot if self._reading else None
                 self._reading = AccountReading(last, ok=False)
+            reason = f"OpenRouter's /key did not answer as it should: {exc}"
+            if reason != self._failure:
+                self._failure = reason
+                self._report(reason + " (the last good figures are kept)")
             return
         with self._lock:
             self._reading = AccountReading(snap, ok=True)
+        if self._failure is not None:
+            self._failure = None
+            self._report("OpenRouter's /key answers again")

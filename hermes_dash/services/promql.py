@@ -9,11 +9,10 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from hermes_dash.text import clean
+from hermes_dash.text import clean, shown_url
 
 #: Each request's deadline: a dashboard refresh must not hang on a slow server.
 TIMEOUT_S = 10.0
@@ -53,17 +52,6 @@ def quote(value: str) -> str:
     surrogate (not text Prometheus can hold) becomes U+FFFD, which can be sent.
     """
     return json.dumps(_SURROGATE.sub("\ufffd", value), ensure_ascii=False)
-
-
-def shown_url(url: str) -> str:
-    """``url`` fit to show: a password in it (basic auth in front of Prometheus) left out,
-    control characters removed."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return clean(url, 200)
-    host = parts.netloc.rpartition("@")[2]
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    return clean(urlunsplit(parts._replace(netloc=netloc)), 200)
 
 
 def _number(text: Any) -> float:

@@ -40,7 +40,7 @@ from hermes_dash.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
     # Loaded when first used, after the first frame.
-    from hermes_dash.services.doctor import Check
+    from hermes_dash.services.checks import Check
     from hermes_dash.services.enrich import Enricher
     from hermes_dash.services.plugin import PluginStatus
 

@@ -11,7 +11,7 @@ from hermes_dash.services.account import AccountState
 from hermes_dash.services.dashboard import LogRead
 
 if TYPE_CHECKING:
-    from hermes_dash.services.doctor import Check
+    from hermes_dash.services.checks import Check
     from hermes_dash.services.plugin import PluginStatus
 
 

@@ -168,7 +168,7 @@ class ScreenNavigation(App[None]):
         from hermes_dash.hermes.config import ConfigError
         from hermes_dash.hermes.paths import HermesHomeError
         from hermes_dash.services import plugin as svc
-        from hermes_dash.services.doctor import install_cmd
+        from hermes_dash.services.checks import install_cmd
         from hermes_dash.tui.screens.dialogs import ConfirmDiff
 
         paths = self.settings.paths

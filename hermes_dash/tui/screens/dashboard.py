@@ -26,7 +26,7 @@ from hermes_dash.tui.widgets.panels import (
 )
 
 if TYPE_CHECKING:
-    from hermes_dash.services.doctor import Check
+    from hermes_dash.services.checks import Check
 
 #: Below this width the panels stack in one scrolling column.
 NARROW_WIDTH = 140

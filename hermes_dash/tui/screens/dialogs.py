@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -82,6 +83,9 @@ class ConfirmDiff(YesNoDialog):
         self.diff = diff
         self.confirm_label = confirm
 
+    #: Rows of the box besides the diff: border, padding, title, buttons and their margin.
+    CHROME_ROWS = 9
+
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(Text(clean(self.title_text), style="bold"))
@@ -90,6 +94,21 @@ class ConfirmDiff(YesNoDialog):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
                 yield Button(f"{self.confirm_label} (y)", variant="primary", id="confirm")
+
+    def on_mount(self) -> None:
+        """Fit the diff to the terminal from the start."""
+        super().on_mount()
+        self._fit(self.app.size.height)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the diff to the terminal's new height."""
+        self._fit(event.size.height)
+
+    def _fit(self, rows: int) -> None:
+        # A long diff scrolls within what the box (at most 90 % of the terminal) has left,
+        # so the buttons stay on screen whatever the terminal's height.
+        room = int(rows * 0.9) - self.CHROME_ROWS
+        self.query_one(VerticalScroll).styles.max_height = max(1, min(30, room))
 
 
 class PickBackup(Dialog[Path | None]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
-from hermes_dash.services.doctor import Check, first_steps
+from hermes_dash.services.checks import Check, first_steps
 from hermes_dash.tui import format as fmt
 
 #: Checks the dashboard's ``i`` key fixes (it does what ``plugin install`` does).
