@@ -116,8 +116,8 @@ def test_storm_and_spend_in_one_pass_equal_their_own_queries(
     storm_since, spend_start, spend_end = NOW - 3600 + storm, NOW - 3600 + spend, NOW - 1000
     attempts, limited = store.query(
         "SELECT COUNT(*), COALESCE(SUM(http_status = 429), 0) FROM calls "
-        "WHERE started_at >= ? AND http_status IS NOT NULL",
-        (storm_since,),
+        "WHERE started_at >= ? AND started_at < ? AND http_status IS NOT NULL",
+        (storm_since, spend_end),
     )[0]
     spent = store.query(
         "SELECT COALESCE(SUM(cost_usd), 0) FROM calls WHERE started_at >= ? AND started_at < ?",

@@ -17,8 +17,9 @@ ACTIVE_HOURS = (7, 24)
 _MEASURES = ("calls", "logical_calls", "rate_limited", "cost_usd", "input_tokens", "output_tokens")
 #: Each row's value as the window's totals read it (text, blobs, inf or a negative number
 #: left by another writer count as 0), or the parts would not add up to the totals.
+#: TOTAL, as the totals: SUM of two 64-bit token counts stopped with "integer overflow".
 _SUMS = ", ".join(
-    f"SUM({_sane(expr.format(r='c'))})"
+    f"TOTAL({_sane(expr.format(r='c'))})"
     for name, expr in rollups.ROLLUP_MEASURES
     if name in _MEASURES
 )

@@ -5,7 +5,9 @@ rollup, the chart's hourly sums, the month's 429s. Their answers change only whe
 were added, so an answer is kept with the newest call id it covers, and the next ask adds
 what the calls with newer ids (whenever they started: late rows too) contribute, read
 through the primary key. Writes through the store drop every kept answer; a row another
-program re-labels or deletes shows once an answer is read afresh, every :data:`KEEP_S`.
+program re-labels or deletes shows once an answer is read afresh, every :data:`KEEP_S`,
+except the newest call an answer saw: deleted, it is read afresh at once, since SQLite
+gives that id to the next call, which the new ids would never bring.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class _Kept:
     read_at: float
     rows: list[tuple[Any, ...]] | None
     sums: dict[tuple[Any, ...], list[Any]] | None = None
+    #: The start time of call ``seen``: another call that took its id has another one.
+    mark: Any = None
 
 
 class KeptAnswers:
@@ -61,13 +65,14 @@ class KeptAnswers:
         key = (sql, p0, p1)
         now = self.clock()
         entry = self._kept.get(key)
-        if entry is None or now - entry.read_at >= KEEP_S:
+        if entry is None or now - entry.read_at >= KEEP_S or self._mark(entry.seen) != entry.mark:
             # The newest id and the answer from one snapshot: a call committed between the
             # two reads would otherwise be counted twice (or never).
             with self.db.snapshot():
                 seen = self.db.max_id()
+                mark = self._mark(seen)
                 found = self.db.query(sql, (p0, p1))
-            entry = _Kept(seen, now, found)
+            entry = _Kept(seen, now, found, mark=mark)
             self._kept[key] = entry
             while len(self._kept) > KEPT_ANSWERS:
                 self._kept.popitem(last=False)
@@ -87,6 +92,12 @@ class KeptAnswers:
             assert entry.sums is not None
             entry.rows = [(*k, *v) for k, v in entry.sums.items()]
         return entry.rows
+
+    def _mark(self, row_id: int) -> Any:
+        """The start time of call ``row_id``, None when there is none (one primary-key
+        read: a poll asks a dozen answers)."""
+        found = self.db.query("SELECT started_at FROM calls WHERE id = ?", (row_id,))
+        return found[0][0] if found else None
 
 
 def _add(sums: dict[tuple[Any, ...], list[Any]], rows: list[tuple[Any, ...]], width: int) -> None:

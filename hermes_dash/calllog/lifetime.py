@@ -59,7 +59,9 @@ class LifetimeGroup:
 def lifetime_groups(store: CallStore) -> list[LifetimeGroup]:
     """Sums of the daily rollup per key over every day the log holds."""
     sane = rollups.sane_number
-    sums = ", ".join(f"SUM({sane(m)})" for m in LIFETIME_MEASURES)
+    # TOTAL, not SUM: two 64-bit counts another writer left stopped every scrape with
+    # "integer overflow" (and every call-log metric with it).
+    sums = ", ".join(f"TOTAL({sane(m)})" for m in LIFETIME_MEASURES)
     rows = store.query(
         f"SELECT provider, endpoint, upstream, model, {sums} FROM calls_daily "
         "GROUP BY provider, endpoint, upstream, model"
@@ -96,11 +98,11 @@ def lifetime_histograms(
     ms". ``table`` is a daily histogram rollup (``latency_daily``, ``ttft_daily``)."""
     if table not in {t for tables, _ in rollups.HISTOGRAMS for t, _, _ in tables}:
         raise ValueError(f"not a histogram rollup: {table}")
-    under = ", ".join(f"SUM(CASE WHEN bucket < {int(k)} THEN n ELSE 0 END)" for k in bucket_edges)
+    under = ", ".join(f"TOTAL(CASE WHEN bucket < {int(k)} THEN n ELSE 0 END)" for k in bucket_edges)
     rows = store.query(
         # A bucket another writer left as text, a fraction or a blob is no latency at
         # all: counted, it would sit only under +Inf, slower than every bound.
-        f"SELECT provider, endpoint, upstream, {under}, SUM(n) FROM {table} "
+        f"SELECT provider, endpoint, upstream, {under}, TOTAL(n) FROM {table} "
         "WHERE typeof(bucket) = 'integer' GROUP BY provider, endpoint, upstream"
     )
     out = []

@@ -61,19 +61,22 @@ class CallSignals:
 
 
 def _recent(
-    store: CallStore, storm_since: float, spend_start: float, spend_end: float
+    store: CallStore, storm_since: float, spend_start: float, end: float
 ) -> tuple[int, int, float]:
-    """HTTP attempts and 429s since ``storm_since``, and the spend in [spend_start,
-    spend_end): one pass over the recent rows instead of one per figure (each pass
-    visits every row of a busy few minutes)."""
+    """HTTP attempts and 429s in [storm_since, end), and the spend in [spend_start, end):
+    one pass over the recent rows instead of one per figure (each pass visits every row
+    of a busy few minutes)."""
     # The spend adds the same rows in the same (index) order as a query of its own, so
-    # the sum is the same to the last bit.
+    # the sum is the same to the last bit. A cost another writer got wrong counts as 0, as
+    # in every other figure: a negative one hid the real spend, inf made it $inf/min.
+    # Both end at ``end``: 429s a writer with its clock ahead dated later were a storm in
+    # every evaluation until their time came, while no summary counted them.
     row = store.query(
         "SELECT COUNT(http_status) FILTER (WHERE started_at >= ?), "
         "COALESCE(SUM(http_status = 429) FILTER (WHERE started_at >= ?), 0), "
-        "COALESCE(SUM(cost_usd) FILTER (WHERE started_at >= ? AND started_at < ?), 0) "
-        "FROM calls WHERE started_at >= ?",
-        (storm_since, storm_since, spend_start, spend_end, min(storm_since, spend_start)),
+        f"COALESCE(SUM({_SANE_COST}) FILTER (WHERE started_at >= ?), 0) "
+        "FROM calls WHERE started_at >= ? AND started_at < ?",
+        (storm_since, storm_since, spend_start, min(storm_since, spend_start), end),
     )[0]
     return int(row[0]), int(row[1]), float(row[2])
 
@@ -107,10 +110,11 @@ def velocity(
     hour_start = int(now - (now % 3600))
     hours = [hour_start - day * 86400 for day in range(1, history_days + 1)]
     # Whole past hours: the hourly rollup has them, one read instead of one scan each.
+    # TOTAL: SUM of two 64-bit counts a hand edit left stopped every evaluation.
     usual = [
         float(cost) / 60.0
         for calls, cost in store.query(
-            f"SELECT SUM({_SANE_CALLS}), SUM({_SANE_COST}) FROM calls_hourly "
+            f"SELECT TOTAL({_SANE_CALLS}), TOTAL({_SANE_COST}) FROM calls_hourly "
             f"WHERE hour IN ({', '.join('?' for _ in hours)}) GROUP BY hour",
             hours,
         )
@@ -119,7 +123,7 @@ def velocity(
     top = store.query(
         # The unary + keeps SQLite on the started_at index: through the session index it
         # would read the whole table.
-        "SELECT session_id, SUM(cost_usd) AS c FROM calls WHERE started_at >= ? "
+        f"SELECT session_id, SUM({_SANE_COST}) AS c FROM calls WHERE started_at >= ? "
         "AND +session_id IS NOT NULL GROUP BY +session_id ORDER BY c DESC LIMIT 1",
         (start,),
     )

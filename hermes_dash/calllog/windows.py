@@ -35,17 +35,31 @@ from hermes_dash.calllog.records import (
 MEASURES = [name for name, _ in rollups.ROLLUP_MEASURES]
 #: Each measure is already a 0/1 test or a number checked by the rollups' own rule, so a
 #: value another writer got wrong counts as 0 here exactly as in the rollups. (Checking
-#: them once more cost four times as much on every raw edge read.)
-RAW_MEASURES = ", ".join(f"SUM({expr.format(r='c')})" for _, expr in rollups.ROLLUP_MEASURES)
+#: them once more cost four times as much on every raw edge read.) TOTAL, not SUM: the
+#: rule lets whole numbers up to 1e300 through, and SUM of two 64-bit ones stops the whole
+#: read with "integer overflow" where TOTAL goes on in floating point.
+RAW_MEASURES = ", ".join(f"TOTAL({expr.format(r='c')})" for _, expr in rollups.ROLLUP_MEASURES)
 
 
 #: A number in [0, 1e300), else 0 (the rollups' own rule; sums read through it too).
 _sane = rollups.sane_number
 
 
+#: The largest count a histogram bucket or a chart sum takes from a rollup row: another
+#: writer's inf or 1e300 would make every percentile that one bucket (and inf is no whole
+#: number: it stopped the read with OverflowError).
+_MAX_N = int(MAX_SANE_COUNT)
+
+
+def _count(expr: str) -> str:
+    """``expr`` where it is a count in [0, MAX_SANE_COUNT], else 0: a sum of a few
+    thousand of them stays a 64-bit integer (SUM stops with "integer overflow" past it)."""
+    return f"(CASE WHEN {expr} BETWEEN 0 AND {_MAX_N} THEN {expr} ELSE 0 END)"
+
+
 #: The rollup columns' sums for reading: a value another writer got wrong counts as 0
-#: instead of turning the whole sum into inf or NaN.
-_ROLLUP_SUMS = ", ".join(f"SUM({_sane(name)})" for name in MEASURES)
+#: instead of turning the whole sum into inf or NaN (TOTAL: see RAW_MEASURES).
+_ROLLUP_SUMS = ", ".join(f"TOTAL({_sane(name)})" for name in MEASURES)
 _GROUP_EXPR = {
     "provider": ("c.provider", "provider"),
     "endpoint": ("COALESCE(c.endpoint, c.base_url_host, '')", "endpoint"),
@@ -225,11 +239,11 @@ class WindowQueries:
                 # One period holds one row per key already (its primary key): no GROUP BY
                 # to sort them, which cost twice the read. ``n + 0`` is what SUM makes of
                 # another writer's text or blob.
-                sql = f"SELECT {cols}, bucket, n + 0 {where} AND n + 0 > 0"
+                sql = f"SELECT {cols}, bucket, n + 0 {where} AND n + 0 BETWEEN 1 AND {_MAX_N}"
             else:
                 sql = (
-                    f"SELECT {cols}, bucket, SUM(n) {where} "
-                    f"GROUP BY {cols}, bucket HAVING SUM(n) > 0"
+                    f"SELECT {cols}, bucket, TOTAL(n) {where} "
+                    f"GROUP BY {cols}, bucket HAVING TOTAL(n) > 0 AND TOTAL(n) <= {_MAX_N}"
                 )
             signed.append((sign, self.kept.rows(sql, delta_sql, p0, p1, width + 1)))
         for lo, hi, sign in raw:
@@ -425,8 +439,8 @@ class WindowQueries:
             rows = [
                 r
                 for r in self.kept.rows(
-                    f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_sane('rate_limited')}), "
-                    f"SUM({_sane('calls')}) FROM calls_hourly "
+                    f"SELECT hour, SUM({_sane('cost_usd')}), SUM({_count('rate_limited')}), "
+                    f"SUM({_count('calls')}) FROM calls_hourly "
                     "WHERE hour >= ? AND hour < ? GROUP BY hour",
                     f"SELECT {rollups.period_sql('c', 3600)}, SUM({_sane('c.cost_usd')}), "
                     "SUM(COALESCE(c.http_status, 0) = 429), COUNT(*) FROM calls c "
