@@ -151,6 +151,8 @@ class HermesDashApp(ScreenNavigation):
 
     def _after_first_frame(self) -> None:
         """Draw the charts: plotext loads while the user already reads the numbers."""
+        if not self.dashboard.is_attached:
+            return  # q typed ahead quit before this frame: nothing left to draw into
         self.dashboard.arm_charts()
         self.call_after_refresh(self._start_polling)
 

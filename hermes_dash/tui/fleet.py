@@ -84,6 +84,8 @@ class FleetApp(App[None]):
 
     def _fleet_screen(self) -> None:
         """Say what fleet mode cannot show where the live calls would be."""
+        if not self.dashboard.is_attached:
+            return  # q typed ahead quit before this frame: nothing left to draw into
         self.dashboard.live.display = False
         note = Static(fmt.lit(UNAVAILABLE["calls"]), id="calls-unavailable")
         note.border_title = "Live calls: not available in fleet mode"
