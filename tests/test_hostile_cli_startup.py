@@ -4,12 +4,16 @@ command line, Pilot for keys typed before the tables (or the charts) are on scre
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from hermes_dash.services.fleet import FleetSource
 from hermes_dash.services.promql import PrometheusClient
 from hermes_dash.tui.fleet import FleetApp
 
+from .fake_account import MGMT_KEY, FakeAccount, key_entry
 from .fakeserver import FakeOpenRouter
 from .test_fleet_source import _routes
 from .tui_helpers import frozen_app, frozen_session
@@ -36,3 +40,72 @@ async def test_fleet_dashboard_quit_before_its_second_frame() -> None:
             await pilot.press("q")
     assert app._exception is None
     assert app.return_code == 0
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hermes_dash", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _refused(run: subprocess.CompletedProcess[str]) -> None:
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--read-only" in lines[0], run.stderr
+
+
+def test_read_only_refuses_the_commands_that_write_files(hermes_home: Path) -> None:
+    """``--read-only`` says "refuse every write: config.yaml, key limits, settings", and is
+    accepted before every command: routing set and restore, plugin install and uninstall
+    wrote all the same (exit 0)."""
+    (hermes_home / "config.yaml").write_text("model:\n  default: openai/gpt-4o\n")
+    assert _cli("plugin", "install").returncode == 0
+    assert _cli("routing", "set", "--sort", "throughput").returncode == 0
+    backups = sorted(p.name for p in (hermes_home / "hermes-dash" / "backups").iterdir())
+    before = _files(hermes_home)
+    for command in (
+        ["routing", "set", "--sort", "latency"],
+        ["routing", "restore", backups[-1]],
+        ["plugin", "install"],
+        ["plugin", "uninstall"],
+    ):
+        _refused(_cli("--read-only", *command))
+        assert _files(hermes_home) == before, command
+    # What writes nothing stays allowed.
+    dry = _cli("--read-only", "routing", "set", "--sort", "latency", "--dry-run")
+    assert dry.returncode == 0 and "latency" in dry.stdout
+    assert _cli("--read-only", "routing", "restore", "--list").returncode == 0
+    assert _files(hermes_home) == before
+
+
+def test_read_only_refuses_a_key_limit_change(hermes_home: Path) -> None:
+    """``--read-only budget set --yes`` changed the limit OpenRouter enforces."""
+    server = FakeAccount([key_entry(1)]).start()
+    try:
+        env = {
+            "OPENROUTER_MANAGEMENT_KEY": MGMT_KEY,
+            "HERMES_DASH_OPENROUTER_URL": server.url,
+        }
+        run = _cli(
+            "--read-only", "budget", "set", "--daily", "5", "--yes", "--key", "key-1", env=env
+        )
+        _refused(run)
+        assert not [s for s in server.seen if s.method == "PATCH"]
+        assert server.snapshot()[key_entry(1)["hash"]]["limit"] is None
+    finally:
+        server.stop()
+
+
+def test_read_only_and_allow_edit_contradict() -> None:
+    """``--read-only serve --allow-edit`` served editable tabs."""
+    _refused(_cli("--read-only", "serve", "--allow-edit", "--port", "1"))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.common import make_client, refuse_if_read_only, settings_from
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 from hermes_dash.openrouter.errors import OpenRouterError
 from hermes_dash.openrouter.management import KeyRecord, ManagementClient
@@ -143,6 +143,7 @@ def confirm(question: str) -> bool:
 def cmd_set(args: argparse.Namespace) -> int:
     """``budget set``: show before → after, confirm, PATCH the key."""
     amount, reset = _amount(args)
+    refuse_if_read_only(args, "setting a key limit")
     # A closed standard input (``<&-``, some service managers) is no terminal either.
     if not args.yes and (sys.stdin is None or not sys.stdin.isatty()):
         raise UsageError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from hermes_dash.cli.errors import UsageError
 from hermes_dash.openrouter.client import DEFAULT_TIMEOUT_S, OpenRouterClient
 from hermes_dash.services.settings import DashSettings
 
@@ -19,6 +20,13 @@ def settings_from(args: argparse.Namespace) -> DashSettings:
         refresh=getattr(args, "refresh", None),
         read_only=getattr(args, "read_only", False),
     )
+
+
+def refuse_if_read_only(args: argparse.Namespace, what: str) -> None:
+    """``--read-only`` refuses every write from the command line as in the dashboard; the
+    flag is accepted before every command, so a command that writes must say no."""
+    if getattr(args, "read_only", False):
+        raise UsageError(f"{what} refused: --read-only refuses every write; nothing was changed")
 
 
 #: Test hook: a shorter wait for a server that does not answer than the product's, so a

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from hermes_dash import __version__
 from hermes_dash.calllog.recorder import PLUGIN_NAME
 from hermes_dash.calllog.store import CallLogError, CallStore
-from hermes_dash.cli.common import settings_from
+from hermes_dash.cli.common import refuse_if_read_only, settings_from
 from hermes_dash.text import clean
 
 
@@ -30,6 +30,7 @@ def add_plugin_parser(
 
 def cmd_install(args: argparse.Namespace) -> int:
     """Install (idempotent)."""
+    refuse_if_read_only(args, "installing the recorder")
     from hermes_dash.services import plugin as svc
 
     settings = settings_from(args)
@@ -46,6 +47,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     """Uninstall."""
+    refuse_if_read_only(args, "removing the recorder")
     from hermes_dash.services import plugin as svc
 
     settings = settings_from(args)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from hermes_dash.cli.common import make_client, settings_from
+from hermes_dash.cli.common import make_client, refuse_if_read_only, settings_from
 from hermes_dash.cli.errors import UsageError
 from hermes_dash.cli.routing_data import add_routing_data_parsers
 from hermes_dash.hermes.config import config_exists, load_config, routing_block
@@ -159,6 +159,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     if args.dry_run:
         sys.stdout.write(clean_lines(proposal.diff()))
         return 0
+    refuse_if_read_only(args, "saving config.yaml")
     history = data.history_for(settings)
     backup = svc.save(proposal, paths, history, "routing set")
     sys.stdout.write(clean_lines(proposal.diff()))
@@ -215,6 +216,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         chosen = paths.backups / args.backup
     if not chosen.is_file():
         raise UsageError(f"no backup named {args.backup}: see 'hermes-dash routing restore --list'")
+    refuse_if_read_only(args, "restoring config.yaml")
     history = data.history_for(settings)
     saved = svc.restore(chosen, config, paths, history)
     print(

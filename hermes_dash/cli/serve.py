@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+from hermes_dash.cli.common import refuse_if_read_only
 from hermes_dash.cli.errors import RuntimeFailure, UsageError
 
 if TYPE_CHECKING:
@@ -156,6 +157,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """``hermes-dash serve``."""
+    if args.allow_edit:
+        refuse_if_read_only(args, "--allow-edit")
     port = _port(args.port)
     tabs = _max_tabs(args.max_tabs)
     host = bare_host(args.host)
