@@ -16,7 +16,7 @@ from hermes_dash.tui.fleet import FleetApp
 from .fake_account import MGMT_KEY, FakeAccount, key_entry
 from .fakeserver import FakeOpenRouter
 from .test_fleet_source import _routes
-from .tui_helpers import frozen_app, frozen_session
+from .tui_helpers import frozen_app, frozen_session, settle, wait_for
 
 
 async def test_q_typed_before_the_second_frame_quits_cleanly(tmp_path: Path) -> None:
@@ -29,6 +29,30 @@ async def test_q_typed_before_the_second_frame_quits_cleanly(tmp_path: Path) -> 
         await pilot.press("q")
     assert app._exception is None
     assert app.return_code == 0
+
+
+async def test_keys_typed_before_the_tables_join_take_effect(tmp_path: Path) -> None:
+    """Sort, window and theme keys pressed while the tables' slots are still empty act
+    on the tables once they join; a resize to 80x24 and back keeps them."""
+    app = frozen_app(frozen_session(tmp_path))
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert app.dashboard.query(".table-slot")
+        theme = app.theme
+        await pilot.press("s", "3", "t")
+        await settle(pilot, app)
+        screen = app.dashboard
+        await wait_for(pilot, lambda: not screen.query(".table-slot"), "the tables to join")
+        providers, live = screen.providers, screen.live
+        await wait_for(pilot, lambda: app.window_name == "7d", "the 7 d window")
+        await wait_for(pilot, lambda: "7d" in str(providers.border_subtitle), "7 d rows")
+        assert providers.sort_column == "p50" and app.theme != theme
+        assert providers.row_count and live.row_count
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: screen.has_class("-narrow"), "the narrow layout")
+        await pilot.resize_terminal(160, 48)
+        await wait_for(pilot, lambda: screen.has_class("-wide"), "the wide layout")
+        assert providers.is_attached and live.is_attached and providers.row_count
+    assert app._exception is None
 
 
 async def test_fleet_dashboard_quit_before_its_second_frame() -> None:
