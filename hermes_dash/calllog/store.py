@@ -30,6 +30,7 @@ from hermes_dash.calllog.records import (
     sane_count,
     sane_time,
 )
+from hermes_dash.calllog.window_events import WindowEvents
 from hermes_dash.calllog.windows import Breakdown, WindowQueries
 
 __all__ = ["CallFilter", "CallLogError", "CallStore"]
@@ -56,6 +57,7 @@ class CallStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 5.0):
         self.db = CallLogConnection(path, readonly=readonly, timeout=timeout)
         self.windows = WindowQueries(self.db)
+        self.events = WindowEvents(self.windows)
 
     @property
     def path(self) -> Path:
@@ -138,19 +140,19 @@ class CallStore:
 
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source."""
-        return self.windows.limit_events(window)
+        return self.events.limit_events(window)
 
     def daily_costs(self, start: float, end: float) -> list[tuple[int, str, str, str, float]]:
         """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
-        return self.windows.daily_costs(start, end)
+        return self.events.daily_costs(start, end)
 
     def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
         """Logical calls per model and task in the window."""
-        return self.windows.task_counts(window)
+        return self.events.task_counts(window)
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets."""
-        return self.windows.series(window, points)
+        return self.events.series(window, points)
 
     # -- writing ---------------------------------------------------------------------
 
