@@ -19,7 +19,6 @@ from typing import Any, Literal
 from hermes_dash.calllog.connection import CallLogConnection, CallLogError, describe
 from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
-    MAX_SANE_TIME,
     AccountSnapshot,
     CallRow,
     CallTotals,
@@ -27,9 +26,8 @@ from hermes_dash.calllog.records import (
     LimitEvents,
     SeriesPoint,
     Window,
-    sane_count,
-    sane_time,
 )
+from hermes_dash.calllog.sane import MAX_SANE_TIME, sane_count, sane_time
 from hermes_dash.calllog.window_events import WindowEvents
 from hermes_dash.calllog.windows import Breakdown, WindowQueries
 

@@ -11,16 +11,8 @@ from typing import Any
 from hermes_dash.calllog.connection import LIMITED_WHERE
 from hermes_dash.calllog.recorder import rollups
 from hermes_dash.calllog.recorder.rollups import sane_number
-from hermes_dash.calllog.records import (
-    MAX_SANE_COUNT,
-    LimitEvents,
-    SeriesPoint,
-    Window,
-    finite,
-    key_text,
-    sane_count,
-    sane_time,
-)
+from hermes_dash.calllog.records import LimitEvents, SeriesPoint, Window
+from hermes_dash.calllog.sane import MAX_SANE_COUNT, finite, key_text, sane_count, sane_time
 from hermes_dash.calllog.windows import WindowQueries, count_sql
 
 

@@ -18,13 +18,8 @@ from typing import Any
 from hermes_dash.calllog.connection import CallLogConnection
 from hermes_dash.calllog.kept import KeptAnswers
 from hermes_dash.calllog.recorder import rollups, schema
-from hermes_dash.calllog.records import (
-    MAX_SANE_COUNT,
-    CallTotals,
-    GroupStats,
-    Window,
-    key_text,
-)
+from hermes_dash.calllog.records import CallTotals, GroupStats, Window
+from hermes_dash.calllog.sane import MAX_SANE_COUNT, key_text
 
 #: The rollup measures, and their sums over raw rows (alias ``c``) and over rollup rows.
 MEASURES = [name for name, _ in rollups.ROLLUP_MEASURES]
