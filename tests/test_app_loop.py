@@ -62,9 +62,11 @@ class WatchedStore(CallStore):
                 self.in_flight -= 1
 
 
-def _app(session: DemoSession, poll_s: float) -> tuple[HermesDashApp, WatchedStore]:
+def _app(
+    session: DemoSession, poll_s: float, enrich_s: float = 20.0
+) -> tuple[HermesDashApp, WatchedStore]:
     store = WatchedStore(session.settings.db_path)
-    settings = replace(session.settings, calllog_poll_s=poll_s)
+    settings = replace(session.settings, calllog_poll_s=poll_s, enrich_s=enrich_s)
     app = make_app(settings, session.api, store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
     return app, store
 
@@ -215,11 +217,8 @@ class HeldEnricher:
         return 0
 
 
-async def test_a_slow_pricing_round_is_not_cancelled_by_the_next_tick(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(app_module, "ENRICH_EVERY_S", 0.05)
-    app, _ = _app(frozen_session(tmp_path), poll_s=0.05)
+async def test_a_slow_pricing_round_is_not_cancelled_by_the_next_tick(tmp_path: Path) -> None:
+    app, _ = _app(frozen_session(tmp_path), poll_s=0.05, enrich_s=0.05)
     enricher = HeldEnricher()
     app._enricher = enricher  # type: ignore[assignment]
     async with app.run_test(size=(160, 48)) as pilot:
