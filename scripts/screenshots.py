@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import shutil
 import sys
@@ -24,7 +25,13 @@ from hermes_dash.demo.session import DemoSession  # noqa: E402
 from hermes_dash.services.settings import UserSettings  # noqa: E402
 from hermes_dash.tui.app import HermesDashApp  # noqa: E402
 from tests.frozen import frozen_app, frozen_session, settle  # noqa: E402
-from tests.tui_helpers import tables_settled, wait_for, wait_for_workers  # noqa: E402
+from tests.tui_helpers import (  # noqa: E402
+    first_run_settled,
+    tables_settled,
+    wait_for,
+    wait_for_screen,
+    wait_for_workers,
+)
 
 OUT = ROOT / "screenshots"
 
@@ -229,20 +236,14 @@ async def shoot_first_run(
     )
     target = out / f"{name}.svg"
     async with app.run_test(size=size) as pilot:
-        for _ in range(600):
-            await pilot.pause(0.05)
-            ready = app.checks is not None and app.data is not None and not app.stale_aggregates
-            if ready and (app.last_poll is not None or not app.api.has_key):
-                break
+        # The same state the first-run snapshots wait for: the checks, the first read and
+        # poll, and the status line's recorder state are on screen.
+        await wait_for(pilot, lambda: first_run_settled(app), "the first run to settle")
         if keys:
             await pilot.press(*keys)
-            for _ in range(600):
-                await pilot.pause(0.05)
-                if isinstance(app.screen, ConfirmDiff):
-                    break
-        await pilot.pause(0.2)
+            await wait_for_screen(pilot, ConfirmDiff)
         app.clear_notifications()
-        await pilot.pause(0.1)
+        await pilot.pause()
         app.save_screenshot(str(target))
     session.close()
     shutil.rmtree(root, ignore_errors=True)
@@ -252,7 +253,13 @@ async def shoot_first_run(
 async def main(names: list[str], out: Path = OUT) -> None:
     """Render the named shots (all by default)."""
     out.mkdir(exist_ok=True)
-    root = Path(tempfile.mkdtemp(prefix="hermes-dash-shots-"))
+    # Fixed folders (their paths are on screen, so every run draws the same), held under
+    # a lock for the whole run: two runs at once (two clones' tests) take turns.
+    lock = open(Path(tempfile.gettempdir()) / "hermes-dash-shots.lock", "w")  # noqa: SIM115
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    root = Path(tempfile.gettempdir()) / "hermes-dash-shots"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
     try:
         for name in names or [*SHOTS, *FIRST_RUN_SHOTS]:
             if name in FIRST_RUN_SHOTS:
@@ -266,6 +273,7 @@ async def main(names: list[str], out: Path = OUT) -> None:
             print(await shoot(name, size, keys, root, out))
     finally:
         shutil.rmtree(root, ignore_errors=True)
+        lock.close()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -58,9 +59,12 @@ def frozen_app(
     prefs: UserSettings | None = None,
     first_read: Future[FirstRead] | None = None,
 ) -> HermesDashApp:
-    """The real app over a frozen session (the live feed is not started)."""
+    """The real app over a frozen session (the live feed is not started). No second
+    OpenRouter poll and no pricing round start by themselves: on a loaded machine a test
+    can take longer than their intervals, and either would change the picture (a second
+    account snapshot draws the key-usage line on the spend chart)."""
     return make_app(
-        session.settings,
+        replace(session.settings, refresh_s=3600.0, enrich_s=3600.0),
         session.api,
         session.store,
         clock=lambda: FROZEN_NOW,

@@ -126,6 +126,19 @@ def _assert_calls(shown: dict[str, Any], plain: dict[str, float]) -> None:
         assert shown["cost_usd"] == pytest.approx(plain["cost_usd"], abs=1e-9)
 
 
+def _signals(store: CallStore, now: float) -> Any:
+    """The watch's signals with its default rules."""
+    return read_signals(
+        store,
+        now,
+        storm_minutes=5,
+        velocity_minutes=10,
+        history_days=7,
+        loop_minutes=30,
+        loop_calls=50,
+    )
+
+
 @pytest.mark.parametrize("window", list(WINDOWS))
 def test_summary_adds_huge_token_counts_without_failing(tmp_path: Path, window: str) -> None:
     """Attempts with the largest 64-bit token counts (a half-broken recorder's garbage)
@@ -224,15 +237,7 @@ def test_spend_signals_count_an_impossible_cost_as_nothing(tmp_path: Path, odd: 
     store.close()
     store = CallStore(db, readonly=True)
     try:
-        sig = read_signals(
-            store,
-            now,
-            storm_minutes=5,
-            velocity_minutes=10,
-            history_days=7,
-            loop_minutes=30,
-            loop_calls=50,
-        )
+        sig = _signals(store, now)
         plain = store.query(
             f"SELECT TOTAL({sane_number('cost_usd')}) FROM calls WHERE started_at >= ?",
             (now - 600,),
@@ -441,15 +446,7 @@ def test_alert_signals_read_past_huge_rollup_counts(tmp_path: Path) -> None:
     writer.close()
     store = CallStore(db, readonly=True)
     try:
-        sig = read_signals(
-            store,
-            now,
-            storm_minutes=5,
-            velocity_minutes=10,
-            history_days=7,
-            loop_minutes=30,
-            loop_calls=50,
-        )
+        sig = _signals(store, now)
     finally:
         store.close()
     assert sig.velocity.usual_usd_per_min == pytest.approx(1.2 / 60)

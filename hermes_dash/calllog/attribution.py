@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hermes_dash.calllog.recorder import rollups
-from hermes_dash.calllog.records import Window, finite, key_text
+from hermes_dash.calllog.records import Window
+from hermes_dash.calllog.sane import finite, key_text
 from hermes_dash.calllog.store import CallStore
 from hermes_dash.calllog.windows import _sane
 

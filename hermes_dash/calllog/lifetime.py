@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from hermes_dash.calllog.recorder import rollups
-from hermes_dash.calllog.records import key_text, sane_count
+from hermes_dash.calllog.sane import key_text, sane_count
 
 if TYPE_CHECKING:
     from hermes_dash.calllog.store import CallStore

@@ -12,14 +12,13 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from hermes_dash.calllog.connection import CallLogConnection, CallLogError, describe
+from hermes_dash.calllog.filters import CallFilter, filter_sql
 from hermes_dash.calllog.recorder import rollups, schema
 from hermes_dash.calllog.records import (
-    MAX_SANE_TIME,
     AccountSnapshot,
     CallRow,
     CallTotals,
@@ -27,27 +26,13 @@ from hermes_dash.calllog.records import (
     LimitEvents,
     SeriesPoint,
     Window,
-    sane_count,
-    sane_time,
 )
+from hermes_dash.calllog.sane import MAX_SANE_TIME, sane_count, sane_time
+from hermes_dash.calllog.snapshots import AccountSnapshots
+from hermes_dash.calllog.window_events import WindowEvents
 from hermes_dash.calllog.windows import Breakdown, WindowQueries
 
 __all__ = ["CallFilter", "CallLogError", "CallStore"]
-
-
-#: The calls browser's and export's status filter: any, successes, errors, 429s only.
-StatusFilter = Literal["", "ok", "error", "429"]
-
-
-@dataclass
-class CallFilter:
-    """Filters of the calls browser and of ``export``; empty fields match everything."""
-
-    model: str = ""
-    provider: str = ""
-    status: StatusFilter = ""
-    session: str = ""
-    window: Window | None = None
 
 
 class CallStore:
@@ -56,6 +41,8 @@ class CallStore:
     def __init__(self, path: str | Path, *, readonly: bool = False, timeout: float = 5.0):
         self.db = CallLogConnection(path, readonly=readonly, timeout=timeout)
         self.windows = WindowQueries(self.db)
+        self.events = WindowEvents(self.windows)
+        self.account = AccountSnapshots(self.db)
 
     @property
     def path(self) -> Path:
@@ -138,19 +125,19 @@ class CallStore:
 
     def limit_events(self, window: Window) -> LimitEvents:
         """The window's 429s by origin and 402s by limit source."""
-        return self.windows.limit_events(window)
+        return self.events.limit_events(window)
 
     def daily_costs(self, start: float, end: float) -> list[tuple[int, str, str, str, float]]:
         """(day, provider, endpoint, model, cost) per whole UTC day in [start, end)."""
-        return self.windows.daily_costs(start, end)
+        return self.events.daily_costs(start, end)
 
     def task_counts(self, window: Window) -> dict[str, dict[str, int]]:
         """Logical calls per model and task in the window."""
-        return self.windows.task_counts(window)
+        return self.events.task_counts(window)
 
     def series(self, window: Window, points: int = 60) -> list[SeriesPoint]:
         """Spend and 429s over the window in equal buckets."""
-        return self.windows.series(window, points)
+        return self.events.series(window, points)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -199,28 +186,7 @@ class CallStore:
 
     def add_snapshot(self, snap: AccountSnapshot) -> None:
         """Record one account poll so spend over time survives restarts."""
-        try:
-            self.db.query(
-                "INSERT INTO account_snapshots (taken_at, label, usage, usage_daily, "
-                "usage_weekly, usage_monthly, limit_usd, limit_remaining, limit_reset, "
-                "credits_total, credits_used, is_free_tier) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    snap.taken_at,
-                    snap.label,
-                    snap.usage,
-                    snap.usage_daily,
-                    snap.usage_weekly,
-                    snap.usage_monthly,
-                    snap.limit,
-                    snap.limit_remaining,
-                    snap.limit_reset,
-                    snap.credits_total,
-                    snap.credits_used,
-                    None if snap.is_free_tier is None else int(snap.is_free_tier),
-                ),
-            )
-        except sqlite3.Error as exc:
-            raise describe(exc, self.path) from None
+        self.account.add(snap)
 
     def mark_unbilled(self, hosts: list[str]) -> int:
         """Give every unpriced call to these endpoints (host[:port]) a known cost of 0
@@ -358,39 +324,19 @@ class CallStore:
                 out.append((row, sane_count(r[-1]) or 0))
         return out
 
-    def _filter_sql(self, flt: CallFilter) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if flt.window is not None:
-            clauses.append("started_at >= ? AND started_at <= ?")
-            params += [flt.window.start, flt.window.end]
-        for col, value in (("model", flt.model), ("session_id", flt.session)):
-            if value:
-                clauses.append(f"{col} = ?")
-                params.append(value)
-        if flt.provider:
-            clauses.append("(provider = ? OR upstream = ?)")
-            params += [flt.provider, flt.provider]
-        if flt.status == "429":
-            clauses.append("http_status = 429")
-        elif flt.status in ("ok", "error"):
-            clauses.append("status = ?")
-            params.append(flt.status)
-        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     def query_calls(self, flt: CallFilter, limit: int = 200, offset: int = 0) -> list[CallRow]:
         """A page of calls matching a filter, newest first."""
-        where, params = self._filter_sql(flt)
+        where, params = filter_sql(flt)
         return self.db.rows(f"{where} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset])
 
     def count_calls(self, flt: CallFilter) -> int:
         """How many calls match a filter."""
-        where, params = self._filter_sql(flt)
+        where, params = filter_sql(flt)
         return int(self.db.query(f"SELECT COUNT(*) FROM calls {where}", params)[0][0])
 
     def iter_calls(self, flt: CallFilter, chunk: int = 5000) -> Iterator[CallRow]:
         """Every call matching a filter, oldest first, read in chunks (for export)."""
-        where, params = self._filter_sql(flt)
+        where, params = filter_sql(flt)
         last = 0
         joiner = " AND " if where else "WHERE "
         while True:
@@ -414,34 +360,16 @@ class CallStore:
         )
         return [r[0] for r in rows]
 
-    # -- account snapshots -----------------------------------------------------------
+    # -- account snapshots (see AccountSnapshots) --------------------------------------
 
     def snapshots(self, window: Window, limit: int = 2000) -> list[AccountSnapshot]:
         """Account polls in the window, oldest first (thinned to at most ``limit``)."""
-        rows = self.db.query(
-            "SELECT taken_at, label, usage, usage_daily, usage_weekly, usage_monthly, "
-            "limit_usd, limit_remaining, limit_reset, credits_total, credits_used, "
-            "is_free_tier FROM account_snapshots WHERE taken_at >= ? AND taken_at <= ? "
-            "ORDER BY taken_at",
-            (window.start, window.end),
-        )
-        if len(rows) > limit:
-            step = len(rows) / limit
-            rows = [rows[int(i * step)] for i in range(limit)] + [rows[-1]]
-        return [AccountSnapshot.from_row(r) for r in rows]
+        return self.account.in_window(window, limit)
 
     def snapshot_at(self, t: float, *, before: bool) -> AccountSnapshot | None:
         """The last account poll with a usage figure at or before ``t`` (``before``), or
         the first one at or after it."""
-        op, order = ("<=", "DESC") if before else (">=", "ASC")
-        rows = self.db.query(
-            "SELECT taken_at, label, usage, usage_daily, usage_weekly, usage_monthly, "
-            "limit_usd, limit_remaining, limit_reset, credits_total, credits_used, "
-            f"is_free_tier FROM account_snapshots WHERE taken_at {op} ? AND usage IS NOT NULL "
-            f"ORDER BY taken_at {order} LIMIT 1",
-            (t,),
-        )
-        return AccountSnapshot.from_row(rows[0]) if rows else None
+        return self.account.at(t, before=before)
 
     def last_write(self) -> float | None:
         """When the newest call row started (the recorder's last sign of life)."""

@@ -33,6 +33,8 @@ class DashSettings:
     """Seconds between OpenRouter polls."""
     calllog_poll_s: float = 1.5
     """Seconds between reads of new call-log rows."""
+    enrich_s: float = 20.0
+    """Seconds between rounds that price calls whose cost is not known yet."""
     demo: bool = False
     """Whether this is ``--demo`` (synthetic data, fake OpenRouter)."""
     secrets: Secrets = field(default_factory=lambda: Secrets(None, None), repr=False)

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 #: How often the plugin's state (config.yaml, plugin folder) is re-read.
 PLUGIN_CHECK_S = 10.0
-ENRICH_EVERY_S = 20.0
 #: Timer ticks a failed call-log read waits before the next try.
 TICKS_AFTER_FAILURE = 3
 
@@ -162,7 +161,7 @@ class HermesDashApp(ScreenNavigation):
         if self.api.has_key:
             self.poll_account()
             if not self.store.readonly:  # pricing calls writes to the log
-                self.set_interval(ENRICH_EVERY_S, self._enrich_tick)
+                self.set_interval(self.settings.enrich_s, self._enrich_tick)
         self._calllog_timer = self.set_interval(self.settings.calllog_poll_s, self._calllog_tick)
         self.sync_routing_history()
 

@@ -10,8 +10,9 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Select, Static
 
+from hermes_dash.calllog.filters import CallFilter, StatusFilter
 from hermes_dash.calllog.records import CallRow
-from hermes_dash.calllog.store import CallFilter, CallLogError, CallStore, StatusFilter
+from hermes_dash.calllog.store import CallLogError, CallStore
 from hermes_dash.text import clean
 from hermes_dash.tui import format as fmt
 from hermes_dash.tui.widgets.table import MeasuredTable
