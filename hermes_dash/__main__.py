@@ -1,5 +1,5 @@
 """Allow `python -m hermes_dash`."""
 
-from hermes_dash.cli import main
+from hermes_dash.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -133,3 +133,31 @@ def test_read_only_refuses_a_key_limit_change(hermes_home: Path) -> None:
 def test_read_only_and_allow_edit_contradict() -> None:
     """``--read-only serve --allow-edit`` served editable tabs."""
     _refused(_cli("--read-only", "serve", "--allow-edit", "--port", "1"))
+
+
+#: Put on PYTHONPATH, it makes the import of the command line's common module raise what
+#: SIGINT raises there: a ctrl+c pressed while the program still loads.
+CTRL_C_WHILE_LOADING = """
+import sys
+
+
+class CtrlC:
+    def find_spec(self, name, path=None, target=None):
+        if name == "hermes_dash.cli.common":
+            raise KeyboardInterrupt
+        return None
+
+
+sys.meta_path.insert(0, CtrlC())
+"""
+
+
+def test_ctrl_c_while_the_command_line_loads_exits_130_without_a_traceback(
+    tmp_path: Path,
+) -> None:
+    """A ctrl+c typed as hermes-dash starts (before main can catch it) printed a Python
+    traceback of the imports under way."""
+    (tmp_path / "sitecustomize.py").write_text(CTRL_C_WHILE_LOADING)
+    run = _cli("--version", env={"PYTHONPATH": str(tmp_path)})
+    assert run.returncode == 130, run.stderr
+    assert "Traceback" not in run.stderr and run.stdout == ""
