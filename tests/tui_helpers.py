@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -113,7 +114,9 @@ def first_run_app(root: Path, state: str) -> HermesDashApp:
     from hermes_dash.tui.app import make_app
 
     s = first_run_session(root, state, FROZEN_NOW)
-    return make_app(s.settings, s.api, s.store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
+    # As frozen_app: no second poll or pricing round by itself, whatever the test's pace.
+    settings = replace(s.settings, refresh_s=3600.0, enrich_s=3600.0)
+    return make_app(settings, s.api, s.store, clock=lambda: FROZEN_NOW, prefs=UserSettings())
 
 
 def first_run_settled(app: HermesDashApp) -> bool:
