@@ -115,6 +115,9 @@ class Watcher:
         #: Deliveries run beside the evaluations: a receiver that hangs holds back only
         #: its own channel, never the next poll or the other channels.
         self._deliveries: set[asyncio.Task[None]] = set()
+        #: The call-log read of the current tick, on a thread: a stop cancels the tick but
+        #: cannot stop the thread, and the log must not be closed under it.
+        self._read: asyncio.Future[AlertInputs] | None = None
 
     def deliver_soon(self) -> None:
         """Start delivering what is due, without waiting for it."""
@@ -163,8 +166,9 @@ class Watcher:
         """One evaluation: poll, read, judge, queue, deliver."""
         now = time.time()
         await self.poll_account(now)
+        self._read = asyncio.ensure_future(asyncio.to_thread(self.inputs, now))
         try:
-            inputs = await asyncio.to_thread(self.inputs, now)
+            inputs = await asyncio.shield(self._read)
         except CallLogError as exc:
             inputs = AlertInputs(now=now, account=self.account)
             print(f"hermes-dash watch: call log unreadable ({exc})", file=sys.stderr, flush=True)
@@ -177,6 +181,8 @@ class Watcher:
             await self._run(stop)
         finally:
             await self.stop_deliveries()
+            if self._read is not None:  # a stopped tick's read ends before the log closes
+                await asyncio.gather(self._read, return_exceptions=True)
 
     async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
